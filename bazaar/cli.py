@@ -1,0 +1,116 @@
+"""The `bazaar` command: one entry point for every part of the local stack."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bazaar.settings import get_settings
+from bazaar.stack import ServiceError, services
+
+console = Console()
+
+
+def _pick(names: tuple[str, ...]):
+    all_services = services(get_settings())
+    known = {s.name for s in all_services}
+    unknown = set(names) - known
+    if unknown:
+        raise click.BadParameter(f"unknown service(s) {sorted(unknown)}; choose from {sorted(known)}")
+    return [s for s in all_services if not names or s.name in names]
+
+
+@click.group()
+def main() -> None:
+    """Bazaar: trade engine and economy-analytics pipeline."""
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+def up(names: tuple[str, ...]) -> None:
+    """Start the local stack (or the named services); idempotent."""
+    for svc in _pick(names):
+        with console.status(f"starting {svc.name}…"):
+            try:
+                started = svc.start()
+            except ServiceError as exc:
+                console.print(f"[red]✗ {svc.name}[/red]: {exc}")
+                sys.exit(1)
+        console.print(f"[green]✓[/green] {svc.name} {'started' if started else 'already running'} at {svc.address}")
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+def down(names: tuple[str, ...]) -> None:
+    """Stop what `up` started, in reverse order."""
+    for svc in reversed(_pick(names)):
+        stopped = svc.stop()
+        console.print(f"{svc.name}: {'stopped' if stopped else 'was not running'}")
+
+
+@main.command()
+def status() -> None:
+    """A table of services; exits 0 only when all are healthy."""
+    table = Table("service", "pid", "healthy", "address", "detail")
+    rows = [s.status() for s in services(get_settings())]
+    for st in rows:
+        table.add_row(st.name, str(st.pid or "-"), "[green]yes[/green]" if st.healthy else "[red]no[/red]",
+                      st.address, st.detail)
+    console.print(table)
+    sys.exit(0 if all(st.healthy for st in rows) else 1)
+
+
+@main.command()
+@click.argument("name")
+@click.option("-n", "--lines", default=50, show_default=True)
+def logs(name: str, lines: int) -> None:
+    """Print the end of a service's log."""
+    (svc,) = _pick((name,))
+    console.print(f"[bold]{svc.log_path}[/bold]")
+    click.echo(svc.log_tail(lines))
+
+
+@main.command()
+@click.option("--players", default=100, show_default=True)
+@click.option("--trades", default=1000, show_default=True)
+@click.option("--concurrency", default=8, show_default=True)
+@click.option("--seed", type=int, default=None, help="Random seed, for a repeatable run.")
+@click.option("--url", default=None, help="Engine URL (default: the local stack's).")
+def simulate(players: int, trades: int, concurrency: int, seed: Optional[int], url: Optional[str]) -> None:
+    """Create players and trade between them through the engine's HTTP API."""
+    from bazaar.simulate import Simulator
+
+    summary = Simulator(url or get_settings().engine_url, seed, concurrency).run(players, trades)
+    _print_summary(summary)
+
+
+def _print_summary(summary) -> None:
+    table = Table("outcome", "count", title=f"{summary.trades} trades in {summary.seconds:.1f}s "
+                                           f"({summary.trades / max(summary.seconds, 1e-9):.0f}/s)")
+    table.add_row("players created", str(summary.players))
+    table.add_row("executed", str(summary.executed))
+    for reason, n in summary.rejected.most_common():
+        table.add_row(f"rejected: {reason}", str(n))
+    for what, n in summary.errors.most_common():
+        table.add_row(f"[red]error: {what}[/red]", str(n))
+    console.print(table)
+
+
+@main.command()
+@click.option("--players", default=20, show_default=True)
+@click.option("--trades", default=100, show_default=True)
+def demo(players: int, trades: int) -> None:
+    """The main job: bring the stack up, play an economy through it, print what happened."""
+    from bazaar.simulate import Simulator
+
+    ctx = click.get_current_context()
+    ctx.invoke(up)
+    settings = get_settings()
+    summary = Simulator(settings.engine_url, seed=7, concurrency=4).run(players, trades)
+    _print_summary(summary)
+    console.print(f"engine: {settings.engine_url}  (API docs: {settings.engine_url}/docs); "
+                  "stop everything with `bazaar down`")

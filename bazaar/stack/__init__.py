@@ -1,0 +1,18 @@
+"""The local stack: every service as a local process on 127.0.0.1, no Docker.
+
+`services(settings)` lists them in start order; `bazaar up` starts them in that
+order and `bazaar down` stops them in reverse.
+"""
+
+from __future__ import annotations
+
+from bazaar.settings import Settings
+from bazaar.stack.engine import EngineService
+from bazaar.stack.process import Service, ServiceError, Status
+from bazaar.stack.redis import RedisService
+
+__all__ = ["EngineService", "RedisService", "Service", "ServiceError", "Status", "services"]
+
+
+def services(settings: Settings) -> list[Service]:
+    return [RedisService(settings), EngineService(settings)]

@@ -1,0 +1,47 @@
+"""The trade engine under gunicorn."""
+
+from __future__ import annotations
+
+import sys
+
+import requests
+
+from bazaar.settings import Settings
+from bazaar.stack.process import Service
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as BAZAAR_* variables, so a child process sees the same configuration."""
+    env = {}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"BAZAAR_{name.upper()}"] = str(value)
+    return env
+
+
+class EngineService(Service):
+    name = "engine"
+    startup_timeout = 30.0
+
+    @property
+    def address(self) -> str:
+        return self.settings.engine_url
+
+    def environment(self) -> dict[str, str]:
+        return settings_env(self.settings)
+
+    def command(self) -> list[str]:
+        s = self.settings
+        return [
+            sys.executable, "-m", "gunicorn",
+            "--bind", f"{s.host}:{s.engine_port}",
+            "--workers", str(s.engine_workers),
+            "--backlog", "2048",
+            "--graceful-timeout", "10",
+            "--error-logfile", "-",
+            "engine:create_app()",
+        ]
+
+    def healthy(self) -> bool:
+        return requests.get(f"{self.address}/health", timeout=2).status_code == 200

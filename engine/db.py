@@ -1,0 +1,43 @@
+"""Access to the Redis-backed store from request handlers.
+
+The connection pool is made lazily, on first use in each process (after
+gunicorn forks), and kept in `app.extensions`; handlers call `get_store()`.
+"""
+
+from __future__ import annotations
+
+import random
+
+import redis
+from flask import Flask, current_app, g
+
+from engine.store import Store
+
+_EXT = "bazaar_store"
+
+
+def make_redis(settings) -> redis.Redis:
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    return redis.Redis.from_url(
+        settings.effective_redis_url, password=password, socket_timeout=5, socket_connect_timeout=2
+    )
+
+
+def get_store() -> Store:
+    store = current_app.extensions.get(_EXT)
+    if store is None:
+        settings = current_app.config["BAZAAR_SETTINGS"]
+        store = Store(make_redis(settings), settings.namespace)
+        current_app.extensions[_EXT] = store
+    return store
+
+
+def get_rng() -> random.Random:
+    """A per-request random source (for random classes and usernames)."""
+    if "rng" not in g:
+        g.rng = random.Random()
+    return g.rng
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[_EXT] = None

@@ -1,0 +1,52 @@
+"""JSON errors for everything a client can get wrong; never a 500 for client input.
+
+Every error body is `{"error": <code>, "message": <text>}`, plus `fields` (each
+with `field` and `message`) for a 400 from validation.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from engine.store import Contention, StoreUnavailable
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def error_response(status: int, code: str, message: str, **extra):
+    body = {"error": code, "message": message, **extra}
+    return jsonify(body), status
+
+
+def validation_error(exc: ValidationError):
+    fields = [
+        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+        for e in exc.errors(include_url=False)
+    ]
+    names = ", ".join(f["field"] for f in fields)
+    return error_response(400, "invalid_request", f"invalid field(s): {names}", fields=fields)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ValidationError, validation_error)
+    app.register_error_handler(ApiError, lambda e: error_response(e.status, e.code, e.message, **e.extra))
+    app.register_error_handler(
+        StoreUnavailable,
+        lambda e: error_response(503, "store_unavailable", "the engine's store is unreachable; retry shortly"),
+    )
+    app.register_error_handler(
+        Contention,
+        lambda e: error_response(503, "contention", "the players kept changing under this trade; retry it"),
+    )
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        messages = {413: f"request body larger than {app.config['MAX_CONTENT_LENGTH']} bytes"}
+        return error_response(exc.code or 500, code, messages.get(exc.code, exc.description or exc.name))

@@ -1,0 +1,208 @@
+"""The game's rules, as pure functions over player snapshots.
+
+Nothing here touches Redis: `engine.store` reads a snapshot of both players,
+asks these functions what the trade does, and commits the answer in one atomic
+Lua step that fails if either player changed since the snapshot (optimistic
+concurrency).  So the rules are the single source of truth and can be tested
+without a server.
+
+Rejection codes (`fail_reason`), stable across versions, checked in this order:
+
+- `same_player`: both sides name the same player.
+- `unknown_item`: an item id the catalog does not define.
+- `empty_trade`: neither side gives anything.
+- `unknown_player`: a side names a player that does not exist.
+- `stale_state`: a side's claimed view (username, class, gold, inventory or
+  version) differs from the server's state: the seed's anti-spoofing check.
+- `insufficient_items`: a side gives more of an item than it holds.
+- `insufficient_gold`: a side gives more gold than it holds.
+- `capacity_exceeded`: a side would hold more units than its capacity.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Optional
+
+from engine import catalog
+from engine.events import Inventory, ItemStack, PlayerState, TradeSide
+
+SAME_PLAYER = "same_player"
+UNKNOWN_ITEM = "unknown_item"
+EMPTY_TRADE = "empty_trade"
+UNKNOWN_PLAYER = "unknown_player"
+STALE_STATE = "stale_state"
+INSUFFICIENT_ITEMS = "insufficient_items"
+INSUFFICIENT_GOLD = "insufficient_gold"
+CAPACITY_EXCEEDED = "capacity_exceeded"
+FAIL_REASONS = (
+    SAME_PLAYER,
+    UNKNOWN_ITEM,
+    EMPTY_TRADE,
+    UNKNOWN_PLAYER,
+    STALE_STATE,
+    INSUFFICIENT_ITEMS,
+    INSUFFICIENT_GOLD,
+    CAPACITY_EXCEEDED,
+)
+
+
+@dataclass(frozen=True)
+class Player:
+    """The server's state of one player; `items` maps item id to a positive quantity."""
+
+    player_id: int
+    username: str
+    player_class: str
+    version: int
+    gold: int
+    max_capacity: int
+    items: Mapping[int, int]
+
+    @property
+    def held_units(self) -> int:
+        return sum(self.items.values())
+
+    @property
+    def free_capacity(self) -> int:
+        return self.max_capacity - self.held_units
+
+    def to_state(self) -> PlayerState:
+        return PlayerState(
+            player_id=self.player_id,
+            username=self.username,
+            player_class=self.player_class,
+            version=self.version,
+            gold=self.gold,
+            inventory=Inventory(
+                max_capacity=self.max_capacity,
+                current_capacity=self.free_capacity,
+                items=[item_stack(i, q) for i, q in sorted(self.items.items())],
+            ),
+        )
+
+    def dumps(self) -> str:
+        """Compact storage form (the Redis value)."""
+        return json.dumps(
+            [self.username, self.player_class, self.gold, self.max_capacity, sorted(self.items.items())],
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def loads(cls, player_id: int, version: int, raw: str | bytes) -> "Player":
+        username, player_class, gold, max_capacity, items = json.loads(raw)
+        return cls(player_id, username, player_class, version, gold, max_capacity, dict(items))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a client believes a player's state is; None means "not claimed"."""
+
+    username: Optional[str] = None
+    player_class: Optional[str] = None
+    gold: Optional[int] = None
+    version: Optional[int] = None
+    max_capacity: Optional[int] = None
+    current_capacity: Optional[int] = None
+    items: Optional[Mapping[int, int]] = None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What one side of a trade gives: item id -> quantity, and gold."""
+
+    player_id: int
+    items: Mapping[int, int] = field(default_factory=dict)
+    gold: int = 0
+    claim: Claim = field(default_factory=Claim)
+
+    @property
+    def units(self) -> int:
+        return sum(self.items.values())
+
+
+def item_stack(item_id: int, quantity: int) -> ItemStack:
+    item = catalog.get_item(item_id)
+    if item is None:
+        return ItemStack(item_id=item_id, name=None, level=None, value=None, quantity=quantity)
+    return ItemStack(item_id=item_id, name=item.name, level=item.level, value=item.value, quantity=quantity)
+
+
+def trade_side(offer: Offer) -> TradeSide:
+    return TradeSide(
+        player_id=offer.player_id,
+        items_traded=[item_stack(i, q) for i, q in sorted(offer.items.items())],
+        gold_traded=offer.gold,
+    )
+
+
+def new_player(player_id: int, username: str, cls: catalog.PlayerClass) -> Player:
+    return Player(player_id, username, cls.name, 1, cls.gold, cls.max_capacity, dict(cls.items))
+
+
+def request_fail_reason(o1: Offer, o2: Offer) -> Optional[str]:
+    """Rules that need no server state."""
+    if o1.player_id == o2.player_id:
+        return SAME_PLAYER
+    if any(catalog.get_item(i) is None for o in (o1, o2) for i in o.items):
+        return UNKNOWN_ITEM
+    if o1.units == 0 and o2.units == 0 and o1.gold == 0 and o2.gold == 0:
+        return EMPTY_TRADE
+    return None
+
+
+def is_stale(player: Player, claim: Claim) -> bool:
+    actual = {
+        "username": player.username,
+        "player_class": player.player_class,
+        "gold": player.gold,
+        "version": player.version,
+        "max_capacity": player.max_capacity,
+        "current_capacity": player.free_capacity,
+        "items": dict(player.items),
+    }
+    return any(
+        getattr(claim, name) is not None and getattr(claim, name) != value
+        for name, value in actual.items()
+    )
+
+
+def trade_fail_reason(
+    p1: Optional[Player], p2: Optional[Player], o1: Offer, o2: Offer
+) -> Optional[str]:
+    """The first rule the trade breaks, given both players' current state."""
+    reason = request_fail_reason(o1, o2)
+    if reason is not None:
+        return reason
+    if p1 is None or p2 is None:
+        return UNKNOWN_PLAYER
+    sides = ((p1, o1, o2), (p2, o2, o1))
+    if any(is_stale(p, o.claim) for p, o, _ in sides):
+        return STALE_STATE
+    if any(p.items.get(i, 0) < q for p, o, _ in sides for i, q in o.items.items()):
+        return INSUFFICIENT_ITEMS
+    if any(p.gold < o.gold for p, o, _ in sides):
+        return INSUFFICIENT_GOLD
+    if any(p.held_units - gives.units + gets.units > p.max_capacity for p, gives, gets in sides):
+        return CAPACITY_EXCEEDED
+    return None
+
+
+def _after(player: Player, gives: Offer, gets: Offer) -> Player:
+    items = dict(player.items)
+    for item_id, qty in gives.items.items():
+        items[item_id] -= qty
+    for item_id, qty in gets.items.items():
+        items[item_id] = items.get(item_id, 0) + qty
+    return replace(
+        player,
+        version=player.version + 1,
+        gold=player.gold - gives.gold + gets.gold,
+        items={i: q for i, q in items.items() if q > 0},
+    )
+
+
+def apply_trade(p1: Player, p2: Player, o1: Offer, o2: Offer) -> tuple[Player, Player]:
+    """Both players after a trade that `trade_fail_reason` accepted."""
+    return _after(p1, o1, o2), _after(p2, o2, o1)

@@ -1,0 +1,105 @@
+"""Request bodies, validated with pydantic; a violation becomes a 400 naming the field.
+
+Types are strict (`"3"` is not a player id, `true` is not a quantity).  Unknown
+fields are ignored so that the seed's full item objects and cached player views
+pass; of an item only `item_id` and `quantity` are trusted.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from engine import catalog
+from engine.rules import Claim, Offer
+
+MAX_QUANTITY = 1_000_000
+MAX_GOLD = 10**12  # far above any balance the catalog can produce, well inside exact JSON integers
+MAX_ITEM_LINES = 100
+
+PlayerId = Annotated[StrictInt, Field(ge=1, le=2**53)]
+Quantity = Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+Gold = Annotated[StrictInt, Field(ge=0, le=MAX_GOLD)]
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ItemLine(_Lenient):
+    """An item given in a trade; `name`, `level` and `value` may be sent but are ignored."""
+
+    item_id: Annotated[StrictInt, Field(ge=1, le=2**31)]
+    quantity: Quantity
+
+
+class HeldItem(_Lenient):
+    item_id: Annotated[StrictInt, Field(ge=1, le=2**31)]
+    quantity: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
+
+
+class InventoryView(_Lenient):
+    max_capacity: Optional[StrictInt] = None
+    current_capacity: Optional[StrictInt] = None
+    items: Optional[list[HeldItem]] = Field(default=None, max_length=MAX_ITEM_LINES)
+
+
+class TradeSideIn(_Lenient):
+    """One side of a trade; `username`, `player_class`, `gold`, `inventory` and `version`,
+    when present, are the client's view of the player and must match the server's."""
+
+    player_id: PlayerId
+    items_traded: list[ItemLine] = Field(default_factory=list, max_length=MAX_ITEM_LINES)
+    gold_traded: Gold = 0
+    username: Optional[StrictStr] = None
+    player_class: Optional[StrictStr] = None
+    gold: Optional[StrictInt] = None
+    version: Optional[StrictInt] = None
+    inventory: Optional[InventoryView] = None
+
+    def to_offer(self) -> Offer:
+        items: dict[int, int] = {}
+        for line in self.items_traded:  # repeated lines of one item add up
+            items[line.item_id] = items.get(line.item_id, 0) + line.quantity
+        inv = self.inventory
+        held = None
+        if inv is not None and inv.items is not None:
+            held = {}
+            for h in inv.items:
+                held[h.item_id] = held.get(h.item_id, 0) + h.quantity
+            held = {i: q for i, q in held.items() if q > 0}
+        claim = Claim(
+            username=self.username,
+            player_class=self.player_class,
+            gold=self.gold,
+            version=self.version,
+            max_capacity=inv.max_capacity if inv else None,
+            current_capacity=inv.current_capacity if inv else None,
+            items=held,
+        )
+        return Offer(self.player_id, items, self.gold_traded, claim)
+
+
+class TradeIn(_Lenient):
+    player_1: TradeSideIn
+    player_2: TradeSideIn
+
+
+class CreatePlayerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    player_class: StrictStr = Field(
+        default=catalog.RANDOM_CLASS,
+        description="`random` (drawn from the game's class distribution) or a class name.",
+    )
+    username: Optional[
+        Annotated[StrictStr, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{2,31}$")]
+    ] = Field(default=None, description="3-32 letters, digits, `_`, `.`, `-`; random when absent.")
+
+    @field_validator("player_class")
+    @classmethod
+    def _known_class(cls, value: str) -> str:
+        if value != catalog.RANDOM_CLASS and value not in catalog.CLASSES:
+            raise ValueError(f"unknown class; choose 'random' or one of {sorted(catalog.CLASSES)}")
+        return value

@@ -1,0 +1,1 @@
+"""Spark Structured Streaming sinks from Kafka to Parquet. Not built yet: see the open issues."""
