@@ -15,7 +15,7 @@ bp = Blueprint("meta", __name__)
 @bp.get("/health")
 def health():
     store = get_store()
-    store.r.ping()  # a Redis error becomes a 503 through the StoreUnavailable handler
+    store.ping()  # an unreachable Redis becomes a 503 through the StoreUnavailable handler
     return {"status": "ok", "redis": "ok", "players": store.player_count()}
 
 

@@ -81,6 +81,10 @@ class Store:
             rows = pipe.execute()
         return [None if v is None else Player.loads(pid, int(v), s) for pid, (v, s) in zip(ids, rows)]
 
+    def ping(self) -> None:
+        with _translate_errors():
+            self.r.ping()
+
     def player_count(self) -> int:
         with _translate_errors():
             return int(self.r.get(self.k_seq) or 0)

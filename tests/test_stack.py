@@ -1,0 +1,57 @@
+"""`bazaar up | status | down` as a user runs them, on ports and a home of its own."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from bazaar.settings import Settings
+from bazaar.stack import services
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def stack_env(tmp_path):
+    env = {**os.environ, "BAZAAR_HOME": str(tmp_path / "home"), "BAZAAR_REDIS_PORT": str(free_port()),
+           "BAZAAR_ENGINE_PORT": str(free_port()), "BAZAAR_ENGINE_WORKERS": "1"}
+    yield env
+    subprocess.run([sys.executable, "-m", "bazaar", "down"], env=env, capture_output=True, timeout=120)
+
+
+def bazaar(env, *args):
+    return subprocess.run([sys.executable, "-m", "bazaar", *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def pids(env):
+    settings = Settings(_env_file=None, home=env["BAZAAR_HOME"])
+    return {s.name: s.pid() for s in services(settings)}
+
+
+def test_up_is_idempotent_status_sees_a_killed_service_and_down_stops_all(stack_env):
+    assert bazaar(stack_env, "status").returncode == 1  # nothing runs yet
+    first = bazaar(stack_env, "up")
+    assert first.returncode == 0, first.stdout + first.stderr
+    running = pids(stack_env)
+    assert all(running.values())
+    assert bazaar(stack_env, "status").returncode == 0
+
+    again = bazaar(stack_env, "up")
+    assert again.returncode == 0 and "already running" in again.stdout
+    assert pids(stack_env) == running  # nothing started twice
+
+    os.killpg(running["engine"], signal.SIGKILL)
+    st = bazaar(stack_env, "status")
+    assert st.returncode == 1 and "not running" in st.stdout
+
+    assert bazaar(stack_env, "up").returncode == 0
+    restarted = pids(stack_env)
+    assert restarted["redis"] == running["redis"] and restarted["engine"] not in (None, running["engine"])
+
+    down = bazaar(stack_env, "down")
+    assert down.returncode == 0 and "engine: stopped" in down.stdout and "redis: stopped" in down.stdout
+    assert not any(pids(stack_env).values())
+    for pid in restarted.values():
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
