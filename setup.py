@@ -20,6 +20,16 @@ setup(
         "rich==15.0.0",
         "requests==2.34.2",
         "tenacity==9.2.1",
+        "kafka-python==3.0.12",
+        "crc32c==2.9.post0",  # C CRC32C for kafka-python: ~4x the producer's throughput
+        # 4.2.0, not 4.3.0: the Spark Kafka connector must match pyspark exactly, and Maven
+        # Central has spark-sql-kafka-0-10_2.13 only up to 4.2.0. Its jars also carry the
+        # Hive 2.3 metastore the local stack runs.
+        "pyspark==4.2.0",
+        "pyhive[trino]==0.7.0",
+        "thrift==0.25.0",  # the metastore health check speaks thrift directly
+        "pandas==3.1.1",
+        "pyarrow==26.0.1",
     ],
     extras_require={
         "test": [

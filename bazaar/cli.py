@@ -75,6 +75,18 @@ def logs(name: str, lines: int) -> None:
 
 
 @main.command()
+def lag() -> None:
+    """The relay's lag: outbox entries waiting for Kafka and the age of the oldest."""
+    from bazaar.stack.relay import RelayService
+
+    lag = RelayService(get_settings()).lag()
+    table = Table("waiting", "oldest age", "sent", "re-sent (possible duplicates)", "heartbeat age")
+    fmt = lambda v: "-" if v is None else f"{v:.1f}s"  # noqa: E731
+    table.add_row(str(lag.waiting), fmt(lag.oldest_age_s), str(lag.sent), str(lag.resent), fmt(lag.heartbeat_age_s))
+    console.print(table)
+
+
+@main.command()
 @click.option("--players", default=100, show_default=True)
 @click.option("--trades", default=1000, show_default=True)
 @click.option("--concurrency", default=8, show_default=True)

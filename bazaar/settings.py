@@ -22,7 +22,11 @@ class Settings(BaseSettings):
 
     home: Path = Field(
         default=PROJECT_ROOT / ".bazaar",
-        description="Folder for the local stack's downloads, configs, logs, pids and data.",
+        description="Folder for the local stack's configs, logs, pids and data.",
+    )
+    cache: Path = Field(
+        default=Path.home() / ".cache" / "bazaar",
+        description="Downloaded and built artifacts (Kafka and Trino jars), shared by every home.",
     )
     host: str = Field(default="127.0.0.1", description="Address the local services bind to.")
 
@@ -39,6 +43,61 @@ class Settings(BaseSettings):
     engine_workers: int = Field(default=4, description="gunicorn worker processes.")
     max_body_bytes: int = Field(default=64 * 1024, description="Larger request bodies get 413.")
 
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_version: str = Field(default="4.1.1", description="org.apache.kafka:kafka_2.13 version.")
+    kafka_heap: str = "512m"
+    kafka_bootstrap: Optional[str] = Field(
+        default=None, description="Kafka bootstrap servers; defaults to the local broker on kafka_port."
+    )
+    topic: str = Field(default="events", description="The Kafka topic every event goes to.")
+    topic_partitions: int = 3
+    topic_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, description="Topic retention.ms.")
+
+    relay_consumer: str = Field(
+        default="relay-1", description="The relay's consumer name; a restarted relay resumes its own pending entries."
+    )
+    relay_batch: int = Field(default=2000, description="Outbox entries the relay moves per batch.")
+    relay_claim_idle_ms: int = Field(
+        default=30_000, description="Entries another relay left pending this long are claimed and re-sent."
+    )
+
+    metastore_port: int = 9083
+    metastore_heap: str = "512m"
+    metastore_uri: Optional[str] = Field(
+        default=None, description="Hive Metastore thrift URI; defaults to the local metastore."
+    )
+    warehouse_uri: Optional[str] = Field(
+        default=None, description="Where tables live (file://, hdfs://, s3a://); defaults to HOME/warehouse."
+    )
+
+    trino_port: int = 8080
+    trino_version: str = Field(default="476", description="io.trino:trino-server version (Maven Central).")
+    trino_heap: str = "1G"
+    trino_java_home: Optional[Path] = Field(
+        default=None, description="JDK for Trino (24 or newer); found under /usr/lib/jvm when unset."
+    )
+    trino_host: Optional[str] = Field(default=None, description="Trino coordinator host; defaults to host.")
+    trino_user: str = "bazaar"
+    trino_catalog: str = "hive"
+    trino_schema: str = "default"
+
+    @property
+    def effective_kafka_bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"{self.host}:{self.kafka_port}"
+
+    @property
+    def effective_metastore_uri(self) -> str:
+        return self.metastore_uri or f"thrift://{self.host}:{self.metastore_port}"
+
+    @property
+    def effective_warehouse_uri(self) -> str:
+        return self.warehouse_uri or (Path(self.home).resolve() / "warehouse").as_uri()
+
+    @property
+    def effective_trino_host(self) -> str:
+        return self.trino_host or self.host
+
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or f"redis://{self.host}:{self.redis_port}/0"
@@ -46,6 +105,15 @@ class Settings(BaseSettings):
     @property
     def engine_url(self) -> str:
         return f"http://{self.host}:{self.engine_port}"
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as BAZAAR_* variables, so a child process sees the same configuration."""
+        env = {}
+        for name, value in self.model_dump(exclude_none=True).items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"BAZAAR_{name.upper()}"] = str(value)
+        return env
 
 
 @cache

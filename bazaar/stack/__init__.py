@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from bazaar.settings import Settings
 from bazaar.stack.engine import EngineService
+from bazaar.stack.kafka import KafkaService
+from bazaar.stack.metastore import MetastoreService
 from bazaar.stack.process import Service, ServiceError, Status
 from bazaar.stack.redis import RedisService
+from bazaar.stack.relay import RelayService
+from bazaar.stack.trino import TrinoService
 
-__all__ = ["EngineService", "RedisService", "Service", "ServiceError", "Status", "services"]
+__all__ = ["EngineService", "KafkaService", "MetastoreService", "RedisService", "RelayService", "Service",
+           "ServiceError", "Status", "TrinoService", "services"]
 
 
 def services(settings: Settings) -> list[Service]:
-    return [RedisService(settings), EngineService(settings)]
+    return [RedisService(settings), KafkaService(settings), MetastoreService(settings), TrinoService(settings),
+            EngineService(settings), RelayService(settings)]

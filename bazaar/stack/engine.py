@@ -6,18 +6,7 @@ import sys
 
 import requests
 
-from bazaar.settings import Settings
 from bazaar.stack.process import Service
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as BAZAAR_* variables, so a child process sees the same configuration."""
-    env = {}
-    for name, value in settings.model_dump(exclude_none=True).items():
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"BAZAAR_{name.upper()}"] = str(value)
-    return env
 
 
 class EngineService(Service):
@@ -29,7 +18,7 @@ class EngineService(Service):
         return self.settings.engine_url
 
     def environment(self) -> dict[str, str]:
-        return settings_env(self.settings)
+        return self.settings.to_env()
 
     def command(self) -> list[str]:
         s = self.settings

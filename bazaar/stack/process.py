@@ -70,6 +70,9 @@ class Service:
     def healthy(self) -> bool:
         raise NotImplementedError
 
+    def after_start(self) -> None:
+        """Idempotent provisioning once healthy (on every `up`, started now or not)."""
+
     @property
     def address(self) -> str:
         return ""
@@ -107,6 +110,7 @@ class Service:
         """Start unless already running; wait until healthy. True if it was started now."""
         if self.pid() is not None:
             self.wait_healthy()
+            self.after_start()
             return False
         self.prepare()
         for d in (self.data_dir, self.log_path.parent, self.pid_path.parent):
@@ -121,7 +125,12 @@ class Service:
             )
         ticks = _start_ticks(proc.pid)
         self.pid_path.write_text(f"{proc.pid} {ticks}\n")
-        self.wait_healthy(proc)
+        try:
+            self.wait_healthy(proc)
+        except ServiceError:
+            self.stop()  # never leave a half-started process behind
+            raise
+        self.after_start()
         return True
 
     def wait_healthy(self, proc: Optional[subprocess.Popen] = None) -> None:

@@ -1,0 +1,117 @@
+"""Artifacts from Maven Central, fetched with `mvn` and cached.
+
+Maven keeps what it downloads in the local repository (~/.m2), and each
+prepared artifact (a folder of jars, an unpacked server) is kept under the
+settings' cache folder with a `.complete` marker, so a second `bazaar up` or a
+second test session fetches nothing.  Downloads show progress.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tarfile
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+from xml.sax.saxutils import escape
+
+from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn, TransferSpeedColumn)
+
+from bazaar.stack.process import ServiceError
+
+console = Console(stderr=True)
+M2 = Path.home() / ".m2" / "repository"
+MARKER = ".complete"
+
+
+def is_complete(path: Path) -> bool:
+    return (path / MARKER).exists()
+
+
+def mark_complete(path: Path) -> None:
+    (path / MARKER).write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+
+
+def _require_mvn() -> str:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ServiceError("Maven (`mvn`) is needed to fetch jars from Maven Central: run `make system-deps`")
+    return mvn
+
+
+def _dir_bytes(path: Path) -> int:
+    try:
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    except OSError:
+        return 0
+
+
+def run_mvn(args: list[str], description: str, watch: Optional[Path] = None, cwd: Optional[Path] = None) -> None:
+    """Run mvn, showing the bytes arriving in `watch` (its local-repository folder)."""
+    cmd = [_require_mvn(), "-B", "--no-transfer-progress", *args]
+    start_bytes = _dir_bytes(watch) if watch else 0
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
+        while proc.poll() is None:
+            if watch:
+                progress.update(task, completed=_dir_bytes(watch) - start_bytes)
+            time.sleep(0.5)
+        reader.join()
+    if proc.returncode != 0:
+        tail = "".join(lines[-25:])
+        raise ServiceError(f"{description} failed (mvn exit {proc.returncode}); is Maven Central reachable?\n{tail}")
+
+
+def copy_dependencies(dest: Path, dependencies: list[tuple[str, str, str]], description: str) -> Path:
+    """Every runtime jar of the given (group, artifact, version)s, in dest/lib."""
+    if is_complete(dest):
+        return dest / "lib"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    deps = "\n".join(
+        f"    <dependency><groupId>{escape(g)}</groupId><artifactId>{escape(a)}</artifactId>"
+        f"<version>{escape(v)}</version></dependency>"
+        for g, a, v in dependencies
+    )
+    (dest / "pom.xml").write_text(
+        '<project xmlns="http://maven.apache.org/POM/4.0.0">\n  <modelVersion>4.0.0</modelVersion>\n'
+        "  <groupId>local.bazaar</groupId><artifactId>runtime</artifactId><version>1</version>\n"
+        f"  <packaging>pom</packaging>\n  <dependencies>\n{deps}\n  </dependencies>\n</project>\n"
+    )
+    run_mvn(["dependency:copy-dependencies", f"-DoutputDirectory={dest / 'lib'}", "-DincludeScope=runtime"],
+            description, watch=M2, cwd=dest)
+    mark_complete(dest)
+    return dest / "lib"
+
+
+def fetch(group: str, artifact: str, version: str, packaging: str, description: str) -> Path:
+    """One artifact file from Maven Central, in the local Maven repository."""
+    folder = M2.joinpath(*group.split("."), artifact, version)
+    path = folder / f"{artifact}-{version}.{packaging}"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        run_mvn(["dependency:get", f"-Dartifact={group}:{artifact}:{version}:{packaging}", "-Dtransitive=false"],
+                description, watch=folder)
+    return path
+
+
+def unpack(archive: Path, dest: Path, description: str) -> None:
+    """Extract a .tar.gz into dest, with a progress bar (hard links stay links)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    with tarfile.open(archive, "r:gz") as tar:
+        with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task(description, total=archive.stat().st_size)
+            for member in tar:
+                tar.extract(member, dest, filter="tar")
+                progress.update(task, completed=tar.fileobj.fileobj.tell())
