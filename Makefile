@@ -2,7 +2,8 @@
 # Both install what is missing first: Debian packages, then the Python package.
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBIAN_PACKAGES := redis-server
+# command:Debian package, installed when the command is missing
+SYSTEM_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless
 STAMP := .bazaar/.installed
 
 .PHONY: demo test bench system-deps install up down status clean
@@ -23,7 +24,7 @@ $(STAMP): setup.py
 	@mkdir -p $(dir $@) && touch $@
 
 system-deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for d in $(SYSTEM_DEPS); do command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         default=Path.home() / ".cache" / "bazaar",
         description="Downloaded and built artifacts (Kafka and Trino jars), shared by every home.",
     )
+    maven_repo: Path = Field(
+        default=Path.home() / ".m2" / "repository", description="Maven's local repository (download cache)."
+    )
     host: str = Field(default="127.0.0.1", description="Address the local services bind to.")
 
     redis_port: int = 6379

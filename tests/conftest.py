@@ -10,7 +10,7 @@ import pytest
 import redis as redis_lib
 
 from bazaar.settings import Settings
-from bazaar.stack import EngineService, RedisService
+from bazaar.stack import EngineService, KafkaService, MetastoreService, RedisService, TrinoService
 
 
 def free_port() -> int:
@@ -27,6 +27,10 @@ def settings(tmp_path_factory) -> Settings:
         engine_port=free_port(),
         engine_workers=3,
         namespace="test",
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        metastore_port=free_port(),
+        trino_port=free_port(),
     )
 
 
@@ -57,6 +61,27 @@ def app(settings, redis_client):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def _running(svc):
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_service(settings):
+    yield from _running(KafkaService(settings))
+
+
+@pytest.fixture(scope="session")
+def metastore_service(settings):
+    yield from _running(MetastoreService(settings))
+
+
+@pytest.fixture(scope="session")
+def trino_service(settings, metastore_service):
+    yield from _running(TrinoService(settings))
 
 
 @pytest.fixture(scope="session")

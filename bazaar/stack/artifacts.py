@@ -24,7 +24,6 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, SpinnerColumn, T
 from bazaar.stack.process import ServiceError
 
 console = Console(stderr=True)
-M2 = Path.home() / ".m2" / "repository"
 MARKER = ".complete"
 
 
@@ -50,9 +49,11 @@ def _dir_bytes(path: Path) -> int:
         return 0
 
 
-def run_mvn(args: list[str], description: str, watch: Optional[Path] = None, cwd: Optional[Path] = None) -> None:
-    """Run mvn, showing the bytes arriving in `watch` (its local-repository folder)."""
-    cmd = [_require_mvn(), "-B", "--no-transfer-progress", *args]
+def run_mvn(repo: Path, args: list[str], description: str, watch: Optional[Path] = None,
+            cwd: Optional[Path] = None) -> None:
+    """Run mvn on the local repository `repo`, showing the files it downloads and,
+    for one large artifact, the bytes arriving in its folder `watch`."""
+    cmd = [_require_mvn(), "-B", f"-Dmaven.repo.local={repo}", *args]
     start_bytes = _dir_bytes(watch) if watch else 0
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), TimeElapsedColumn(), console=console, transient=True) as progress:
@@ -62,8 +63,9 @@ def run_mvn(args: list[str], description: str, watch: Optional[Path] = None, cwd
         reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
         reader.start()
         while proc.poll() is None:
-            if watch:
-                progress.update(task, completed=_dir_bytes(watch) - start_bytes)
+            files = sum(1 for line in lines if line.startswith("Downloaded from"))
+            progress.update(task, description=f"{description} ({files} files)",
+                            completed=(_dir_bytes(watch) - start_bytes) if watch else None)
             time.sleep(0.5)
         reader.join()
     if proc.returncode != 0:
@@ -71,7 +73,7 @@ def run_mvn(args: list[str], description: str, watch: Optional[Path] = None, cwd
         raise ServiceError(f"{description} failed (mvn exit {proc.returncode}); is Maven Central reachable?\n{tail}")
 
 
-def copy_dependencies(dest: Path, dependencies: list[tuple[str, str, str]], description: str) -> Path:
+def copy_dependencies(repo: Path, dest: Path, dependencies: list[tuple[str, str, str]], description: str) -> Path:
     """Every runtime jar of the given (group, artifact, version)s, in dest/lib."""
     if is_complete(dest):
         return dest / "lib"
@@ -87,19 +89,19 @@ def copy_dependencies(dest: Path, dependencies: list[tuple[str, str, str]], desc
         "  <groupId>local.bazaar</groupId><artifactId>runtime</artifactId><version>1</version>\n"
         f"  <packaging>pom</packaging>\n  <dependencies>\n{deps}\n  </dependencies>\n</project>\n"
     )
-    run_mvn(["dependency:copy-dependencies", f"-DoutputDirectory={dest / 'lib'}", "-DincludeScope=runtime"],
-            description, watch=M2, cwd=dest)
+    run_mvn(repo, ["dependency:copy-dependencies", f"-DoutputDirectory={dest / 'lib'}", "-DincludeScope=runtime"],
+            description, cwd=dest)
     mark_complete(dest)
     return dest / "lib"
 
 
-def fetch(group: str, artifact: str, version: str, packaging: str, description: str) -> Path:
+def fetch(repo: Path, group: str, artifact: str, version: str, packaging: str, description: str) -> Path:
     """One artifact file from Maven Central, in the local Maven repository."""
-    folder = M2.joinpath(*group.split("."), artifact, version)
+    folder = repo.joinpath(*group.split("."), artifact, version)
     path = folder / f"{artifact}-{version}.{packaging}"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        run_mvn(["dependency:get", f"-Dartifact={group}:{artifact}:{version}:{packaging}", "-Dtransitive=false"],
+        run_mvn(repo, ["dependency:get", f"-Dartifact={group}:{artifact}:{version}:{packaging}", "-Dtransitive=false"],
                 description, watch=folder)
     return path
 

@@ -33,6 +33,7 @@ logger.apache.level = WARN
 
 def kafka_libs(settings: Settings):
     return artifacts.copy_dependencies(
+        settings.maven_repo,
         settings.cache / f"kafka-{settings.kafka_version}",
         [("org.apache.kafka", "kafka_2.13", settings.kafka_version),
          ("org.apache.logging.log4j", "log4j-slf4j2-impl", LOG4J),
@@ -80,7 +81,7 @@ class KafkaService(Service):
         (self.data_dir / "log4j2.properties").write_text(LOG4J_CONFIG)
         if not (logs / "meta.properties").exists():  # format the KRaft storage once
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            self.run_java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
+            self.run_java("kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id}",
                           "-c", str(self.config_path))
 
     def java_command(self, main: str, *args: str) -> list[str]:

@@ -27,7 +27,7 @@ def trino_home(settings: Settings) -> Path:
     dest = settings.cache / f"trino-server-{settings.trino_version}"
     if artifacts.is_complete(dest):
         return dest / f"trino-server-{settings.trino_version}"
-    archive = artifacts.fetch("io.trino", "trino-server", settings.trino_version, "tar.gz",
+    archive = artifacts.fetch(settings.maven_repo, "io.trino", "trino-server", settings.trino_version, "tar.gz",
                               f"fetching Trino {settings.trino_version} server")
     artifacts.unpack(archive, dest, f"unpacking Trino {settings.trino_version}")
     root = dest / f"trino-server-{settings.trino_version}"
