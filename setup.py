@@ -28,7 +28,7 @@ setup(
         "pyspark==4.2.0",
         "pyhive[trino]==0.7.0",
         "thrift==0.25.0",  # the metastore health check speaks thrift directly
-        "pandas==3.1.1",
+        "pandas==2.3.3",  # pyspark 4.2 does not support pandas 3 yet
         "pyarrow==26.0.1",
     ],
     extras_require={

@@ -70,8 +70,22 @@ class Settings(BaseSettings):
     metastore_uri: Optional[str] = Field(
         default=None, description="Hive Metastore thrift URI; defaults to the local metastore."
     )
+    database: str = Field(default="default", description="Hive database of the tables (Trino schema).")
     warehouse_uri: Optional[str] = Field(
         default=None, description="Where tables live (file://, hdfs://, s3a://); defaults to HOME/warehouse."
+    )
+
+    spark_master: str = Field(default="local[*]", description="Spark master of the sinks.")
+    spark_driver_memory: str = "1g"
+    sink_trigger_seconds: float = Field(default=2.0, description="Micro-batch interval of the sinks.")
+    sink_dedup_window: str = Field(
+        default="1 hour", description="How long an event_id is remembered to drop a re-sent copy (event time)."
+    )
+    sink_max_offsets_per_trigger: Optional[int] = Field(
+        default=None, description="Cap on Kafka records per micro-batch (none: all available)."
+    )
+    checkpoint_uri: Optional[str] = Field(
+        default=None, description="Where the sinks keep their checkpoints; defaults to HOME/checkpoints."
     )
 
     trino_port: int = 8080
@@ -83,7 +97,6 @@ class Settings(BaseSettings):
     trino_host: Optional[str] = Field(default=None, description="Trino coordinator host; defaults to host.")
     trino_user: str = "bazaar"
     trino_catalog: str = "hive"
-    trino_schema: str = "default"
 
     @property
     def effective_kafka_bootstrap(self) -> str:
@@ -96,6 +109,10 @@ class Settings(BaseSettings):
     @property
     def effective_warehouse_uri(self) -> str:
         return self.warehouse_uri or (Path(self.home).resolve() / "warehouse").as_uri()
+
+    @property
+    def effective_checkpoint_uri(self) -> str:
+        return self.checkpoint_uri or (Path(self.home).resolve() / "checkpoints").as_uri()
 
     @property
     def effective_trino_host(self) -> str:

@@ -30,7 +30,7 @@ def test_trino_reads_parquet_partitions_from_the_warehouse(trino_service, settin
     cur.execute(f"CREATE TABLE {table} (trade_id varchar, qty bigint, dt varchar) WITH ("
                 f"external_location = '{root.as_uri()}', format = 'PARQUET', partitioned_by = ARRAY['dt'])")
     cur.fetchall()
-    cur.execute(f"CALL system.sync_partition_metadata('{settings.trino_schema}', '{table}', 'FULL')")
+    cur.execute(f"CALL system.sync_partition_metadata('{settings.database}', '{table}', 'FULL')")
     cur.fetchall()
     cur.execute(f"SELECT dt, count(*), sum(qty) FROM {table} GROUP BY dt ORDER BY dt")
     assert cur.fetchall() == [("2026-11-27", 2, 7), ("2026-11-28", 3, 18)]

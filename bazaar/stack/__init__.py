@@ -13,12 +13,14 @@ from bazaar.stack.metastore import MetastoreService
 from bazaar.stack.process import Service, ServiceError, Status
 from bazaar.stack.redis import RedisService
 from bazaar.stack.relay import RelayService
+from bazaar.stack.sinks import SinkService
 from bazaar.stack.trino import TrinoService
 
 __all__ = ["EngineService", "KafkaService", "MetastoreService", "RedisService", "RelayService", "Service",
-           "ServiceError", "Status", "TrinoService", "services"]
+           "ServiceError", "SinkService", "Status", "TrinoService", "services"]
 
 
 def services(settings: Settings) -> list[Service]:
     return [RedisService(settings), KafkaService(settings), MetastoreService(settings), TrinoService(settings),
-            EngineService(settings), RelayService(settings)]
+            EngineService(settings), RelayService(settings), SinkService(settings, "trades"),
+            SinkService(settings, "player_states")]

@@ -42,7 +42,7 @@ def connect(settings: Settings):
     """A PyHive connection to the configured Trino (catalog hive, schema default)."""
     return pyhive_trino.connect(host=settings.effective_trino_host, port=settings.trino_port,
                                 username=settings.trino_user, catalog=settings.trino_catalog,
-                                schema=settings.trino_schema)
+                                schema=settings.database)
 
 
 class TrinoService(Service):
@@ -65,7 +65,7 @@ class TrinoService(Service):
                 f"node.bind-ip={s.host}", f"node.internal-address={s.host}",
             ],
             "jvm.config": [
-                "-server", f"-Xmx{s.trino_heap}", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+                "-server", f"-Xmx{s.trino_heap}", "-Duser.timezone=UTC", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
                 "-Djdk.attach.allowAttachSelf=true",
             ],
             "config.properties": [
@@ -78,7 +78,7 @@ class TrinoService(Service):
             "catalog/hive.properties": [
                 "connector.name=hive", f"hive.metastore.uri={s.effective_metastore_uri}",
                 "fs.hadoop.enabled=true", "hive.non-managed-table-writes-enabled=true",
-                "hive.storage-format=PARQUET",
+                "hive.storage-format=PARQUET", "hive.timestamp-precision=MICROSECONDS",
             ],
         }
         for name, lines in files.items():

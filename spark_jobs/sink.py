@@ -1,0 +1,161 @@
+"""A Structured Streaming sink from the Kafka topic to a Hive table of Parquet files.
+
+    spark-submit --jars <kafka connector jars> spark_jobs/sink.py --sink trades
+    spark-submit --jars <kafka connector jars> spark_jobs/sink.py --sink player_states
+
+(`bazaar up` runs both.)  Each sink reads the whole topic, keeps the events of
+its type, drops re-sent copies by `event_id` (state kept in the checkpoint),
+writes each micro-batch exactly once (`spark_jobs.writer`) partitioned by day,
+registers new day partitions in the metastore, and puts records that do not
+parse or fit the schema in `quarantine`.  The trades sink also owns records of
+no known event type.  Stopped or killed, it resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQueryListener
+
+from bazaar.settings import Settings, get_settings
+from engine.events import PLAYER_STATE, TRADE
+from spark_jobs import transforms
+from spark_jobs.session import build_session
+from spark_jobs.writer import BatchWriter
+
+SINKS = {"trades": TRADE, "player_states": PLAYER_STATE}
+OWNS_UNKNOWN = "trades"
+DDL_DIR = Path(__file__).resolve().parent.parent / "sql" / "ddl"
+
+
+def ddl(table: str, database: str, location: str) -> str:
+    return (DDL_DIR / f"{table}.sql").read_text().format(database=database, location=location)
+
+
+def register_tables(spark: SparkSession, settings: Settings, tables: list[str]) -> None:
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {settings.database}")
+    for table in tables:
+        spark.sql(ddl(table, settings.database, f"{settings.effective_warehouse_uri}/{table}"))
+
+
+class Partitions:
+    """Registers each partition in the metastore the first time a batch writes to it."""
+
+    def __init__(self, spark: SparkSession, database: str, table: str, columns: list[str]):
+        self.spark, self.name, self.columns = spark, f"{database}.{table}", columns
+        rows = spark.sql(f"SHOW PARTITIONS {self.name}").collect()
+        self.known = {tuple(kv.split("=", 1)[1] for kv in r[0].split("/")) for r in rows}
+
+    def add(self, values: set[tuple[str, ...]]) -> None:
+        for v in sorted(values - self.known):
+            spec = ", ".join(f"{c}='{x}'" for c, x in zip(self.columns, v))
+            self.spark.sql(f"ALTER TABLE {self.name} ADD IF NOT EXISTS PARTITION ({spec})")
+            self.known.add(v)
+
+
+class StatusFile(StreamingQueryListener):
+    """The sink's progress as JSON in a file: last batch, rows in and written, Kafka lag."""
+
+    def __init__(self, path: Path, counters: dict):
+        self.path, self.counters = path, counters
+
+    def onQueryStarted(self, event):
+        self._write({"state": "started", "query_id": str(event.id)})
+
+    def onQueryProgress(self, event):
+        p = json.loads(event.progress.json)
+        src = (p.get("sources") or [{}])[0]
+        metrics = src.get("metrics") or {}
+        self._write({"state": "running", "batch_id": p.get("batchId"), "batch_time": p.get("timestamp"),
+                     "input_rows": p.get("numInputRows"), "input_rows_per_s": p.get("inputRowsPerSecond"),
+                     "processed_rows_per_s": p.get("processedRowsPerSecond"),
+                     "offsets_behind_latest": metrics.get("maxOffsetsBehindLatest"),
+                     "end_offset": src.get("endOffset"), "latest_offset": src.get("latestOffset")})
+
+    def onQueryIdle(self, event):
+        self._write({"state": "idle"})
+
+    def onQueryTerminated(self, event):
+        self._write({"state": "terminated", "exception": event.exception})
+
+    def _write(self, doc: dict) -> None:
+        doc = {**doc, **self.counters, "written_at": time.time(), "pid": os.getpid()}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, default=str))
+        tmp.replace(self.path)
+
+
+def start(spark: SparkSession, settings: Settings, sink: str, status_path: Path):
+    """Start the streaming query of one sink; returns it."""
+    event_type = SINKS[sink]
+    register_tables(spark, settings, [sink, "quarantine"])
+    wh, db = settings.effective_warehouse_uri, settings.database
+    table = BatchWriter(spark, f"{wh}/{sink}", f"{wh}/_staging/{sink}", ["dt"])
+    # each sink owns its own `source` partition of quarantine, so their batch ids never meet
+    quarantine = BatchWriter(spark, f"{wh}/quarantine/source={sink}", f"{wh}/_staging/quarantine-{sink}", ["dt"])
+    table_parts = Partitions(spark, db, sink, ["dt"])
+    quarantine_parts = Partitions(spark, db, "quarantine", ["source", "dt"])
+    counters = {"events_written": 0, "quarantined": 0, "batches": 0}  # since this process started
+    spark.streams.addListener(StatusFile(status_path, counters))
+
+    def write_batch(df: DataFrame, batch_id: int) -> None:
+        df.persist()
+        try:
+            by_ok = {r["ok"]: r["count"] for r in df.groupBy(df.reason.isNull().alias("ok")).count().collect()}
+            if by_ok.get(True):
+                rows = transforms.FLATTEN[event_type](df.filter("reason IS NULL"))
+                table_parts.add(table.write(rows, batch_id))
+            if by_ok.get(False):
+                bad = transforms.quarantine_rows(df.filter("reason IS NOT NULL"), sink).drop("source")
+                quarantine_parts.add({(sink, dt) for (dt,) in quarantine.write(bad, batch_id)})
+            counters["events_written"] += by_ok.get(True, 0)
+            counters["quarantined"] += by_ok.get(False, 0)
+            counters["batches"] += 1
+        finally:
+            df.unpersist()
+
+    reader = (spark.readStream.format("kafka")
+              .option("kafka.bootstrap.servers", settings.effective_kafka_bootstrap)
+              .option("subscribe", settings.topic)
+              .option("startingOffsets", "earliest")
+              .option("failOnDataLoss", "true"))
+    if settings.sink_max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", settings.sink_max_offsets_per_trigger)
+    events = (transforms.classify(reader.load(), event_type, owns_unknown=sink == OWNS_UNKNOWN)
+              .withWatermark("event_ts", settings.sink_dedup_window)
+              .dropDuplicatesWithinWatermark(["dedup_key"]))
+    return (events.writeStream.queryName(f"bazaar-{sink}")
+            .foreachBatch(write_batch)
+            .option("checkpointLocation", f"{settings.effective_checkpoint_uri}/{sink}")
+            .trigger(processingTime=f"{settings.sink_trigger_seconds} seconds")
+            .start())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sink", choices=sorted(SINKS), required=True)
+    parser.add_argument("--status-file", type=Path, required=True)
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    spark = build_session(settings, f"bazaar-{args.sink}-sink")
+    spark.sparkContext.setLogLevel("WARN")
+    query = start(spark, settings, args.sink, args.status_file)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    while not stopping and query.isActive:
+        query.awaitTermination(1)
+    if query.isActive:
+        query.stop()  # a clean stop between batches; the checkpoint has everything
+    if query.exception():
+        raise SystemExit(f"sink {args.sink} failed: {query.exception()}")
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

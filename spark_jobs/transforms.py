@@ -1,0 +1,163 @@
+"""Pure DataFrame transforms of the sinks: Kafka records in, table rows out.
+
+No I/O here: `classify` parses and validates raw Kafka records, `flatten_trades`
+and `flatten_player_states` shape valid events into table rows, and
+`quarantine_rows` keeps what did not fit, with the reason.  Tests feed these
+functions micro-batches built by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from engine.events import PLAYER_STATE, SCHEMA_VERSION, TRADE, PlayerStateEvent, TradeEvent
+from spark_jobs.schemas import CORRUPT, ENVELOPE, PLAYER_STATE_EVENT, TRADE_EVENT
+
+EVENTS: dict[str, tuple[type[BaseModel], Any, str]] = {  # model, Spark schema, the time that partitions it
+    TRADE: (TradeEvent, TRADE_EVENT, "trade_time"),
+    PLAYER_STATE: (PlayerStateEvent, PLAYER_STATE_EVENT, "state_time"),
+}
+TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
+
+
+def _ts(col: Column) -> Column:
+    """An event time as a timestamp; null (never an error, even in ANSI mode) when it does not parse."""
+    return F.try_to_timestamp(col, F.lit(TIME_FORMAT))
+JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
+
+
+def _any_null(array: Column, field: str) -> Column:
+    return F.exists(array, lambda x: x[field].isNull())
+
+
+def _missing_checks(model: type[BaseModel], root: Column) -> list[tuple[str, Column]]:
+    """(field path, "is missing") for every required field, inside arrays of structs too."""
+    doc = model.model_json_schema(mode="serialization")
+    defs = doc.get("$defs", {})
+    checks: list[tuple[str, Column]] = []
+
+    def resolve(node):
+        return defs[node["$ref"].split("/")[-1]] if "$ref" in node else node
+
+    def walk(node, col: Column, path: str, in_array=None):
+        node = resolve(node)
+        for name in node.get("required", []):
+            sub = resolve(node["properties"][name])
+            if "anyOf" in sub:
+                continue
+            field, where = col[name], f"{path}{name}"
+            if in_array is None:
+                checks.append((where, field.isNull()))
+            else:
+                arr, _ = in_array
+                checks.append((where, _any_null(arr, name)))
+                continue
+            if sub.get("type") == "object":
+                walk(sub, field, f"{where}.")
+            elif sub.get("type") == "array" and resolve(sub["items"]).get("type") == "object":
+                walk(resolve(sub["items"]), field, f"{where}[].", in_array=(field, where))
+
+    walk(doc, root, "")
+    return checks
+
+
+def classify(raw: DataFrame, event_type: str, owns_unknown: bool) -> DataFrame:
+    """Parse Kafka records of `event_type`, with `reason` null for a valid event.
+
+    Records whose type is not a known event type are kept only where
+    `owns_unknown` (exactly one sink takes them, so each lands once in quarantine).
+    Adds `event` (the parsed struct), `event_ts`, and `dedup_key` (the event_id,
+    or topic:partition:offset for a record that is quarantined)."""
+    model, schema, time_field = EVENTS[event_type]
+    value = F.col("value").cast("string")
+    env = F.from_json(value, ENVELOPE, JSON_OPTIONS)
+    kind = env["event_type"]
+    known = kind.isNotNull() & kind.isin(*EVENTS)
+    mine = (kind == event_type) if not owns_unknown else ((kind == event_type) | ~F.coalesce(known, F.lit(False)))
+    df = (raw.withColumn("raw", value).withColumn("env", env).filter(mine)
+          .withColumn("event", F.from_json("raw", schema, JSON_OPTIONS)))
+    ev = F.col("event")
+    event_ts = _ts(ev["event_time"])
+    reasons = [
+        (F.col("raw").isNull(), "empty_message"),
+        (F.json_object_keys("raw").isNull(), "not_json"),
+        (F.col("env")["event_type"].isNull(), "missing_field:event_type"),
+        (~F.col("env")["event_type"].isin(*EVENTS), "unknown_event_type"),
+        (F.col("env")["schema_version"].isNull() | (F.col("env")["schema_version"] != SCHEMA_VERSION),
+         "unsupported_schema_version"),
+        (ev[CORRUPT].isNotNull(), "schema_mismatch"),
+    ] + [(missing, f"missing_field:{path}") for path, missing in _missing_checks(model, ev)] + [
+        (event_ts.isNull(), "bad_event_time"),
+        (_ts(ev[time_field]).isNull(), f"bad_{time_field}"),
+    ]
+    reason = F.lit(None).cast("string")
+    for cond, text in reversed(reasons):
+        reason = F.when(F.coalesce(cond, F.lit(False)), F.lit(text)).otherwise(reason)
+    offset_key = F.concat_ws(":", F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string"))
+    return (df.withColumn("reason", reason)
+            .withColumn("event_ts", F.when(F.col("reason").isNull(), event_ts).otherwise(F.col("timestamp")))
+            .withColumn("dedup_key", F.when(F.col("reason").isNull(), ev["event_id"]).otherwise(offset_key)))
+
+
+def _day(ts: Column) -> Column:
+    return F.date_format(ts, "yyyy-MM-dd")
+
+
+def flatten_trades(valid: DataFrame) -> DataFrame:
+    """A row per (trade, side, item traded); a side giving no item has one row with null items."""
+    ev = F.col("event")
+    sides = F.array(
+        F.struct(F.lit(1).alias("side"), ev["player_1"].alias("me"), ev["player_2"]["player_id"].alias("other")),
+        F.struct(F.lit(2).alias("side"), ev["player_2"].alias("me"), ev["player_1"]["player_id"].alias("other")),
+    )
+    trade_time = _ts(ev["trade_time"])
+    return (valid.select(ev, F.explode(sides).alias("s"))
+            .select(ev, "s", F.explode_outer("s.me.items_traded").alias("it"))
+            .select(
+                ev["trade_id"].alias("trade_id"), trade_time.alias("trade_time"),
+                ev["valid_trade"].alias("valid_trade"), ev["fail_reason"].alias("fail_reason"),
+                F.col("s.side").cast("long").alias("side"), F.col("s.me.player_id").alias("player_id"),
+                F.col("s.other").alias("counterparty_id"),
+                F.col("it.item_id").alias("item_traded_item_id"), F.col("it.name").alias("item_traded_name"),
+                F.col("it.level").alias("item_traded_level"), F.col("it.value").alias("item_traded_value"),
+                F.col("it.quantity").alias("item_traded_quantity"),
+                F.col("s.me.gold_traded").alias("gold_traded"), ev["event_id"].alias("event_id"),
+                _ts(ev["event_time"]).alias("event_time"), _day(trade_time).alias("dt"),
+            ))
+
+
+def flatten_player_states(valid: DataFrame) -> DataFrame:
+    """A row per (state, item held); an empty inventory has one row with null items."""
+    ev = F.col("event")
+    p = ev["player"]
+    state_time = _ts(ev["state_time"])
+    return (valid.select(ev, F.explode_outer(p["inventory"]["items"]).alias("it"))
+            .select(
+                ev["state_id"].alias("state_id"), state_time.alias("state_time"),
+                p["player_id"].alias("player_id"), p["username"].alias("username"),
+                p["player_class"].alias("player_class"), p["version"].alias("version"),
+                p["inventory"]["max_capacity"].alias("inventory_max_capacity"),
+                p["inventory"]["current_capacity"].alias("inventory_current_capacity"),
+                F.col("it.item_id").alias("item_held_item_id"), F.col("it.name").alias("item_held_name"),
+                F.col("it.level").alias("item_held_level"), F.col("it.value").alias("item_held_value"),
+                F.col("it.quantity").alias("item_held_quantity"), p["gold"].alias("gold"),
+                ev["event_id"].alias("event_id"), _ts(ev["event_time"]).alias("event_time"),
+                _day(state_time).alias("dt"),
+            ))
+
+
+def quarantine_rows(bad: DataFrame, source: str) -> DataFrame:
+    """What did not fit: the raw message, where it came from, and why."""
+    return bad.select(
+        F.col("timestamp").alias("received_time"), F.col("topic").alias("kafka_topic"),
+        F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
+        F.col("key").cast("string").alias("kafka_key"), F.col("raw"), F.col("reason"),
+        F.lit(source).alias("source"), _day(F.col("timestamp")).alias("dt"),
+    )
+
+
+FLATTEN = {TRADE: flatten_trades, PLAYER_STATE: flatten_player_states}
