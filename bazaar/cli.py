@@ -41,6 +41,11 @@ def up(names: tuple[str, ...]) -> None:
                 console.print(f"[red]✗ {svc.name}[/red]: {exc}")
                 sys.exit(1)
         console.print(f"[green]✓[/green] {svc.name} {'started' if started else 'already running'} at {svc.address}")
+    if not names:  # the whole stack: the sinks have created the tables the views read
+        from bazaar import warehouse
+
+        views = warehouse.ensure_views(get_settings())
+        console.print(f"[green]✓[/green] views {', '.join(views)} in {get_settings().database}")
 
 
 @main.command()

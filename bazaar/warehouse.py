@@ -1,0 +1,50 @@
+"""The warehouse seen through Trino: the query files in `sql/`, run with PyHive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bazaar.settings import PROJECT_ROOT, Settings
+from bazaar.stack.trino import connect
+
+SQL_DIR = PROJECT_ROOT / "sql"
+DEFAULT_PARAMS = {"ratio": 10, "min_value": 1_000}
+TABLES = ("trades", "player_states", "quarantine")
+
+
+def read_sql(name: str, **params) -> str:
+    """The query in sql/<name>.sql, its {placeholders} filled from params and the defaults."""
+    text = (SQL_DIR / f"{name}.sql").read_text()
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip()
+    return body.format(**{**DEFAULT_PARAMS, **params}) if "{" in body else body
+
+
+def execute(settings: Settings, sql: str) -> pd.DataFrame:
+    conn = connect(settings)
+    try:
+        cur = conn.cursor()
+        cur.execute(sql)
+        rows = cur.fetchall()
+        return pd.DataFrame(rows, columns=[d[0] for d in cur.description])
+    finally:
+        conn.close()
+
+
+def query(settings: Settings, name: str, **params) -> pd.DataFrame:
+    return execute(settings, read_sql(name, **params))
+
+
+def ensure_views(settings: Settings) -> list[str]:
+    """Create (or replace) the views in sql/views; the tables must exist."""
+    names = []
+    for path in sorted((SQL_DIR / "views").glob("*.sql")):
+        execute(settings, read_sql(str(Path("views") / path.stem)))
+        names.append(path.stem)
+    return names
+
+
+def sync_partitions(settings: Settings, table: str) -> None:
+    """Register partition folders the metastore does not know yet (the sinks register their own)."""
+    execute(settings, f"CALL system.sync_partition_metadata('{settings.database}', '{table}', 'ADD')")
