@@ -17,6 +17,7 @@ test: install
 bench: install
 	$(PYTHON) bench/engine_bench.py
 	$(PYTHON) bench/stack_bench.py
+	$(PYTHON) bench/sink_bench.py
 
 install: system-deps $(STAMP)
 

@@ -118,16 +118,29 @@ def _print_summary(summary) -> None:
 
 
 @main.command()
-@click.option("--players", default=20, show_default=True)
-@click.option("--trades", default=100, show_default=True)
+@click.option("--players", default=100, show_default=True)
+@click.option("--trades", default=1000, show_default=True)
 def demo(players: int, trades: int) -> None:
-    """The main job: bring the stack up, play an economy through it, print what happened."""
+    """The main job: bring the stack up, play an economy through it, answer the seed's questions."""
+    from bazaar import warehouse
     from bazaar.simulate import Simulator
 
-    ctx = click.get_current_context()
-    ctx.invoke(up)
+    click.get_current_context().invoke(up)
     settings = get_settings()
     summary = Simulator(settings.engine_url, seed=7, concurrency=4).run(players, trades)
     _print_summary(summary)
-    console.print(f"engine: {settings.engine_url}  (API docs: {settings.engine_url}/docs); "
-                  "stop everything with `bazaar down`")
+    with console.status("waiting until the tables hold every event…"):
+        tables = warehouse.wait_until_complete(settings)
+    console.print(f"tables: {tables['trades']:,} trades and {tables['player_states']:,} player states")
+    for name in warehouse.SEED_QUESTIONS:
+        _print_frame(name, warehouse.query(settings, name))
+    _print_frame("lopsided_players", warehouse.query(settings, "lopsided_players").head(5))
+    console.print(f"engine: {settings.engine_url} (API docs: {settings.engine_url}/docs); "
+                  f"Trino: {settings.effective_trino_host}:{settings.trino_port}; stop everything with `bazaar down`")
+
+
+def _print_frame(title: str, frame) -> None:
+    table = Table(*[str(c) for c in frame.columns], title=title)
+    for row in frame.itertuples(index=False):
+        table.add_row(*["-" if v is None or v != v else str(v) for v in row])
+    console.print(table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ from bazaar.stack.trino import connect
 SQL_DIR = PROJECT_ROOT / "sql"
 DEFAULT_PARAMS = {"ratio": 10, "min_value": 1_000}
 TABLES = ("trades", "player_states", "quarantine")
+SEED_QUESTIONS = ("trade_count", "most_traded_items", "most_diverse_inventory", "most_valuable_inventory")
 
 
 def read_sql(name: str, **params) -> str:
@@ -48,3 +50,22 @@ def ensure_views(settings: Settings) -> list[str]:
 def sync_partitions(settings: Settings, table: str) -> None:
     """Register partition folders the metastore does not know yet (the sinks register their own)."""
     execute(settings, f"CALL system.sync_partition_metadata('{settings.database}', '{table}', 'ADD')")
+
+
+def wait_until_complete(settings: Settings, timeout: float = 600) -> dict[str, int]:
+    """Wait until the tables hold every trade and player state the engine has counted."""
+    from engine.db import make_redis
+    from engine.store import Store
+
+    store = Store(make_redis(settings), settings.namespace)
+    deadline = time.monotonic() + timeout
+    while True:
+        want = store.counters()
+        got = execute(settings, "select (select count(distinct event_id) from trades) as trades, "
+                                "(select count(distinct event_id) from player_states) as player_states").iloc[0]
+        have = {"trades": int(got["trades"]), "player_states": int(got["player_states"])}
+        if all(have[k] >= want.get(k, 0) for k in have):
+            return have
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"tables hold {have}, the engine counted {want}; see `bazaar status` and `bazaar lag`")
+        time.sleep(1)

@@ -12,11 +12,9 @@ writes bench/results/stack.json.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,21 +32,13 @@ sys.path.insert(0, str(ROOT))
 
 from bazaar.settings import Settings  # noqa: E402
 from bazaar.stack import RelayService, services  # noqa: E402
+from bench.common import bazaar, percentile, settings_from, stack_env  # noqa: E402
 from engine import catalog  # noqa: E402
 from engine.db import make_redis  # noqa: E402
 from engine.rules import Offer  # noqa: E402
 from engine.store import Store  # noqa: E402
 
 console = Console()
-PORTS = ["REDIS", "ENGINE", "KAFKA", "KAFKA_CONTROLLER", "METASTORE", "TRINO"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def group_rss_mib(pgid: int) -> float:
@@ -67,12 +57,6 @@ def group_rss_mib(pgid: int) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total_kib / 1024
-
-
-def bazaar(env: dict, *args: str) -> float:
-    t = time.monotonic()
-    subprocess.run([sys.executable, "-m", "bazaar", *args], env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.monotonic() - t
 
 
 def relay_throughput(settings: Settings, events: int) -> dict:
@@ -128,7 +112,7 @@ def trade_to_kafka_latency(settings: Settings, trades: int, rate: float) -> dict
     consumer.close()
     lat = sorted((arrived[k] - t) * 1000 for k, t in sent.items() if k in arrived)
     return {"trades": trades, "arrived": len(lat), "rate_per_s": rate,
-            "p50_ms": round(statistics.median(lat), 1), "p99_ms": round(lat[int(len(lat) * 0.99) - 1], 1)}
+            "p50_ms": round(statistics.median(lat), 1), "p99_ms": round(percentile(lat, 0.99), 1)}
 
 
 @click.command()
@@ -138,10 +122,10 @@ def trade_to_kafka_latency(settings: Settings, trades: int, rate: float) -> dict
 @click.option("--rate", default=200.0, show_default=True, help="Trades per second in the latency run.")
 def main(cold: bool, events: int, trades: int, rate: float) -> None:
     work = Path(tempfile.mkdtemp(prefix="bazaar-stack-bench-"))
-    env = {**os.environ, "BAZAAR_HOME": str(work / "home"), **{f"BAZAAR_{p}_PORT": str(free_port()) for p in PORTS}}
+    env = stack_env(work / "home")
     if cold:
         env |= {"BAZAAR_CACHE": str(work / "cache"), "BAZAAR_MAVEN_REPO": str(work / "m2")}
-    settings = Settings(**{k[len("BAZAAR_"):].lower(): v for k, v in env.items() if k.startswith("BAZAAR_")})
+    settings = settings_from(env)
     results: dict = {}
     try:
         with console.status("bazaar up (cold)" if cold else "bazaar up (first)"):

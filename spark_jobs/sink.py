@@ -64,6 +64,7 @@ class StatusFile(StreamingQueryListener):
 
     def __init__(self, path: Path, counters: dict):
         self.path, self.counters = path, counters
+        self.doc: dict = {}  # the last progress stays in the file through idle events
 
     def onQueryStarted(self, event):
         self._write({"state": "started", "query_id": str(event.id)})
@@ -71,11 +72,12 @@ class StatusFile(StreamingQueryListener):
     def onQueryProgress(self, event):
         p = json.loads(event.progress.json)
         src = (p.get("sources") or [{}])[0]
-        metrics = src.get("metrics") or {}
+        metrics = src.get("metrics") or {}  # the Kafka source reports its metrics as strings
+        behind = metrics.get("maxOffsetsBehindLatest")
         self._write({"state": "running", "batch_id": p.get("batchId"), "batch_time": p.get("timestamp"),
                      "input_rows": p.get("numInputRows"), "input_rows_per_s": p.get("inputRowsPerSecond"),
                      "processed_rows_per_s": p.get("processedRowsPerSecond"),
-                     "offsets_behind_latest": metrics.get("maxOffsetsBehindLatest"),
+                     "offsets_behind_latest": None if behind is None else int(float(behind)),
                      "end_offset": src.get("endOffset"), "latest_offset": src.get("latestOffset")})
 
     def onQueryIdle(self, event):
@@ -85,7 +87,8 @@ class StatusFile(StreamingQueryListener):
         self._write({"state": "terminated", "exception": event.exception})
 
     def _write(self, doc: dict) -> None:
-        doc = {**doc, **self.counters, "written_at": time.time(), "pid": os.getpid()}
+        self.doc.update(doc)
+        doc = {**self.doc, **self.counters, "written_at": time.time(), "pid": os.getpid()}
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, default=str))
         tmp.replace(self.path)

@@ -1,0 +1,41 @@
+"""Helpers the benchmarks share: a stack of their own (ports, home) driven by the `bazaar` command."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PORTS = ["REDIS", "ENGINE", "KAFKA", "KAFKA_CONTROLLER", "METASTORE", "TRINO"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stack_env(home: Path, **extra: str) -> dict[str, str]:
+    """Environment for a stack on free ports under `home`."""
+    return {**os.environ, "BAZAAR_HOME": str(home), **{f"BAZAAR_{p}_PORT": str(free_port()) for p in PORTS}, **extra}
+
+
+def settings_from(env: dict[str, str]):
+    from bazaar.settings import Settings
+
+    return Settings(**{k[len("BAZAAR_"):].lower(): v for k, v in env.items() if k.startswith("BAZAAR_")})
+
+
+def bazaar(env: dict[str, str], *args: str) -> float:
+    """Run `bazaar ARGS` in that environment; returns the seconds it took."""
+    t = time.monotonic()
+    subprocess.run([sys.executable, "-m", "bazaar", *args], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - t
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, max(0, int(round(q * len(sorted_values))) - 1))]

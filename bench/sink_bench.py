@@ -1,0 +1,154 @@
+"""Sink benchmark: sustained throughput of each Spark sink, and freshness (a
+trade's HTTP answer to its row being visible through Trino).
+
+    python bench/sink_bench.py [--events 1000000] [--trades 150] [--rate 10]
+
+Brings up a stack of its own, stops the sinks, produces a backlog of events in
+the engine's format straight to Kafka, starts the sinks and times each one
+draining it (records read per second while it catches up: the most it
+sustains).  Then, with the sinks caught up at the default trigger, sends
+trades over HTTP and polls Trino for each.  Writes bench/results/sinks.json.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import requests
+from kafka import KafkaProducer
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bazaar import warehouse  # noqa: E402
+from bazaar.stack import SinkService  # noqa: E402
+from bench.common import bazaar, percentile, settings_from, stack_env  # noqa: E402
+from engine import catalog, events, rules  # noqa: E402
+from engine.rules import Offer  # noqa: E402
+
+console = Console()
+
+
+def produce_backlog(settings, n: int) -> int:
+    """n events, a trade and its two states at a time, as the engine would append them."""
+    rng = random.Random(5)
+    producer = KafkaProducer(bootstrap_servers=settings.effective_kafka_bootstrap, acks="all", linger_ms=20,
+                             batch_size=512 * 1024)
+    kit = catalog.CLASSES["merchant"]
+    sent = 0
+    for _ in track(range(n // 3), description=f"producing {n:,} events", console=console):
+        a, b = rng.sample(range(1, 5001), 2)
+        when = events.utc_now_iso()
+        trade = events.trade_event(events.new_id(), when, None, rules.trade_side(Offer(a, {1: 1})),
+                                   rules.trade_side(Offer(b, {}, 3)))
+        producer.send(settings.topic, key=trade.kafka_key.encode(), value=trade.model_dump_json().encode())
+        for pid in (a, b):
+            state = events.player_state_event(rules.new_player(pid, f"p{pid}", kit).to_state(), when)
+            producer.send(settings.topic, key=state.kafka_key.encode(), value=state.model_dump_json().encode())
+        sent += 3
+    producer.flush()
+    producer.close()
+    return sent
+
+
+def drain(sink: SinkService, total_records: int, expected_events: int) -> dict:
+    """Start a sink on the backlog; its rate from the end of its first batch to having read everything."""
+    sink.start()
+    first = None
+    while True:
+        p = sink.progress()
+        if first is None and p.get("batch_id") is not None:
+            first = (time.monotonic(), p.get("events_written", 0))
+        if p.get("events_written", 0) >= expected_events and p.get("offsets_behind_latest") == 0:
+            break
+        time.sleep(0.1)
+    seconds = time.monotonic() - first[0]
+    events_per_s = (p["events_written"] - first[1]) / seconds
+    return {"records": total_records, "events_written": p["events_written"], "seconds": round(seconds, 1),
+            "events_per_s": round(events_per_s), "records_per_s": round(events_per_s * total_records / expected_events)}
+
+
+def freshness(settings, trades: int, rate: float) -> dict:
+    """Seconds from each trade's HTTP answer to its first row visible through Trino."""
+    session = requests.Session()
+    ids = [session.put(f"{settings.engine_url}/create_player").json()["player_id"] for _ in range(10)]
+    answered: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    start = time.time()
+    next_send, next_poll = time.monotonic(), time.monotonic()
+    while len(answered) < trades or (len(seen) < len(answered) and time.monotonic() < next_send + 60):
+        now = time.monotonic()
+        if len(answered) < trades and now >= next_send:
+            a, b = random.sample(ids, 2)
+            r = session.post(f"{settings.engine_url}/trade",
+                             json={"player_1": {"player_id": a, "gold_traded": 1}, "player_2": {"player_id": b}})
+            answered[r.json()["trade_id"]] = time.monotonic()
+            next_send += 1 / rate
+        if now >= next_poll:
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start - 5))
+            rows = warehouse.execute(settings, f"select distinct trade_id from trades "
+                                               f"where trade_time >= timestamp '{since}'")
+            t = time.monotonic()
+            for tid in rows.trade_id:
+                seen.setdefault(tid, t)
+            next_poll = t + 0.25
+        time.sleep(0.005)
+    lags = sorted(seen[t] - answered[t] for t in answered if t in seen)
+    return {"trades": trades, "visible": len(lags), "p50_s": round(percentile(lags, 0.5), 2),
+            "p95_s": round(percentile(lags, 0.95), 2), "max_s": round(lags[-1], 2)}
+
+
+@click.command()
+@click.option("--events", "n_events", default=1_000_000, show_default=True, help="Backlog size.")
+@click.option("--trades", default=150, show_default=True, help="Trades timed for freshness.")
+@click.option("--rate", default=10.0, show_default=True, help="Trades per second in the freshness run.")
+def main(n_events: int, trades: int, rate: float) -> None:
+    work = Path(tempfile.mkdtemp(prefix="bazaar-sink-bench-"))
+    # batches of at most 200k records, so the backlog is drained over several batches at the sink's pace
+    env = stack_env(work / "home", BAZAAR_SINK_MAX_OFFSETS_PER_TRIGGER="200000")
+    settings = settings_from(env)
+    results: dict = {"trigger_s": settings.sink_trigger_seconds}
+    try:
+        with console.status("bazaar up"):
+            bazaar(env, "up")
+        sinks = {name: SinkService(settings, name) for name in ("trades", "player_states")}
+        for sink in sinks.values():
+            sink.stop()
+        total = produce_backlog(settings, n_events)
+        results["backlog_records"] = total
+        for name, sink in sinks.items():
+            expected = total // 3 if name == "trades" else total * 2 // 3
+            with console.status(f"sink {name} draining {total:,} records"):
+                results[name] = drain(sink, total, expected)
+        with console.status(f"freshness: {trades} trades at {rate}/s"):
+            results["freshness"] = freshness(settings, trades, rate)
+    finally:
+        bazaar(env, "down")
+        shutil.rmtree(work, ignore_errors=True)
+    table = Table("measure", "value", title=f"Spark sinks (trigger {settings.sink_trigger_seconds}s)")
+    for name in ("trades", "player_states"):
+        r = results[name]
+        table.add_row(f"{name}: records read/s", f"{r['records_per_s']:,} (backlog {r['records']:,})")
+        table.add_row(f"{name}: events written/s", f"{r['events_per_s']:,}")
+    f = results["freshness"]
+    table.add_row("freshness p50 / p95 / max (s)", f"{f['p50_s']} / {f['p95_s']} / {f['max_s']} "
+                                                  f"({f['visible']}/{f['trades']} visible)")
+    console.print(table)
+    out = ROOT / "bench" / "results" / "sinks.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    console.print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
