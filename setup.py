@@ -30,11 +30,17 @@ setup(
         "thrift==0.25.0",  # the metastore health check speaks thrift directly
         "pandas==2.3.3",  # pyspark 4.2 does not support pandas 3 yet
         "pyarrow==26.0.1",
+        "dagster==1.13.28",
+        "dagster-webserver==1.13.28",  # must match dagster's version
+        "matplotlib==3.11.2",
+        "tabulate==0.10.0",  # pandas' to_markdown, for report previews in the Dagster UI
     ],
     extras_require={
         "test": [
             "pytest==9.2.0",
             "pytest-timeout==2.4.0",  # a hung service must fail a test, not the whole CI run
+            # drives Debian's chromium (executable_path), never a downloaded browser
+            "playwright==1.65.2",
         ],
     },
     entry_points={"console_scripts": ["bazaar=bazaar.cli:main"]},

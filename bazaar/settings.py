@@ -77,7 +77,7 @@ class Settings(BaseSettings):
 
     spark_master: str = Field(default="local[*]", description="Spark master of the sinks.")
     spark_driver_memory: str = "1g"
-    sink_trigger_seconds: float = Field(default=2.0, description="Micro-batch interval of the sinks.")
+    sink_trigger_seconds: float = Field(default=1.0, description="Micro-batch interval of the sinks.")
     sink_dedup_window: str = Field(
         default="1 hour", description="How long an event_id is remembered to drop a re-sent copy (event time)."
     )
@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     checkpoint_uri: Optional[str] = Field(
         default=None, description="Where the sinks keep their checkpoints; defaults to HOME/checkpoints."
     )
+
+    dagster_port: int = 3000
+    reports_port: int = 5050
 
     trino_port: int = 8080
     trino_version: str = Field(default="476", description="io.trino:trino-server version (Maven Central).")

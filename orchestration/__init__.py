@@ -1,1 +1,1 @@
-"""Dagster code location (topic, sinks, tables, reports). Not built yet: see the open issues."""
+"""Dagster code location: the topic, the supervised sinks, the Hive tables and the economy reports."""

@@ -13,7 +13,7 @@ def build_session(settings: Settings, app_name: str, jars: list[str] | None = No
         SparkSession.builder.appName(app_name)
         .master(settings.spark_master)
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.shuffle.partitions", "2")  # also the dedup state's partitions; 2 cores here
         .config("spark.sql.streaming.stateStore.providerClass",
                 "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")

@@ -77,6 +77,8 @@ class StatusFile(StreamingQueryListener):
         self._write({"state": "running", "batch_id": p.get("batchId"), "batch_time": p.get("timestamp"),
                      "input_rows": p.get("numInputRows"), "input_rows_per_s": p.get("inputRowsPerSecond"),
                      "processed_rows_per_s": p.get("processedRowsPerSecond"),
+                     "batch_duration_ms": (p.get("durationMs") or {}).get("triggerExecution"),
+                     "write_duration_ms": (p.get("durationMs") or {}).get("addBatch"),
                      "offsets_behind_latest": None if behind is None else int(float(behind)),
                      "end_offset": src.get("endOffset"), "latest_offset": src.get("latestOffset")})
 
@@ -113,10 +115,10 @@ def start(spark: SparkSession, settings: Settings, sink: str, status_path: Path)
             by_ok = {r["ok"]: r["count"] for r in df.groupBy(df.reason.isNull().alias("ok")).count().collect()}
             if by_ok.get(True):
                 rows = transforms.FLATTEN[event_type](df.filter("reason IS NULL"))
-                table_parts.add(table.write(rows, batch_id))
+                table_parts.add(table.write(rows, batch_id, by_ok[True]))
             if by_ok.get(False):
                 bad = transforms.quarantine_rows(df.filter("reason IS NOT NULL"), sink).drop("source")
-                quarantine_parts.add({(sink, dt) for (dt,) in quarantine.write(bad, batch_id)})
+                quarantine_parts.add({(sink, dt) for (dt,) in quarantine.write(bad, batch_id, by_ok[False])})
             counters["events_written"] += by_ok.get(True, 0)
             counters["quarantined"] += by_ok.get(False, 0)
             counters["batches"] += 1

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
+SMALL_BATCH_ROWS = 200_000
+
 
 class BatchWriter:
     def __init__(self, spark: SparkSession, table_uri: str, staging_uri: str, partition_cols: list[str]):
@@ -28,11 +30,12 @@ class BatchWriter:
         depth = "/".join("*" for _ in self.partition_cols)
         return f"{self.table_uri}/{depth}/batch-{batch_id:012d}-*.parquet"
 
-    def write(self, df: DataFrame, batch_id: int) -> set[tuple[str, ...]]:
-        """Write the batch; returns the partition values (as tuples) it wrote to."""
+    def write(self, df: DataFrame, batch_id: int, rows: int) -> set[tuple[str, ...]]:
+        """Write the batch (about `rows` rows); returns the partition values (as tuples) it wrote to."""
         staging = f"{self.staging_uri}/batch={batch_id}"
-        (df.repartition(*self.partition_cols).write.mode("overwrite")
-         .partitionBy(*self.partition_cols).parquet(staging))
+        # a small batch goes out as one task, without a shuffle; a large one a task per day
+        shaped = df.coalesce(1) if rows < SMALL_BATCH_ROWS else df.repartition(*self.partition_cols)
+        shaped.write.mode("overwrite").partitionBy(*self.partition_cols).parquet(staging)
         for old in self.fs.globStatus(self._Path(self._batch_glob(batch_id))) or []:
             self.fs.delete(old.getPath(), False)
         staged = self._Path(staging)

@@ -39,10 +39,13 @@ def trino_home(settings: Settings) -> Path:
 
 
 def connect(settings: Settings):
-    """A PyHive connection to the configured Trino (catalog hive, schema default)."""
+    """A PyHive connection to the configured Trino (catalog hive, schema default).
+
+    PyHive polls a running query once a second by default, which alone made a
+    50 ms query take 1-3 s; 20 ms polls cost Trino nothing noticeable."""
     return pyhive_trino.connect(host=settings.effective_trino_host, port=settings.trino_port,
                                 username=settings.trino_user, catalog=settings.trino_catalog,
-                                schema=settings.database)
+                                schema=settings.database, poll_interval=0.02)
 
 
 class TrinoService(Service):

@@ -1,0 +1,32 @@
+"""The economy reports: a query file each, stored as CSV and Parquet with a chart."""
+
+from __future__ import annotations
+
+import base64
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from bazaar import reports
+from orchestration.assets.pipeline import hive_tables
+from orchestration.resources import SparkSinksResource, TrinoResource
+
+PREVIEW_ROWS = 20
+
+
+def report_asset(report: reports.Report):
+    @asset(name=report.name, group_name="reports", deps=[hive_tables], description=report.description)
+    def _report(context: AssetExecutionContext, trino: TrinoResource, sinks: SparkSinksResource) -> MaterializeResult:
+        frame = trino.query(report.name)
+        meta = reports.store(sinks.home, report.name, frame)
+        metadata = {"rows": len(frame), "computed_at": meta["computed_at"],
+                    "preview": MetadataValue.md(frame.head(PREVIEW_ROWS).to_markdown(index=False))}
+        chart = reports.report_dir(sinks.home, report.name) / "chart.png"
+        if "chart.png" in meta["files"]:
+            encoded = base64.b64encode(chart.read_bytes()).decode()
+            metadata["chart"] = MetadataValue.md(f"![{report.name}](data:image/png;base64,{encoded})")
+        context.log.info(f"{report.name}: {len(frame)} rows")
+        return MaterializeResult(metadata=metadata)
+    return _report
+
+
+report_assets = [report_asset(r) for r in reports.REPORTS.values()]
