@@ -3,7 +3,7 @@
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # command:Debian package, installed when the command is missing
-SYSTEM_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless
+SYSTEM_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless chromium:chromium
 STAMP := .bazaar/.installed
 
 .PHONY: demo test bench system-deps install up down status clean

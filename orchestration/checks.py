@@ -1,6 +1,5 @@
 """Asset checks on the Hive tables: complete, without duplicates, little quarantined."""
 
-from __future__ import annotations
 
 from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
 

@@ -9,12 +9,13 @@ is written in code or shown in the UI.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Optional
 
 import pandas as pd
 from dagster import ConfigurableResource, EnvVar
 
-from bazaar import warehouse
+from bazaar import reports, warehouse
 from bazaar.settings import Settings, get_settings
 from bazaar.stack.kafka import ensure_topic
 from bazaar.stack.metastore import get_all_databases
@@ -60,6 +61,18 @@ class SparkSinksResource(ConfigurableResource):
         return SinkService(_settings(home=self.home, spark_master=self.spark_master), name)
 
 
+class ReportStoreResource(ConfigurableResource):
+    """Where report files go (HOME/reports), for the download service to serve."""
+
+    home: str
+
+    def store(self, name: str, frame: pd.DataFrame) -> dict:
+        return reports.store(Path(self.home), name, frame)
+
+    def folder(self, name: str) -> Path:
+        return reports.report_dir(Path(self.home), name)
+
+
 class MetastoreResource(ConfigurableResource):
     uri: str
 
@@ -96,6 +109,7 @@ def local_resources(settings: Optional[Settings] = None) -> dict:
         "kafka": KafkaResource(bootstrap_servers=s.effective_kafka_bootstrap, topic=s.topic,
                                partitions=s.topic_partitions, retention_ms=s.topic_retention_ms),
         "sinks": SparkSinksResource(home=str(s.home), spark_master=s.spark_master),
+        "report_store": ReportStoreResource(home=str(s.home)),
         "metastore": MetastoreResource(uri=s.effective_metastore_uri),
         "trino": TrinoResource(host=s.effective_trino_host, port=s.trino_port, user=s.trino_user,
                                catalog=s.trino_catalog, database=s.database),
@@ -108,6 +122,7 @@ def cluster_resources() -> dict:
                                namespace=os.environ.get("BAZAAR_NAMESPACE", "bazaar")),
         "kafka": KafkaResource(bootstrap_servers=EnvVar("BAZAAR_KAFKA_BOOTSTRAP")),
         "sinks": SparkSinksResource(home=EnvVar("BAZAAR_HOME"), spark_master=EnvVar("BAZAAR_SPARK_MASTER")),
+        "report_store": ReportStoreResource(home=EnvVar("BAZAAR_HOME")),
         "metastore": MetastoreResource(uri=EnvVar("BAZAAR_METASTORE_URI")),
         "trino": TrinoResource(host=EnvVar("BAZAAR_TRINO_HOST"), port=EnvVar.int("BAZAAR_TRINO_PORT")),
     }

@@ -1,6 +1,5 @@
 """Sensors: a supervisor per sink, new partitions; and the hourly report schedule."""
 
-from __future__ import annotations
 
 import json
 from pathlib import Path

@@ -16,6 +16,10 @@ def build_session(settings: Settings, app_name: str, jars: list[str] | None = No
         .config("spark.sql.shuffle.partitions", "2")  # also the dedup state's partitions; 2 cores here
         .config("spark.sql.streaming.stateStore.providerClass",
                 "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
+        # commit the dedup state as a changelog instead of a RocksDB snapshot every batch
+        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
+        # no extra batch just to move the watermark: expired ids are dropped with the next data batch
+        .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.catalogImplementation", "hive")
         .config("spark.hadoop.hive.metastore.uris", settings.effective_metastore_uri)

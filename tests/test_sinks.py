@@ -4,7 +4,6 @@ engine's own HTTP answers."""
 
 import random
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,7 +14,8 @@ from kafka import KafkaConsumer, KafkaProducer
 from bazaar import warehouse
 from bazaar.stack import RelayService, SinkService
 from bazaar.stack.kafka import ensure_topic
-from engine import catalog, create_app
+from engine import catalog
+from tests.pipeline import Ledger, counts_settle, pipeline_settings, wait_for
 
 SEED_QUESTIONS = {  # as the seed asked them
     "trade_count": "select count(distinct trade_id) from trades",
@@ -32,9 +32,7 @@ SEED_QUESTIONS = {  # as the seed asked them
 
 @pytest.fixture(scope="module")
 def pipeline(settings, tmp_path_factory, redis_service, kafka_service, trino_service):
-    name = f"p{uuid.uuid4().hex[:10]}"
-    s = settings.model_copy(update={"home": tmp_path_factory.mktemp("pipeline"), "namespace": name, "topic": name,
-                                    "database": name, "sink_max_offsets_per_trigger": 1000})
+    s = pipeline_settings(settings, tmp_path_factory.mktemp("pipeline"), sink_max_offsets_per_trigger=1000)
     ensure_topic(s)
     services = [RelayService(s), SinkService(s, "trades"), SinkService(s, "player_states")]
     try:
@@ -45,67 +43,6 @@ def pipeline(settings, tmp_path_factory, redis_service, kafka_service, trino_ser
     finally:
         for svc in reversed(services):
             svc.stop()
-
-
-class Ledger:
-    """What the engine answered over HTTP: the ground truth the tables must match."""
-
-    def __init__(self, s):
-        self.client = create_app(s).test_client()
-        self.states: list[dict] = []
-        self.trades: list[tuple[dict, dict]] = []  # (request, answer)
-
-    def create(self, n, rng):
-        for _ in range(n):
-            self.states.append(self.client.put("/create_player", json={"player_class": rng.choice(
-                ["merchant", "noble", "monk", "random"])}).get_json())
-
-    def trade(self, n, rng):
-        ids = sorted({s["player_id"] for s in self.states})
-        for _ in range(n):
-            a, b = rng.sample(ids, 2)
-            lines = [{"item_id": rng.choice([1, 3, 10, 17, 18, 20, 24, 99]), "quantity": rng.randint(1, 2)}
-                     for _ in range(rng.choice([0, 1, 1, 2]))]
-            body = {"player_1": {"player_id": a, "items_traded": lines},
-                    "player_2": {"player_id": b, "gold_traded": rng.choice([0, 50, 5_000, 400_000])}}
-            answer = self.client.post("/trade", json=body).get_json()
-            self.trades.append((body, answer))
-            if answer["status"] == "executed":
-                self.states += [answer["player_1"], answer["player_2"]]
-
-    def trade_rows(self) -> Counter:
-        """(item id, name) -> rows, as the flattened trades table must hold them."""
-        rows = Counter()
-        for body, _ in self.trades:
-            for side in ("player_1", "player_2"):
-                merged = {line["item_id"] for line in body[side].get("items_traded", [])}
-                if not merged:
-                    rows[(None, None)] += 1
-                for item_id in merged:
-                    item = catalog.get_item(item_id)
-                    rows[(item_id, item.name if item else None)] += 1
-        return rows
-
-    def state_rows(self) -> int:
-        return sum(max(1, len(s["inventory"]["items"])) for s in self.states)
-
-
-def wait_for(s, sql, expected, timeout=120):
-    deadline, got = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        got = warehouse.execute(s, sql).values.tolist()
-        if got == expected:
-            return
-        time.sleep(1)
-    raise AssertionError(f"{sql}: {got} != {expected}")
-
-
-def counts_settle(s, ledger):
-    n_trades = len(ledger.trades)
-    wait_for(s, "select count(distinct trade_id), count(*) from trades",
-             [[n_trades, sum(ledger.trade_rows().values())]])
-    wait_for(s, "select count(distinct event_id), count(*) from player_states",
-             [[len(ledger.states), ledger.state_rows()]])
 
 
 @pytest.fixture(scope="module")

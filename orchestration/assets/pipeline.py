@@ -1,6 +1,5 @@
 """The pipeline's moving parts as assets: the topic, the two sinks, the Hive tables."""
 
-from __future__ import annotations
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 

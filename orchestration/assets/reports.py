@@ -1,6 +1,5 @@
 """The economy reports: a query file each, stored as CSV and Parquet with a chart."""
 
-from __future__ import annotations
 
 import base64
 
@@ -8,19 +7,20 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from bazaar import reports
 from orchestration.assets.pipeline import hive_tables
-from orchestration.resources import SparkSinksResource, TrinoResource
+from orchestration.resources import ReportStoreResource, TrinoResource
 
 PREVIEW_ROWS = 20
 
 
 def report_asset(report: reports.Report):
     @asset(name=report.name, group_name="reports", deps=[hive_tables], description=report.description)
-    def _report(context: AssetExecutionContext, trino: TrinoResource, sinks: SparkSinksResource) -> MaterializeResult:
+    def _report(context: AssetExecutionContext, trino: TrinoResource,
+                report_store: ReportStoreResource) -> MaterializeResult:
         frame = trino.query(report.name)
-        meta = reports.store(sinks.home, report.name, frame)
+        meta = report_store.store(report.name, frame)
         metadata = {"rows": len(frame), "computed_at": meta["computed_at"],
                     "preview": MetadataValue.md(frame.head(PREVIEW_ROWS).to_markdown(index=False))}
-        chart = reports.report_dir(sinks.home, report.name) / "chart.png"
+        chart = report_store.folder(report.name) / "chart.png"
         if "chart.png" in meta["files"]:
             encoded = base64.b64encode(chart.read_bytes()).decode()
             metadata["chart"] = MetadataValue.md(f"![{report.name}](data:image/png;base64,{encoded})")

@@ -1,0 +1,75 @@
+"""Shared by the end-to-end tests: unique pipeline settings, and the ledger of what the
+engine answered over HTTP (the ground truth the tables must match)."""
+
+import time
+import uuid
+
+from bazaar import warehouse
+from engine import catalog, create_app
+
+
+def pipeline_settings(settings, home, **extra):
+    """Settings whose topic, Redis namespace, Hive database and home are this pipeline's own."""
+    name = f"p{uuid.uuid4().hex[:10]}"
+    return settings.model_copy(update={"home": home, "namespace": name, "topic": name, "database": name, **extra})
+
+
+class Ledger:
+    """What the engine answered over HTTP: the ground truth the tables must match."""
+
+    def __init__(self, s):
+        self.client = create_app(s).test_client()
+        self.states: list[dict] = []
+        self.trades: list[tuple[dict, dict]] = []  # (request, answer)
+
+    def create(self, n, rng):
+        for _ in range(n):
+            self.states.append(self.client.put("/create_player", json={"player_class": rng.choice(
+                ["merchant", "noble", "monk", "random"])}).get_json())
+
+    def trade(self, n, rng):
+        ids = sorted({s["player_id"] for s in self.states})
+        for _ in range(n):
+            a, b = rng.sample(ids, 2)
+            lines = [{"item_id": rng.choice([1, 3, 10, 17, 18, 20, 24, 99]), "quantity": rng.randint(1, 2)}
+                     for _ in range(rng.choice([0, 1, 1, 2]))]
+            body = {"player_1": {"player_id": a, "items_traded": lines},
+                    "player_2": {"player_id": b, "gold_traded": rng.choice([0, 50, 5_000, 400_000])}}
+            answer = self.client.post("/trade", json=body).get_json()
+            self.trades.append((body, answer))
+            if answer["status"] == "executed":
+                self.states += [answer["player_1"], answer["player_2"]]
+
+    def trade_rows(self) -> Counter:
+        """(item id, name) -> rows, as the flattened trades table must hold them."""
+        rows = Counter()
+        for body, _ in self.trades:
+            for side in ("player_1", "player_2"):
+                merged = {line["item_id"] for line in body[side].get("items_traded", [])}
+                if not merged:
+                    rows[(None, None)] += 1
+                for item_id in merged:
+                    item = catalog.get_item(item_id)
+                    rows[(item_id, item.name if item else None)] += 1
+        return rows
+
+    def state_rows(self) -> int:
+        return sum(max(1, len(s["inventory"]["items"])) for s in self.states)
+
+
+def wait_for(s, sql, expected, timeout=120):
+    deadline, got = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        got = warehouse.execute(s, sql).values.tolist()
+        if got == expected:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{sql}: {got} != {expected}")
+
+
+def counts_settle(s, ledger):
+    n_trades = len(ledger.trades)
+    wait_for(s, "select count(distinct trade_id), count(*) from trades",
+             [[n_trades, sum(ledger.trade_rows().values())]])
+    wait_for(s, "select count(distinct event_id), count(*) from player_states",
+             [[len(ledger.states), ledger.state_rows()]])
