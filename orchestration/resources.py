@@ -56,9 +56,16 @@ class SparkSinksResource(ConfigurableResource):
 
     home: str
     spark_master: str = "local[*]"
+    kafka_bootstrap: str
+    topic: str = "events"
+    metastore_uri: str
+    warehouse_uri: str
+    database: str = "default"
 
     def sink(self, name: str) -> SinkService:
-        return SinkService(_settings(home=self.home, spark_master=self.spark_master), name)
+        return SinkService(_settings(home=self.home, spark_master=self.spark_master, kafka_bootstrap=self.kafka_bootstrap,
+                                     topic=self.topic, metastore_uri=self.metastore_uri,
+                                     warehouse_uri=self.warehouse_uri, database=self.database), name)
 
 
 class ReportStoreResource(ConfigurableResource):
@@ -108,7 +115,10 @@ def local_resources(settings: Optional[Settings] = None) -> dict:
         "redis": RedisResource(url=s.effective_redis_url, password=pw, namespace=s.namespace),
         "kafka": KafkaResource(bootstrap_servers=s.effective_kafka_bootstrap, topic=s.topic,
                                partitions=s.topic_partitions, retention_ms=s.topic_retention_ms),
-        "sinks": SparkSinksResource(home=str(s.home), spark_master=s.spark_master),
+        "sinks": SparkSinksResource(home=str(s.home), spark_master=s.spark_master,
+                                    kafka_bootstrap=s.effective_kafka_bootstrap, topic=s.topic,
+                                    metastore_uri=s.effective_metastore_uri, warehouse_uri=s.effective_warehouse_uri,
+                                    database=s.database),
         "report_store": ReportStoreResource(home=str(s.home)),
         "metastore": MetastoreResource(uri=s.effective_metastore_uri),
         "trino": TrinoResource(host=s.effective_trino_host, port=s.trino_port, user=s.trino_user,
@@ -121,7 +131,10 @@ def cluster_resources() -> dict:
         "redis": RedisResource(url=EnvVar("BAZAAR_REDIS_URL"), password=EnvVar("BAZAAR_REDIS_PASSWORD"),
                                namespace=os.environ.get("BAZAAR_NAMESPACE", "bazaar")),
         "kafka": KafkaResource(bootstrap_servers=EnvVar("BAZAAR_KAFKA_BOOTSTRAP")),
-        "sinks": SparkSinksResource(home=EnvVar("BAZAAR_HOME"), spark_master=EnvVar("BAZAAR_SPARK_MASTER")),
+        "sinks": SparkSinksResource(home=EnvVar("BAZAAR_HOME"), spark_master=EnvVar("BAZAAR_SPARK_MASTER"),
+                                    kafka_bootstrap=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"),
+                                    metastore_uri=EnvVar("BAZAAR_METASTORE_URI"),
+                                    warehouse_uri=EnvVar("BAZAAR_WAREHOUSE_URI")),
         "report_store": ReportStoreResource(home=EnvVar("BAZAAR_HOME")),
         "metastore": MetastoreResource(uri=EnvVar("BAZAAR_METASTORE_URI")),
         "trino": TrinoResource(host=EnvVar("BAZAAR_TRINO_HOST"), port=EnvVar.int("BAZAAR_TRINO_PORT")),

@@ -9,7 +9,7 @@ from dagster import (AssetSelection, DefaultScheduleStatus, DefaultSensorStatus,
                      ScheduleDefinition, SensorEvaluationContext, SkipReason, define_asset_job, sensor)
 
 from orchestration.assets.pipeline import SINKS, hive_tables, player_states_sink, trades_sink
-from orchestration.resources import SparkSinksResource, TrinoResource
+from orchestration.resources import SparkSinksResource
 
 SUPERVISE_EVERY_S = 30
 SINK_ASSETS = {"trades": trades_sink, "player_states": player_states_sink}
@@ -47,8 +47,8 @@ def warehouse_partitions(warehouse_uri: str) -> list[str]:
 
 @sensor(target=[hive_tables], minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
         description="Registers new day partitions (cursor: the partition folders already seen).")
-def new_partitions(context: SensorEvaluationContext, trino: TrinoResource):
-    found = warehouse_partitions(trino.settings.effective_warehouse_uri)
+def new_partitions(context: SensorEvaluationContext, sinks: SparkSinksResource):
+    found = warehouse_partitions(sinks.warehouse_uri)
     seen = set(json.loads(context.cursor)) if context.cursor else set()
     new = sorted(set(found) - seen)
     if not new:

@@ -3,6 +3,7 @@ engine answered over HTTP (the ground truth the tables must match)."""
 
 import time
 import uuid
+from collections import Counter
 
 from bazaar import warehouse
 from engine import catalog, create_app

@@ -1,7 +1,7 @@
 """The sinks' pure transforms on micro-batches built by hand, on a local Spark."""
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 from pyspark.sql import Row, SparkSession
