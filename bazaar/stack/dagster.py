@@ -50,11 +50,11 @@ class DagsterDaemonService(_DagsterProcess):
     name = "dagster-daemon"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "dagster", "daemon", "run", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+        return [sys.executable, "-m", "dagster._daemon", "run", "-w", str(PROJECT_ROOT / "workspace.yaml")]
 
     def healthy(self) -> bool:
         """The daemon's own liveness check: recent heartbeats in the instance's storage."""
-        out = subprocess.run([sys.executable, "-m", "dagster", "daemon", "liveness-check"],
+        out = subprocess.run([sys.executable, "-m", "dagster._daemon", "liveness-check"],
                              env={**os.environ, **self.environment()}, capture_output=True, timeout=60)
         return out.returncode == 0
 
