@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PORTS = ["REDIS", "ENGINE", "KAFKA", "KAFKA_CONTROLLER", "METASTORE", "TRINO"]
+PORTS = ["REDIS", "ENGINE", "KAFKA", "KAFKA_CONTROLLER", "METASTORE", "TRINO", "DAGSTER", "REPORTS"]
 
 
 def free_port() -> int:

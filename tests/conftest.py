@@ -31,6 +31,8 @@ def settings(tmp_path_factory) -> Settings:
         kafka_controller_port=free_port(),
         metastore_port=free_port(),
         trino_port=free_port(),
+        dagster_port=free_port(),
+        reports_port=free_port(),
     )
 
 

@@ -13,7 +13,6 @@ from playwright.sync_api import sync_playwright
 from bazaar.reports import report_dir
 from bazaar.stack import DagsterDaemonService, DagsterWebserverService, RelayService, SinkService
 from bazaar.stack.kafka import ensure_topic
-from tests.conftest import free_port
 from tests.pipeline import Ledger, counts_settle, pipeline_settings
 
 CHROMIUM = shutil.which("chromium")
@@ -24,7 +23,7 @@ LOCATION = "orchestration.definitions"
 
 @pytest.fixture(scope="module")
 def ui(settings, tmp_path_factory, redis_service, kafka_service, trino_service):
-    s = pipeline_settings(settings, tmp_path_factory.mktemp("ui"), dagster_port=free_port())
+    s = pipeline_settings(settings, tmp_path_factory.mktemp("ui"))
     ensure_topic(s)
     services = [RelayService(s), SinkService(s, "trades"), SinkService(s, "player_states"),
                 DagsterWebserverService(s), DagsterDaemonService(s)]

@@ -14,7 +14,7 @@ from tests.conftest import free_port
 
 @pytest.fixture
 def stack_env(tmp_path):
-    ports = ["REDIS", "ENGINE", "KAFKA", "KAFKA_CONTROLLER", "METASTORE", "TRINO"]
+    ports = ["REDIS", "ENGINE", "KAFKA", "KAFKA_CONTROLLER", "METASTORE", "TRINO", "DAGSTER", "REPORTS"]
     env = {**os.environ, "BAZAAR_HOME": str(tmp_path / "home"), "BAZAAR_ENGINE_WORKERS": "1",
            **{f"BAZAAR_{p}_PORT": str(free_port()) for p in ports}}
     yield env
