@@ -3,7 +3,8 @@ trade's HTTP answer to its row being visible through Trino).
 
     python bench/sink_bench.py [--events 1000000] [--trades 150] [--rate 10]
 
-Brings up a stack of its own, stops the sinks, produces a backlog of events in
+Brings up a stack of its own, stops the Dagster daemon (its supervisor would
+restart the sinks) and the sinks, produces a backlog of events in
 the engine's format straight to Kafka, starts the sinks and times each one
 draining it (records read per second while it catches up: the most it
 sustains).  Then, with the sinks caught up at the default trigger, sends
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bazaar import warehouse  # noqa: E402
-from bazaar.stack import SinkService  # noqa: E402
+from bazaar.stack import DagsterDaemonService, SinkService  # noqa: E402
 from bench.common import bazaar, percentile, settings_from, stack_env  # noqa: E402
 from engine import catalog, events, rules  # noqa: E402
 from engine.rules import Offer  # noqa: E402
@@ -121,6 +122,8 @@ def main(n_events: int, trades: int, rate: float) -> None:
     try:
         with console.status("bazaar up"):
             bazaar(env, "up")
+        # the daemon's supervisor would restart the sinks this benchmark stops on purpose
+        DagsterDaemonService(settings).stop()
         sinks = {name: SinkService(settings, name) for name in ("trades", "player_states")}
         for sink in sinks.values():
             sink.stop()
