@@ -135,12 +135,23 @@ def demo(players: int, trades: int) -> None:
     for name in warehouse.SEED_QUESTIONS:
         _print_frame(name, warehouse.query(settings, name))
     _print_frame("lopsided_players", warehouse.query(settings, "lopsided_players").head(5))
-    console.print(f"engine: {settings.engine_url} (API docs: {settings.engine_url}/docs); "
-                  f"Trino: {settings.effective_trino_host}:{settings.trino_port}; stop everything with `bazaar down`")
+    console.print(f"Dagster UI: http://{settings.host}:{settings.dagster_port}  "
+                  f"reports: http://{settings.host}:{settings.reports_port}/reports  "
+                  f"engine: {settings.engine_url} (API docs {settings.engine_url}/docs)  "
+                  f"Trino: {settings.effective_trino_host}:{settings.trino_port}\n"
+                  "stop everything with `bazaar down`")
+
+
+def _cell(value) -> str:
+    if value is None or value != value:  # None or NaN
+        return "-"
+    if isinstance(value, float) and value.is_integer():  # an integer column that held a null
+        return str(int(value))
+    return str(value)
 
 
 def _print_frame(title: str, frame) -> None:
     table = Table(*[str(c) for c in frame.columns], title=title)
     for row in frame.itertuples(index=False):
-        table.add_row(*["-" if v is None or v != v else str(v) for v in row])
+        table.add_row(*[_cell(v) for v in row])
     console.print(table)
