@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["bazaar", "bazaar.*", "engine", "engine.*",
                                     "orchestration", "orchestration.*", "spark_jobs", "spark_jobs.*"]),
-    package_data={"engine": ["lua/*.lua", "data/*.txt", "templates/*.html"]},
+    package_data={"engine": ["lua/*.lua", "data/*.txt", "templates/*.html"], "bazaar.stack": ["java/*.java"]},
     install_requires=[
         "flask==3.1.3",
         "gunicorn==27.0.1",

@@ -1,1 +1,1 @@
-"""Spark Structured Streaming sinks from Kafka to Parquet. Not built yet: see the open issues."""
+"""Spark Structured Streaming sinks from the Kafka topic to Hive tables of Parquet (see `sink.py`)."""
