@@ -11,7 +11,6 @@ table and writes bench/results/engine.json.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -34,19 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bazaar.settings import Settings  # noqa: E402
+from bench.common import free_port, save_results  # noqa: E402
 from bazaar.stack import EngineService, RedisService  # noqa: E402
 from engine import catalog  # noqa: E402
 from engine.store import Store  # noqa: E402
 
 console = Console()
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ensure_wrk() -> None:
@@ -143,10 +136,7 @@ def main(seconds: int, players: int, workers: int, samples: int) -> None:
         shutil.rmtree(home, ignore_errors=True)
 
     report(results)
-    out = ROOT / "bench" / "results" / "engine.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    console.print(f"written to {out}")
+    console.print(f"written to {save_results('engine', results)}")
 
 
 def report(results: dict) -> None:

@@ -13,7 +13,6 @@ trades over HTTP and polls Trino for each.  Writes bench/results/sinks.json.
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import sys
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bazaar import warehouse  # noqa: E402
 from bazaar.stack import DagsterDaemonService, SinkService  # noqa: E402
-from bench.common import bazaar, percentile, settings_from, stack_env  # noqa: E402
+from bench.common import bazaar, percentile, save_results, settings_from, stack_env  # noqa: E402
 from engine import catalog, events, rules  # noqa: E402
 from engine.rules import Offer  # noqa: E402
 
@@ -147,10 +146,7 @@ def main(n_events: int, trades: int, rate: float) -> None:
     table.add_row("freshness p50 / p95 / max (s)", f"{f['p50_s']} / {f['p95_s']} / {f['max_s']} "
                                                   f"({f['visible']}/{f['trades']} visible)")
     console.print(table)
-    out = ROOT / "bench" / "results" / "sinks.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    console.print(f"written to {out}")
+    console.print(f"written to {save_results('sinks', results)}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ writes bench/results/stack.json.
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import statistics
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bazaar.settings import Settings  # noqa: E402
 from bazaar.stack import RelayService, services  # noqa: E402
-from bench.common import bazaar, percentile, settings_from, stack_env  # noqa: E402
+from bench.common import bazaar, percentile, save_results, settings_from, stack_env  # noqa: E402
 from engine import catalog  # noqa: E402
 from engine.db import make_redis  # noqa: E402
 from engine.rules import Offer  # noqa: E402
@@ -144,10 +143,7 @@ def main(cold: bool, events: int, trades: int, rate: float) -> None:
         bazaar(env, "down")
         shutil.rmtree(work, ignore_errors=True)
     report(results)
-    out = ROOT / "bench" / "results" / "stack.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    console.print(f"written to {out}")
+    console.print(f"written to {save_results('stack', results)}")
 
 
 def report(results: dict) -> None:

@@ -60,11 +60,6 @@ PLAYER_STATE_EVENT = spark_schema(PlayerStateEvent)
 ENVELOPE = T.StructType([T.StructField("event_type", T.StringType()), T.StructField("event_id", T.StringType()),
                          T.StructField("schema_version", T.LongType()), T.StructField(CORRUPT, T.StringType())])
 
-TRADES_COLUMNS = [
-    "trade_id", "trade_time", "valid_trade", "fail_reason", "side", "player_id", "counterparty_id",
-    "item_traded_item_id", "item_traded_name", "item_traded_level", "item_traded_value",
-    "item_traded_quantity", "gold_traded", "event_id", "event_time", "dt",
-]
 PLAYER_STATES_COLUMNS = [
     "state_id", "state_time", "player_id", "username", "player_class", "version",
     "inventory_max_capacity", "inventory_current_capacity", "item_held_item_id", "item_held_name",

@@ -1,6 +1,7 @@
 """Shared by the end-to-end tests: unique pipeline settings, and the ledger of what the
 engine answered over HTTP (the ground truth the tables must match)."""
 
+import random
 import time
 import uuid
 from collections import Counter
@@ -74,3 +75,13 @@ def counts_settle(s, ledger):
              [[n_trades, sum(ledger.trade_rows().values())]])
     wait_for(s, "select count(distinct event_id), count(*) from player_states",
              [[len(ledger.states), ledger.state_rows()]])
+
+
+def played_ledger(s, players: int, trades: int, seed: int) -> Ledger:
+    """Players and trades through the engine, waited for until the tables hold them all."""
+    book = Ledger(s)
+    rng = random.Random(seed)
+    book.create(players, rng)
+    book.trade(trades, rng)
+    counts_settle(s, book)
+    return book

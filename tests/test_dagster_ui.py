@@ -1,7 +1,6 @@
 """The Dagster UI in a real browser (Debian's chromium driven by Playwright): find the
 asset graph, launch a report's materialization from the UI, and see the run succeed."""
 
-import random
 import shutil
 import time
 
@@ -13,7 +12,7 @@ from playwright.sync_api import sync_playwright
 from bazaar.reports import report_dir
 from bazaar.stack import DagsterDaemonService, DagsterWebserverService, RelayService, SinkService
 from bazaar.stack.kafka import ensure_topic
-from tests.pipeline import Ledger, counts_settle, pipeline_settings
+from tests.pipeline import pipeline_settings, played_ledger
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -30,11 +29,7 @@ def ui(settings, tmp_path_factory, redis_service, kafka_service, trino_service):
     try:
         for svc in services:
             svc.start()
-        ledger = Ledger(s)
-        ledger.create(10, random.Random(31))
-        ledger.trade(50, random.Random(32))
-        counts_settle(s, ledger)
-        yield s, ledger
+        yield s, played_ledger(s, players=10, trades=50, seed=31)
     finally:
         for svc in reversed(services):
             svc.stop()

@@ -19,7 +19,7 @@ from orchestration.checks import checks
 from orchestration.definitions import defs
 from orchestration.resources import local_resources
 from orchestration.sensors import new_partitions, sink_supervisor
-from tests.pipeline import Ledger, counts_settle, pipeline_settings
+from tests.pipeline import counts_settle, pipeline_settings, played_ledger
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +39,7 @@ def orch(settings, tmp_path_factory, redis_service, kafka_service, trino_service
 
 @pytest.fixture(scope="module")
 def ledger(orch):
-    s, _ = orch
-    book = Ledger(s)
-    rng = random.Random(21)
-    book.create(25, rng)
-    book.trade(300, rng)
-    counts_settle(s, book)
-    return book
+    return played_ledger(orch[0], players=25, trades=300, seed=21)
 
 
 def test_definitions_load():

@@ -15,7 +15,7 @@ from bazaar import warehouse
 from bazaar.stack import RelayService, SinkService
 from bazaar.stack.kafka import ensure_topic
 from engine import catalog
-from tests.pipeline import Ledger, counts_settle, pipeline_settings, wait_for
+from tests.pipeline import counts_settle, pipeline_settings, played_ledger, wait_for
 
 SEED_QUESTIONS = {  # as the seed asked them
     "trade_count": "select count(distinct trade_id) from trades",
@@ -47,12 +47,7 @@ def pipeline(settings, tmp_path_factory, redis_service, kafka_service, trino_ser
 
 @pytest.fixture(scope="module")
 def ledger(pipeline):
-    book = Ledger(pipeline)
-    rng = random.Random(11)
-    book.create(30, rng)
-    book.trade(400, rng)
-    counts_settle(pipeline, book)
-    return book
+    return played_ledger(pipeline, players=30, trades=400, seed=11)
 
 
 def test_the_seed_questions_run_verbatim(pipeline):
