@@ -77,7 +77,7 @@ class Settings(BaseSettings):
 
     spark_master: str = Field(default="local[*]", description="Spark master of the sinks.")
     spark_driver_memory: str = "1g"
-    sink_trigger_seconds: float = Field(default=1.0, description="Micro-batch interval of the sinks.")
+    sink_trigger_seconds: float = Field(default=0.5, description="Micro-batch interval of the sinks.")
     sink_dedup_window: str = Field(
         default="1 hour", description="How long an event_id is remembered to drop a re-sent copy (event time)."
     )

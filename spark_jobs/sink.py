@@ -20,14 +20,15 @@ import signal
 import time
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
 
 from bazaar.settings import Settings, get_settings
 from engine.events import PLAYER_STATE, TRADE
 from spark_jobs import transforms
 from spark_jobs.session import build_session
-from spark_jobs.writer import BatchWriter
+from spark_jobs.writer import SMALL_BATCH_ROWS, BatchWriter
 
 SINKS = {"trades": TRADE, "player_states": PLAYER_STATE}
 OWNS_UNKNOWN = "trades"
@@ -79,6 +80,9 @@ class StatusFile(StreamingQueryListener):
                      "processed_rows_per_s": p.get("processedRowsPerSecond"),
                      "batch_duration_ms": (p.get("durationMs") or {}).get("triggerExecution"),
                      "write_duration_ms": (p.get("durationMs") or {}).get("addBatch"),
+                     "durations_ms": p.get("durationMs"),
+                     "dedup_state": {k: (p.get("stateOperators") or [{}])[0].get(k) for k in
+                                     ("numRowsTotal", "numRowsRemoved", "allRemovalsTimeMs", "commitTimeMs")},
                      "offsets_behind_latest": None if behind is None else int(float(behind)),
                      "end_offset": src.get("endOffset"), "latest_offset": src.get("latestOffset")})
 
@@ -107,29 +111,35 @@ def start(spark: SparkSession, settings: Settings, sink: str, status_path: Path)
     table_parts = Partitions(spark, db, sink, ["dt"])
     quarantine_parts = Partitions(spark, db, "quarantine", ["source", "dt"])
     counters = {"events_written": 0, "quarantined": 0, "batches": 0}  # since this process started
-    spark.streams.addListener(StatusFile(status_path, counters))
+    status = StatusFile(status_path, counters)
+    spark.streams.addListener(status)
 
     def write_batch(df: DataFrame, batch_id: int) -> None:
-        df.persist()
-        try:
-            by_ok = {r["ok"]: r["count"] for r in df.groupBy(df.reason.isNull().alias("ok")).count().collect()}
-            if by_ok.get(True):
-                rows = transforms.FLATTEN[event_type](df.filter("reason IS NULL"))
-                table_parts.add(table.write(rows, batch_id, by_ok[True]))
-            if by_ok.get(False):
-                bad = transforms.quarantine_rows(df.filter("reason IS NOT NULL"), sink).drop("source")
-                quarantine_parts.add({(sink, dt) for (dt,) in quarantine.write(bad, batch_id, by_ok[False])})
-            counters["events_written"] += by_ok.get(True, 0)
-            counters["quarantined"] += by_ok.get(False, 0)
-            counters["batches"] += 1
-        finally:
-            df.unpersist()
+        # One job computes the batch (Kafka read, dedup state) and writes the good rows, counting both
+        # kinds as it goes. Only when that count found bad rows is the batch computed a second time,
+        # for quarantine (Spark re-runs the dedup from the same state version: the same rows come out).
+        # Caching every batch for that rare case cost more than it saved.
+        seen = Observation(f"batch-{batch_id}")
+        valid = F.col("reason").isNull()
+        counted = df.observe(seen, F.count_if(valid).alias("ok"), F.count_if(~valid).alias("bad"))
+        last = status.doc.get("input_rows")  # the last batch's size predicts this one's
+        expected = SMALL_BATCH_ROWS if last is None else last  # unknown: assume a backlog
+        table_parts.add(table.write(transforms.FLATTEN[event_type](counted.filter(valid)), batch_id, expected))
+        counts = seen.get
+        if counts["bad"]:
+            bad = transforms.quarantine_rows(df.filter(~valid), sink).drop("source")
+            quarantine_parts.add({(sink, dt) for (dt,) in quarantine.write(bad, batch_id, counts["bad"])})
+        counters["events_written"] += counts["ok"]
+        counters["quarantined"] += counts["bad"]
+        counters["batches"] += 1
 
     reader = (spark.readStream.format("kafka")
               .option("kafka.bootstrap.servers", settings.effective_kafka_bootstrap)
               .option("subscribe", settings.topic)
               .option("startingOffsets", "earliest")
-              .option("failOnDataLoss", "true"))
+              .option("failOnDataLoss", "true")
+              # a batch reads only offsets known to exist, so never let the broker hold a fetch back
+              .option("kafka.fetch.max.wait.ms", "10"))
     if settings.sink_max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", settings.sink_max_offsets_per_trigger)
     events = (transforms.classify(reader.load(), event_type, owns_unknown=sink == OWNS_UNKNOWN)

@@ -31,7 +31,8 @@ class BatchWriter:
         return f"{self.table_uri}/{depth}/batch-{batch_id:012d}-*.parquet"
 
     def write(self, df: DataFrame, batch_id: int, rows: int) -> set[tuple[str, ...]]:
-        """Write the batch (about `rows` rows); returns the partition values (as tuples) it wrote to."""
+        """Write the batch, expected to hold about `rows` rows (it only shapes the output files);
+        returns the partition values (as tuples) it wrote to."""
         staging = f"{self.staging_uri}/batch={batch_id}"
         # a small batch goes out as one task, without a shuffle; a large one a task per day
         shaped = df.coalesce(1) if rows < SMALL_BATCH_ROWS else df.repartition(*self.partition_cols)
