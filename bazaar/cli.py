@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Optional
 
 import click
@@ -91,51 +92,74 @@ def lag() -> None:
     console.print(table)
 
 
-@main.command()
-@click.option("--players", default=100, show_default=True)
-@click.option("--trades", default=1000, show_default=True)
-@click.option("--concurrency", default=8, show_default=True)
-@click.option("--seed", type=int, default=None, help="Random seed, for a repeatable run.")
-@click.option("--url", default=None, help="Engine URL (default: the local stack's).")
-def simulate(players: int, trades: int, concurrency: int, seed: Optional[int], url: Optional[str]) -> None:
-    """Create players and trade between them through the engine's HTTP API."""
-    from bazaar.simulate import Simulator
+def _sim_options(players: int, trades: int):
+    def wrap(f):
+        for opt in reversed([
+            click.option("--players", default=players, show_default=True, type=click.IntRange(2, 1_000_000)),
+            click.option("--trades", default=trades, show_default=True, type=click.IntRange(0, 100_000_000)),
+            click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256),
+                         help="Requests in flight at once."),
+            click.option("--cheater-share", default=0.02, show_default=True, type=click.FloatRange(0, 0.5, max_open=True),
+                         help="Share of players made cheaters (each with one or two accomplices)."),
+            click.option("--seed", type=int, default=7, show_default=True, help="Random seed."),
+        ]):
+            f = opt(f)
+        return f
+    return wrap
 
-    summary = Simulator(url or get_settings().engine_url, seed, concurrency).run(players, trades)
+
+@main.command()
+@_sim_options(players=100, trades=1000)
+@click.option("--url", default=None, help="Engine URL (default: the local stack's).")
+def simulate(players: int, trades: int, concurrency: int, cheater_share: float, seed: int,
+             url: Optional[str]) -> None:
+    """Create players and trade between them through the engine's HTTP API.
+
+    The ground truth (requests, answers, who cheats) is written under HOME/simulation."""
+    from bazaar import demo
+
+    settings = get_settings()
+    summary, _ = demo.simulate(settings, players, trades, concurrency, cheater_share, seed, url=url)
     _print_summary(summary)
+    console.print(f"ground truth in {demo.simulation_dir(settings)}")
 
 
 def _print_summary(summary) -> None:
-    table = Table("outcome", "count", title=f"{summary.trades} trades in {summary.seconds:.1f}s "
-                                           f"({summary.trades / max(summary.seconds, 1e-9):.0f}/s)")
-    table.add_row("players created", str(summary.players))
-    table.add_row("executed", str(summary.executed))
+    table = Table("outcome", "count", title=f"{summary.trades:,} trades in {summary.seconds:.1f}s "
+                                           f"({summary.trades / max(summary.seconds, 1e-9):,.0f}/s)")
+    table.add_row("players created", f"{summary.players:,}")
+    table.add_row("executed", f"{summary.executed:,}")
+    for kind, n in summary.by_kind.most_common():
+        table.add_row(f"  executed {kind}", f"{n:,}")
     for reason, n in summary.rejected.most_common():
-        table.add_row(f"rejected: {reason}", str(n))
+        table.add_row(f"rejected: {reason}", f"{n:,}")
     for what, n in summary.errors.most_common():
-        table.add_row(f"[red]error: {what}[/red]", str(n))
+        table.add_row(f"[red]error: {what}[/red]", f"{n:,}")
     console.print(table)
 
 
 @main.command()
-@click.option("--players", default=100, show_default=True)
-@click.option("--trades", default=1000, show_default=True)
-def demo(players: int, trades: int) -> None:
-    """The main job: bring the stack up, play an economy through it, answer the seed's questions."""
+@_sim_options(players=1000, trades=10_000)
+def demo(players: int, trades: int, concurrency: int, cheater_share: float, seed: int) -> None:
+    """The main job: bring the stack up, play an economy through it, have Dagster
+    materialize the reports, and show the seed's answers and the suspected cheaters."""
+    from bazaar import demo as flow
     from bazaar import warehouse
-    from bazaar.simulate import Simulator
 
+    started = time.monotonic()
     click.get_current_context().invoke(up)
     settings = get_settings()
-    summary = Simulator(settings.engine_url, seed=7, concurrency=4).run(players, trades)
+    summary, truth = flow.simulate(settings, players, trades, concurrency, cheater_share, seed)
     _print_summary(summary)
     with console.status("waiting until the tables hold every event…"):
         tables = warehouse.wait_until_complete(settings)
-    console.print(f"tables: {tables['trades']:,} trades and {tables['player_states']:,} player states")
-    for name in warehouse.SEED_QUESTIONS:
-        _print_frame(name, warehouse.query(settings, name))
-    _print_frame("lopsided_players", warehouse.query(settings, "lopsided_players").head(5))
-    console.print(f"Dagster UI: http://{settings.host}:{settings.dagster_port}  "
+    console.print(f"tables: {tables['trades']:,} trade events and {tables['player_states']:,} player states")
+    with console.status("Dagster is materializing the reports…"):
+        run_id = flow.materialize_reports(settings)
+    console.print(f"reports materialized by Dagster run {run_id}")
+    flow.show(console, settings, truth, _print_frame)
+    console.print(f"done in {time.monotonic() - started:.0f}s\n"
+                  f"Dagster UI: http://{settings.host}:{settings.dagster_port}  "
                   f"reports: http://{settings.host}:{settings.reports_port}/reports  "
                   f"engine: {settings.engine_url} (API docs {settings.engine_url}/docs)  "
                   f"Trino: {settings.effective_trino_host}:{settings.trino_port}\n"

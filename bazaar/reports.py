@@ -64,6 +64,9 @@ REPORTS = {r.name: r for r in (
     Report("lopsided_trades", "Executed trades where one side gave 10x the value it got (suspected cheating)."),
     Report("lopsided_players", "Players who gained the most through lopsided trades.",
            _bar("player_id", "value_gained", top=10)),
+    Report("suspected_cheaters", "Players in pairs with repeated lopsided trades: givers and receivers.",
+           lambda frame, ax: _bar("player", "value_moved", top=10)(
+               frame.assign(player=frame["player_id"].astype(str) + " " + frame["role"]), ax)),
     Report("class_wealth", "Gold and item value per player class.", _classes),
     Report("rejections_by_reason", "Rejected trades by reason.", _bar("fail_reason", "trades")),
 )}

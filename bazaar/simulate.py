@@ -1,24 +1,47 @@
-"""A game economy played against the engine over HTTP.
+"""A game economy played against the engine over HTTP, with its ground truth.
 
-Players are created concurrently through `PUT /create_player`, then trade:
-a seller offers an item it holds and a buyer pays about the catalog value in
-gold.  The simulator keeps the states the engine answered with, so its
-offers are usually valid; the engine's rejections are counted by reason.
+Players are created concurrently through `PUT /create_player`, then trade
+through `POST /trade` from a pool of threads.  Each trade is planned from the
+states the engine last answered for the two players, so offers are usually
+valid; what the engine rejects is counted by reason.  The behaviours:
+
+- purchase: a player sells an item the buyer can afford, for its catalog
+  value give or take 15%;
+- swap: two players exchange items, the side giving less adds the difference
+  in gold (no swap when it does not hold that much);
+- gift: a player gives its cheapest item (or a little gold) for nothing;
+- cheat: a cheater passes its most valuable item (or most of its gold) to one
+  of its accomplices for at most a few gold, again and again.
+
+Cheaters are accounts holding more than honest play explains (duped or
+bought), so they are created with the richest classes; their accomplices are
+ordinary players.  `Truth` records what was sent, what the engine answered
+and who was made a cheater, for reports to be checked against.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
+import math
 import random
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import requests
 from rich.progress import Progress
 
+
+PURCHASE, SWAP, GIFT, CHEAT = "purchase", "swap", "gift", "cheat"
+GIFT_SHARE, SWAP_SHARE = 0.05, 0.30  # of honest trades; the rest are purchases
+CHEATING_TRADES = 0.7  # share of a cheater's own trades that pass value to an accomplice
+CHEATER_CLASSES = ("noble", "merchant")
+ACCOMPLICES_PER_CHEATER = (1, 2)
 
 
 @dataclass
@@ -27,6 +50,7 @@ class Summary:
     executed: int = 0
     rejected: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
+    by_kind: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
@@ -34,77 +58,197 @@ class Summary:
         return self.executed + sum(self.rejected.values())
 
 
+@dataclass
+class Truth:
+    """What the simulator did: players as created, the cheaters and their accomplices,
+    and every trade as (kind, request, HTTP status, answer)."""
+
+    seed: Optional[int]
+    players: dict[int, dict] = field(default_factory=dict)
+    cheaters: dict[int, list[int]] = field(default_factory=dict)
+    trades: list[dict] = field(default_factory=list)
+
+    @property
+    def accomplices(self) -> set[int]:
+        return {a for group in self.cheaters.values() for a in group}
+
+    def executed(self, kind: Optional[str] = None) -> list[dict]:
+        return [t for t in self.trades if t["status"] == 200 and kind in (None, t["kind"])]
+
+    def save(self, folder: Path) -> Path:
+        """`truth.json` (seed, players, cheaters) and `trades.jsonl.gz`, in `folder`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "truth.json").write_text(json.dumps(
+            {"seed": self.seed, "players": self.players, "cheaters": self.cheaters}))
+        with gzip.open(folder / "trades.jsonl.gz", "wt") as out:
+            for t in self.trades:
+                out.write(json.dumps(t) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> "Truth":
+        doc = json.loads((folder / "truth.json").read_text())
+        with gzip.open(folder / "trades.jsonl.gz", "rt") as f:
+            trades = [json.loads(line) for line in f]
+        return cls(doc["seed"], {int(k): v for k, v in doc["players"].items()},
+                   {int(k): v for k, v in doc["cheaters"].items()}, trades)
+
+
 class _Client(threading.local):
     def __init__(self):
         self.session = requests.Session()
 
 
+def _value(item: dict) -> int:
+    return item["value"] * item["quantity"]
+
+
 class Simulator:
-    def __init__(self, base_url: str, seed: Optional[int] = None, concurrency: int = 8):
+    def __init__(self, base_url: str, seed: Optional[int] = None, concurrency: int = 8,
+                 cheater_share: float = 0.02):
+        if not 0 <= cheater_share < 0.5:
+            raise ValueError(f"cheater_share must be in [0, 0.5), got {cheater_share}")
         self.base_url = base_url.rstrip("/")
+        self.seed = seed
         self.rng = random.Random(seed)
         self.concurrency = concurrency
+        self.cheater_share = cheater_share
         self.states: dict[int, dict[str, Any]] = {}
+        self.truth = Truth(seed)
+        self.summary = Summary()
         self._lock = threading.Lock()
         self._local = _Client()
-        self.summary = Summary()
 
     def _call(self, method: str, path: str, body: Optional[dict] = None) -> requests.Response:
         return self._local.session.request(method, f"{self.base_url}{path}", json=body, timeout=30)
 
+    # players
+
     def create_players(self, n: int, progress: Optional[Progress] = None) -> None:
+        n_cheaters = math.ceil(n * self.cheater_share) if self.cheater_share else 0
+        classes = [self.rng.choice(CHEATER_CLASSES) for _ in range(n_cheaters)] + ["random"] * (n - n_cheaters)
         task = progress.add_task("creating players", total=n) if progress else None
 
-        def one(_):
-            r = self._call("PUT", "/create_player", {"player_class": "random"})
+        def one(player_class: str) -> Optional[int]:
+            r = self._call("PUT", "/create_player", {"player_class": player_class})
+            pid = None
             with self._lock:
                 if r.status_code == 201:
                     state = r.json()
-                    self.states[state["player_id"]] = state
+                    pid = state["player_id"]
+                    self.states[pid] = self.truth.players[pid] = state
                     self.summary.players += 1
                 else:
                     self.summary.errors[f"create_player {r.status_code}"] += 1
             if progress:
                 progress.advance(task)
+            return pid
 
         with ThreadPoolExecutor(self.concurrency) as pool:
-            list(pool.map(one, range(n)))
+            made = list(pool.map(one, classes))
+        cheaters = [pid for pid in made[:n_cheaters] if pid is not None]
+        honest = [pid for pid in made[n_cheaters:] if pid is not None]
+        pool_size = min(len(honest), max(1, math.ceil(len(cheaters) / 2)))
+        accomplices = self.rng.sample(honest, pool_size) if cheaters else []
+        for pid in cheaters:
+            k = min(len(accomplices), self.rng.randint(*ACCOMPLICES_PER_CHEATER))
+            self.truth.cheaters[pid] = sorted(self.rng.sample(accomplices, k))
 
-    def _plan_trade(self, rng: random.Random) -> dict[str, Any]:
+    # trades
+
+    def _plan(self, rng: random.Random) -> tuple[str, dict[str, Any]]:
+        """(kind, request body) from the players' last known states."""
         with self._lock:
-            seller_id, buyer_id = rng.sample(sorted(self.states), 2)
-            seller, buyer = self.states[seller_id], self.states[buyer_id]
+            ids = sorted(self.states)
+            me = rng.choice(ids)
+            if me in self.truth.cheaters and rng.random() < CHEATING_TRADES:
+                plan = self._cheat(self.states[me], self.states[rng.choice(self.truth.cheaters[me])], rng)
+                if plan:
+                    return CHEAT, plan
+            other = rng.choice([i for i in ids if i != me] or ids)
+            a, b = self.states[me], self.states[other]
+        r = rng.random()
+        if r < GIFT_SHARE:
+            return GIFT, self._gift(a, b, rng)
+        if r < GIFT_SHARE + SWAP_SHARE and a["inventory"]["items"] and b["inventory"]["items"]:
+            swap = self._swap(a, b, rng)
+            if swap:
+                return SWAP, swap
+        return PURCHASE, self._purchase(a, b, rng)
+
+    @staticmethod
+    def _body(giver: dict, receiver: dict, items: list[dict], gold: int, back_items: list[dict] = (),
+              back_gold: int = 0) -> dict[str, Any]:
+        return {"player_1": {"player_id": giver["player_id"], "items_traded": list(items), "gold_traded": gold},
+                "player_2": {"player_id": receiver["player_id"], "items_traded": list(back_items),
+                             "gold_traded": back_gold}}
+
+    def _cheat(self, cheater: dict, accomplice: dict, rng: random.Random) -> Optional[dict]:
+        items = cheater["inventory"]["items"]
+        back = rng.choice([0, 0, 1, 5])
+        if items:
+            top = max(items, key=lambda it: (it["value"], it["item_id"]))
+            return self._body(cheater, accomplice, [{"item_id": top["item_id"], "quantity": top["quantity"]}], 0,
+                              back_gold=min(back, accomplice["gold"]))
+        if cheater["gold"] >= 1_000:
+            return self._body(cheater, accomplice, [], int(cheater["gold"] * rng.uniform(0.5, 0.9)),
+                              back_gold=min(back, accomplice["gold"]))
+        return None  # nothing left worth passing: trades honestly
+
+    def _gift(self, giver: dict, receiver: dict, rng: random.Random) -> dict:
+        items = giver["inventory"]["items"]
+        if items:
+            cheap = min(items, key=lambda it: (it["value"], it["item_id"]))
+            return self._body(giver, receiver, [{"item_id": cheap["item_id"], "quantity": 1}], 0)
+        return self._body(giver, receiver, [], max(1, giver["gold"] // 20))
+
+    def _swap(self, a: dict, b: dict, rng: random.Random) -> Optional[dict]:
+        """One item each, the closest in value; None when the difference is more gold than the
+        side owing it holds (honest players do not make lopsided swaps)."""
+        mine = rng.choice(a["inventory"]["items"])
+        theirs = min(b["inventory"]["items"], key=lambda it: (abs(it["value"] - mine["value"]), it["item_id"]))
+        diff = mine["value"] - theirs["value"]  # > 0: b owes a the difference
+        if (b if diff > 0 else a)["gold"] < abs(diff):
+            return None
+        return self._body(a, b, [{"item_id": mine["item_id"], "quantity": 1}], max(-diff, 0),
+                          [{"item_id": theirs["item_id"], "quantity": 1}], max(diff, 0))
+
+    def _purchase(self, seller: dict, buyer: dict, rng: random.Random) -> dict:
         items = seller["inventory"]["items"]
+        if not items:  # nothing to sell: buy from the other player instead
+            seller, buyer = buyer, seller
+            items = seller["inventory"]["items"]
         if not items:
-            return {"player_1": {"player_id": buyer_id, "items_traded": [], "gold_traded": max(1, buyer["gold"] // 10)},
-                    "player_2": {"player_id": seller_id, "items_traded": [], "gold_traded": 0}}
-        item = rng.choice(items)
-        price = int(item["value"] * rng.uniform(0.8, 1.2))
-        return {
-            "player_1": {"player_id": seller_id, "items_traded": [{"item_id": item["item_id"], "quantity": 1}],
-                         "gold_traded": 0},
-            "player_2": {"player_id": buyer_id, "items_traded": [], "gold_traded": price},
-        }
+            return self._gift(buyer, seller, rng)
+        affordable = [it for it in items if it["value"] <= buyer["gold"]] or items  # else: insufficient_gold
+        item = rng.choice(affordable)
+        price = max(1, round(item["value"] * rng.uniform(0.85, 1.15)))
+        return self._body(seller, buyer, [{"item_id": item["item_id"], "quantity": 1}], 0, back_gold=price)
 
     def trade(self, n: int, progress: Optional[Progress] = None) -> None:
         task = progress.add_task("trading", total=n) if progress else None
         seeds = [self.rng.randrange(2**32) for _ in range(n)]
 
-        def one(seed: int):
-            body = self._plan_trade(random.Random(seed))
-            r = self._call("POST", "/trade", body)
+        def one(seed: int) -> None:
+            kind, body = self._plan(random.Random(seed))
+            try:
+                r = self._call("POST", "/trade", body)
+                status, answer = r.status_code, r.json()
+            except (requests.RequestException, ValueError) as exc:
+                status, answer = None, {"error": type(exc).__name__}
             with self._lock:
-                if r.status_code in (200, 409):
-                    answer = r.json()
+                self.truth.trades.append({"kind": kind, "request": body, "status": status, "answer": answer})
+                if status in (200, 409):
                     for side in ("player_1", "player_2"):
-                        if answer[side]:
+                        if answer.get(side):
                             self.states[answer[side]["player_id"]] = answer[side]
-                    if r.status_code == 200:
+                    if status == 200:
                         self.summary.executed += 1
+                        self.summary.by_kind[kind] += 1
                     else:
                         self.summary.rejected[answer["fail_reason"]] += 1
                 else:
-                    self.summary.errors[f"trade {r.status_code}"] += 1
+                    self.summary.errors[f"trade {status}"] += 1
             if progress:
                 progress.advance(task)
 

@@ -43,20 +43,45 @@ class Ledger:
                 self.states += [answer["player_1"], answer["player_2"]]
 
     def trade_rows(self) -> Counter:
-        """(item id, name) -> rows, as the flattened trades table must hold them."""
-        rows = Counter()
-        for body, _ in self.trades:
-            for side in ("player_1", "player_2"):
-                merged = {line["item_id"] for line in body[side].get("items_traded", [])}
-                if not merged:
-                    rows[(None, None)] += 1
-                for item_id in merged:
-                    item = catalog.get_item(item_id)
-                    rows[(item_id, item.name if item else None)] += 1
-        return rows
+        return trade_rows(body for body, _ in self.trades)
 
     def state_rows(self) -> int:
         return sum(max(1, len(s["inventory"]["items"])) for s in self.states)
+
+
+def trade_rows(bodies) -> Counter:
+    """(item id, name) -> rows, as the flattened trades table must hold them for these requests:
+    a row per side and distinct item, one with no item for a side giving none."""
+    rows = Counter()
+    for body in bodies:
+        for side in ("player_1", "player_2"):
+            merged = {line["item_id"] for line in body[side].get("items_traded", [])}
+            if not merged:
+                rows[(None, None)] += 1
+            for item_id in merged:
+                item = catalog.get_item(item_id)
+                rows[(item_id, item.name if item else None)] += 1
+    return rows
+
+
+def value_given(side: dict) -> int:
+    """Catalog value of the items one side of a trade request gives, plus its gold."""
+    return sum(catalog.get_item(line["item_id"]).value * line.get("quantity", 1)
+               for line in side.get("items_traded", [])) + side.get("gold_traded", 0)
+
+
+def lopsided(trades, ratio=10, min_value=1_000) -> dict[str, tuple[int, int, int, int]]:
+    """trade id -> (giver, receiver, value given, value received) for the executed trades among
+    (request, answer) pairs where one side gave at least `ratio` times what it got."""
+    found = {}
+    for body, answer in trades:
+        if answer.get("status") != "executed":
+            continue
+        for giver, receiver in (("player_1", "player_2"), ("player_2", "player_1")):
+            given, received = value_given(body[giver]), value_given(body[receiver])
+            if given >= min_value and given >= ratio * max(received, 1):
+                found[answer["trade_id"]] = (body[giver]["player_id"], body[receiver]["player_id"], given, received)
+    return found
 
 
 def wait_for(s, sql, expected, timeout=120):

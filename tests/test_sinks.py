@@ -14,8 +14,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from bazaar import warehouse
 from bazaar.stack import RelayService, SinkService
 from bazaar.stack.kafka import ensure_topic
-from engine import catalog
-from tests.pipeline import counts_settle, pipeline_settings, played_ledger, wait_for
+from tests.pipeline import counts_settle, lopsided, pipeline_settings, played_ledger, wait_for
 
 SEED_QUESTIONS = {  # as the seed asked them
     "trade_count": "select count(distinct trade_id) from trades",
@@ -85,19 +84,7 @@ def test_the_seed_questions_answer_what_the_engine_did(pipeline, ledger):
 
 
 def test_lopsided_trades_match_the_executed_trades(pipeline, ledger):
-    expected = {}
-    for body, answer in ledger.trades:
-        if answer["status"] != "executed":
-            continue
-        gave = {}
-        for side in ("player_1", "player_2"):
-            lines = body[side].get("items_traded", [])
-            gave[side] = sum(catalog.get_item(l["item_id"]).value * l["quantity"] for l in lines) + \
-                body[side].get("gold_traded", 0)
-        for giver, receiver in (("player_1", "player_2"), ("player_2", "player_1")):
-            if gave[giver] >= 1_000 and gave[giver] >= 10 * max(gave[receiver], 1):
-                expected[answer["trade_id"]] = (body[giver]["player_id"], body[receiver]["player_id"],
-                                                gave[giver], gave[receiver])
+    expected = lopsided(ledger.trades)
     got = warehouse.query(pipeline, "lopsided_trades")
     assert {r.trade_id: (r.giver_id, r.receiver_id, r.value_given, r.value_received)
             for r in got.itertuples()} == expected

@@ -1,0 +1,83 @@
+"""The simulator's trade planning (pure: states in, request bodies out) and its ground truth
+file; the whole flow against the engine is in test_demo."""
+
+import random
+
+import pytest
+
+from bazaar.simulate import CHEAT, GIFT, PURCHASE, SWAP, Simulator, Truth
+from engine import catalog
+
+
+def state(pid, gold, items):
+    return {"player_id": pid, "gold": gold, "inventory": {"items": [
+        {"item_id": i, "value": catalog.get_item(i).value, "quantity": q} for i, q in items]}}
+
+
+@pytest.fixture
+def sim():
+    s = Simulator("http://127.0.0.1:9", seed=1, cheater_share=0.1)
+    s.states = {1: state(1, 250_000, [(17, 1), (24, 1)]), 2: state(2, 300, [(2, 1)]),
+                3: state(3, 500, [(11, 1), (1, 3)]), 4: state(4, 40, [(4, 2)])}
+    s.truth.cheaters = {1: [2]}
+    return s
+
+
+def given(body, side):
+    return sum(catalog.get_item(line["item_id"]).value * line["quantity"] for line in body[side]["items_traded"]) \
+        + body[side]["gold_traded"]
+
+
+def test_each_behaviour_shapes_its_trade(sim):
+    seen = set()
+    for k in range(400):
+        kind, body = sim._plan(random.Random(k))
+        seen.add(kind)
+        a, b = body["player_1"]["player_id"], body["player_2"]["player_id"]
+        assert a != b
+        v1, v2 = given(body, "player_1"), given(body, "player_2")
+        if kind == CHEAT:
+            # the cheater's most valuable item, all of it, to its accomplice, for at most 5 gold
+            assert (a, b) == (1, 2) and body["player_1"]["items_traded"] == [{"item_id": 24, "quantity": 1}]
+            assert v2 <= 5
+        elif kind == GIFT:
+            assert v2 == 0 and len(body["player_1"]["items_traded"]) == 1
+            held = sim.states[a]["inventory"]["items"]
+            assert body["player_1"]["items_traded"][0]["item_id"] == min(held, key=lambda i: i["value"])["item_id"]
+        elif kind == PURCHASE:
+            price = body["player_2"]["gold_traded"]
+            assert 0.85 * v1 - 1 <= price <= 1.15 * v1 + 1
+        elif kind == SWAP:
+            assert body["player_1"]["items_traded"] and body["player_2"]["items_traded"]
+            assert body["player_1"]["gold_traded"] == 0 or body["player_2"]["gold_traded"] == 0
+            assert v1 == v2  # the difference in value is paid in gold
+    assert seen == {CHEAT, GIFT, PURCHASE, SWAP}
+
+
+def test_cheater_with_nothing_left_trades_honestly(sim):
+    sim.states[1] = state(1, 10, [])
+    kinds = {sim._plan(random.Random(k))[0] for k in range(300)}
+    assert CHEAT not in kinds
+
+
+def test_cheater_with_only_gold_passes_most_of_it(sim):
+    sim.states[1] = state(1, 100_000, [])
+    cheats = [body for kind, body in (sim._plan(random.Random(k)) for k in range(300)) if kind == CHEAT]
+    assert cheats and all(50_000 <= b["player_1"]["gold_traded"] <= 90_000 for b in cheats)
+
+
+def test_purchase_prefers_what_the_buyer_can_afford(sim):
+    body = sim._purchase(sim.states[3], sim.states[4], random.Random(3))  # 40 gold: bread yes, sword no
+    assert body["player_1"]["items_traded"] == [{"item_id": 1, "quantity": 1}]
+
+
+def test_bad_cheater_share_is_refused():
+    with pytest.raises(ValueError, match="cheater_share"):
+        Simulator("http://127.0.0.1:9", cheater_share=0.7)
+
+
+def test_truth_round_trips(tmp_path):
+    truth = Truth(seed=3, players={5: {"player_id": 5}}, cheaters={5: [6, 7]},
+                  trades=[{"kind": CHEAT, "request": {"x": 1}, "status": 200, "answer": {"status": "executed"}}])
+    loaded = Truth.load(truth.save(tmp_path / "sim"))
+    assert loaded == truth and loaded.accomplices == {6, 7} and loaded.executed(CHEAT) == truth.trades
