@@ -15,9 +15,7 @@ test: install
 	$(PYTHON) -m pytest
 
 bench: install
-	$(PYTHON) bench/engine_bench.py
-	$(PYTHON) bench/stack_bench.py
-	$(PYTHON) bench/sink_bench.py
+	$(PYTHON) bench/run_all.py
 
 install: system-deps $(STAMP)
 

@@ -48,3 +48,28 @@ def save_results(name: str, results: dict) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     return out
+
+
+def group_rss_mib(pgid: int) -> float:
+    """Resident memory of every process in a process group (a service and its children)."""
+    total_kib = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            if int(stat[stat.rindex(")") + 2:].split()[2]) != pgid:
+                continue
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total_kib / 1024
+
+
+def stack_rss_mib(settings) -> float:
+    """Resident memory of every running service of the stack, children included."""
+    from bazaar.stack import services
+
+    return sum(group_rss_mib(pid) for pid in (s.pid() for s in services(settings)) if pid)

@@ -31,31 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 from bazaar.settings import Settings  # noqa: E402
 from bazaar.stack import RelayService, services  # noqa: E402
-from bench.common import bazaar, percentile, save_results, settings_from, stack_env  # noqa: E402
+from bench.common import bazaar, group_rss_mib, percentile, save_results, settings_from, stack_env  # noqa: E402
 from engine import catalog  # noqa: E402
 from engine.db import make_redis  # noqa: E402
 from engine.rules import Offer  # noqa: E402
 from engine.store import Store  # noqa: E402
 
 console = Console()
-
-
-def group_rss_mib(pgid: int) -> float:
-    """Resident memory of every process in a process group (a service and its children)."""
-    total_kib = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-            if int(stat[stat.rindex(")") + 2:].split()[2]) != pgid:
-                continue
-            for line in (proc / "status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kib += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    return total_kib / 1024
 
 
 def relay_throughput(settings: Settings, events: int) -> dict:

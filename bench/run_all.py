@@ -1,0 +1,103 @@
+"""Every benchmark, one after the other, into one JSON file and one short table.
+
+    python bench/run_all.py [--quick]          (or `make bench`)
+
+Runs engine_bench, stack_bench, sink_bench, reports_bench and demo_bench (each
+brings up and tears down a stack of its own, so they never overlap), then
+gathers their results into bench/results/all.json.  `--quick` skips the cold
+runs (which fetch ~1 GB again) and stops the report suite at 100k trades.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import save_results  # noqa: E402
+
+console = Console()
+RESULTS = ROOT / "bench" / "results"
+
+
+def benches(quick: bool) -> list[tuple[str, list[str]]]:
+    cold = ["--no-cold"] if quick else []
+    return [
+        ("engine", []),
+        ("stack", cold),
+        ("sinks", []),
+        ("reports", ["--levels", "10000,100000"] if quick else []),
+        ("demo", cold),
+    ]
+
+
+SCRIPTS = {"engine": "engine_bench.py", "stack": "stack_bench.py", "sinks": "sink_bench.py",
+           "reports": "reports_bench.py", "demo": "demo_bench.py"}
+
+
+def summary_rows(r: dict) -> list[tuple[str, str, str]]:
+    """(measure, value, target) for the table, from the gathered results."""
+    rows = []
+    if "engine" in r:
+        top = r["engine"]["trades"][-1]  # the most concurrent clients
+        rows.append((f"API executed trades/s ({top['connections']} clients)", f"{top['executed_per_s']:,.0f}",
+                     ">= 1,000"))
+        rows.append(("API trade latency p50 / p99 (ms)", f"{top['p50_ms']} / {top['p99_ms']}", "p99 < 50"))
+        rows.append(("create_player 100k/1k players ratio", str(r["engine"]["create_player"]["ratio_100k_to_1k"]),
+                     "<= 1.2"))
+    if "stack" in r:
+        rows.append(("relay events/s", f"{r['stack']['relay']['events_per_s']:,}", ">= 10,000"))
+        rows.append(("trade -> Kafka p99 (ms)", str(r["stack"]["trade_to_kafka"]["p99_ms"]), "< 1,000"))
+        rows.append(("stack RSS idle (MiB)", f"{r['stack']['rss_mib']['total']:,.0f}", "< 6,144"))
+    if "sinks" in r:
+        for name in ("trades", "player_states"):
+            rows.append((f"sink {name} records/s", f"{r['sinks'][name]['records_per_s']:,}", ">= 20,000"))
+        f = r["sinks"]["freshness"]
+        rows.append(("freshness p50 / p95 (s)", f"{f['p50_s']} / {f['p95_s']}", "p95 < 5"))
+    if "reports" in r:
+        for level, v in r["reports"]["levels"].items():
+            rows.append((f"report suite at {int(level):,} trades (s)", str(v["queries_s"]["total"]),
+                         "< 15 at 1M"))
+    if "demo" in r:
+        for run, target in (("warm", "< 180"), ("cold", "< 600")):
+            if run in r["demo"]:
+                rows.append((f"make demo {run} (s)", str(r["demo"][run]["seconds"]), target))
+        rows.append(("stack peak RSS during demo (MiB)", f"{r['demo']['warm']['peak_rss_mib']:,}", ""))
+    return rows
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="No cold runs; report suite up to 100k trades.")
+@click.option("--only", default=None, help="Comma-separated subset: engine,stack,sinks,reports,demo.")
+def main(quick: bool, only: str | None) -> None:
+    chosen = set(only.split(",")) if only else set(SCRIPTS)
+    unknown = chosen - set(SCRIPTS)
+    if unknown:
+        raise click.BadParameter(f"unknown benchmark(s) {sorted(unknown)}; choose from {sorted(SCRIPTS)}")
+    gathered: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": quick}
+    for name, args in benches(quick):
+        if name not in chosen:
+            continue
+        console.rule(f"{name} benchmark")
+        t = time.monotonic()
+        subprocess.run([sys.executable, str(ROOT / "bench" / SCRIPTS[name]), *args], check=True)
+        gathered[name] = json.loads((RESULTS / f"{name}.json").read_text())
+        gathered[name]["bench_seconds"] = round(time.monotonic() - t)
+    table = Table("measure", "value", "target", title="Bazaar benchmarks")
+    for row in summary_rows(gathered):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"written to {save_results('all', gathered)}")
+
+
+if __name__ == "__main__":
+    main()
