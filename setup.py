@@ -19,6 +19,7 @@ setup(
         "click==8.5.1",
         "rich==15.0.0",
         "requests==2.34.2",
+        "urllib3==2.7.0",  # the simulator's HTTP client: half the CPU per request of requests
         "tenacity==9.2.1",
         "kafka-python==3.0.12",
         "crc32c==2.9.post0",  # C CRC32C for kafka-python: ~4x the producer's throughput
@@ -32,6 +33,7 @@ setup(
         "pyarrow==26.0.1",
         "dagster==1.13.28",
         "dagster-webserver==1.13.28",  # must match dagster's version
+        "dagster-graphql==1.13.28",  # the demo submits the reports job to the running Dagster
         "matplotlib==3.11.2",
         "tabulate==0.10.0",  # pandas' to_markdown, for report previews in the Dagster UI
     ],

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import requests
+import urllib3
 from rich.progress import Progress
 
 
@@ -94,11 +94,6 @@ class Truth:
                    {int(k): v for k, v in doc["cheaters"].items()}, trades)
 
 
-class _Client(threading.local):
-    def __init__(self):
-        self.session = requests.Session()
-
-
 def _value(item: dict) -> int:
     return item["value"] * item["quantity"]
 
@@ -117,10 +112,14 @@ class Simulator:
         self.truth = Truth(seed)
         self.summary = Summary()
         self._lock = threading.Lock()
-        self._local = _Client()
+        # urllib3 directly: half the client CPU per request of `requests`, which counts on 2 cores
+        self._http = urllib3.PoolManager(maxsize=concurrency, timeout=30.0, retries=False)
 
-    def _call(self, method: str, path: str, body: Optional[dict] = None) -> requests.Response:
-        return self._local.session.request(method, f"{self.base_url}{path}", json=body, timeout=30)
+    def _call(self, method: str, path: str, body: Optional[dict] = None) -> tuple[int, Any]:
+        """(HTTP status, parsed JSON answer)."""
+        r = self._http.request(method, f"{self.base_url}{path}", body=json.dumps(body).encode(),
+                               headers={"Content-Type": "application/json"})
+        return r.status, json.loads(r.data)
 
     # players
 
@@ -130,16 +129,15 @@ class Simulator:
         task = progress.add_task("creating players", total=n) if progress else None
 
         def one(player_class: str) -> Optional[int]:
-            r = self._call("PUT", "/create_player", {"player_class": player_class})
+            status, state = self._call("PUT", "/create_player", {"player_class": player_class})
             pid = None
             with self._lock:
-                if r.status_code == 201:
-                    state = r.json()
+                if status == 201:
                     pid = state["player_id"]
                     self.states[pid] = self.truth.players[pid] = state
                     self.summary.players += 1
                 else:
-                    self.summary.errors[f"create_player {r.status_code}"] += 1
+                    self.summary.errors[f"create_player {status}"] += 1
             if progress:
                 progress.advance(task)
             return pid
@@ -232,9 +230,8 @@ class Simulator:
         def one(seed: int) -> None:
             kind, body = self._plan(random.Random(seed))
             try:
-                r = self._call("POST", "/trade", body)
-                status, answer = r.status_code, r.json()
-            except (requests.RequestException, ValueError) as exc:
+                status, answer = self._call("POST", "/trade", body)
+            except (urllib3.exceptions.HTTPError, ValueError) as exc:
                 status, answer = None, {"error": type(exc).__name__}
             with self._lock:
                 self.truth.trades.append({"kind": kind, "request": body, "status": status, "answer": answer})

@@ -52,6 +52,7 @@ def timed_demo(env: dict[str, str], players: int, trades: int) -> dict:
     sampler.join()
     if out.returncode != 0:
         raise SystemExit(f"bazaar demo failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    (ROOT / "bench" / "results" / "demo-output.txt").write_text(out.stdout)  # what the user saw, last run
     return {"seconds": round(seconds, 1), "peak_rss_mib": round(peak[0])}
 
 
