@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bazaar.settings import get_settings
+from bazaar.simulate import EngineUnreachable
 from bazaar.stack import ServiceError, services
 
 console = Console()
@@ -99,7 +100,8 @@ def _sim_options(players: int, trades: int):
             click.option("--trades", default=trades, show_default=True, type=click.IntRange(0, 100_000_000)),
             click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256),
                          help="Requests in flight at once."),
-            click.option("--cheater-share", default=0.02, show_default=True, type=click.FloatRange(0, 0.5, max_open=True),
+            click.option("--cheater-share", default=0.02, show_default=True,
+                         type=click.FloatRange(0, 0.5, max_open=True),
                          help="Share of players made cheaters (each with one or two accomplices)."),
             click.option("--seed", type=int, default=7, show_default=True, help="Random seed."),
         ]):
@@ -119,7 +121,10 @@ def simulate(players: int, trades: int, concurrency: int, cheater_share: float, 
     from bazaar import demo
 
     settings = get_settings()
-    summary, _ = demo.simulate(settings, players, trades, concurrency, cheater_share, seed, url=url)
+    try:
+        summary, _ = demo.simulate(settings, players, trades, concurrency, cheater_share, seed, url=url)
+    except EngineUnreachable as exc:
+        raise click.ClickException(str(exc))
     _print_summary(summary)
     console.print(f"ground truth in {demo.simulation_dir(settings)}")
 

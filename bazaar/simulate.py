@@ -44,6 +44,10 @@ CHEATER_CLASSES = ("noble", "merchant")
 ACCOMPLICES_PER_CHEATER = (1, 2)
 
 
+class EngineUnreachable(RuntimeError):
+    pass
+
+
 @dataclass
 class Summary:
     players: int = 0
@@ -129,7 +133,10 @@ class Simulator:
         task = progress.add_task("creating players", total=n) if progress else None
 
         def one(player_class: str) -> Optional[int]:
-            status, state = self._call("PUT", "/create_player", {"player_class": player_class})
+            try:
+                status, state = self._call("PUT", "/create_player", {"player_class": player_class})
+            except (urllib3.exceptions.HTTPError, ValueError) as exc:
+                status, state = type(exc).__name__, None
             pid = None
             with self._lock:
                 if status == 201:
@@ -252,7 +259,18 @@ class Simulator:
         with ThreadPoolExecutor(self.concurrency) as pool:
             list(pool.map(one, seeds))
 
+    def check_engine(self) -> None:
+        try:
+            r = self._http.request("GET", f"{self.base_url}/health", timeout=5.0)
+        except urllib3.exceptions.HTTPError as exc:
+            raise EngineUnreachable(f"cannot reach the engine at {self.base_url} ({type(exc).__name__}); "
+                                    "start it with `bazaar up`, or pass --url") from None
+        if r.status != 200:
+            raise EngineUnreachable(f"the engine at {self.base_url} answers /health with {r.status}: "
+                                    f"{r.data[:200]!r}; see `bazaar logs engine`")
+
     def run(self, players: int, trades: int, show_progress: bool = True) -> Summary:
+        self.check_engine()
         start = time.monotonic()
         with Progress(disable=not show_progress) as progress:
             self.create_players(players, progress)

@@ -9,6 +9,12 @@ the engine's format straight to Kafka, starts the sinks and times each one
 draining it (records read per second while it catches up: the most it
 sustains).  Then, with the sinks caught up at the default trigger, sends
 trades over HTTP and polls Trino for each.  Writes bench/results/sinks.json.
+
+The backlog's events are `--backlog-age` seconds old (2 h by default): the
+tables' history, older than the sinks' dedup window, as in a pipeline that has
+been running.  With `--backlog-age 0` the whole backlog is inside the window:
+the dedup state then holds every one of its events, and Spark (4.2) scans that
+whole state in every micro-batch to expire it, which slows every batch.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
@@ -40,8 +47,8 @@ console = Console()
 POLL_S = 0.5  # each poll is a Trino query on the same 2 cores as the sinks; faster polling slows them
 
 
-def produce_backlog(settings, n: int) -> int:
-    """n events, a trade and its two states at a time, as the engine would append them."""
+def produce_backlog(settings, n: int, age_s: float) -> int:
+    """n events, a trade and its two states at a time, as the engine would append them `age_s` ago."""
     rng = random.Random(5)
     producer = KafkaProducer(bootstrap_servers=settings.effective_kafka_bootstrap, acks="all", linger_ms=20,
                              batch_size=512 * 1024)
@@ -49,7 +56,7 @@ def produce_backlog(settings, n: int) -> int:
     sent = 0
     for _ in track(range(n // 3), description=f"producing {n:,} events", console=console):
         a, b = rng.sample(range(1, 5001), 2)
-        when = events.utc_now_iso()
+        when = (datetime.now(timezone.utc) - timedelta(seconds=age_s)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         trade = events.trade_event(events.new_id(), when, None, rules.trade_side(Offer(a, {1: 1})),
                                    rules.trade_side(Offer(b, {}, 3)))
         producer.send(settings.topic, key=trade.kafka_key.encode(), value=trade.model_dump_json().encode())
@@ -118,7 +125,9 @@ def freshness(settings, trades: int, rate: float) -> dict:
 @click.option("--events", "n_events", default=1_000_000, show_default=True, help="Backlog size.")
 @click.option("--trades", default=150, show_default=True, help="Trades timed for freshness.")
 @click.option("--rate", default=10.0, show_default=True, help="Trades per second in the freshness run.")
-def main(n_events: int, trades: int, rate: float) -> None:
+@click.option("--backlog-age", default=7200.0, show_default=True,
+              help="Seconds before now the backlog's events happened (0: inside the dedup window).")
+def main(n_events: int, trades: int, rate: float, backlog_age: float) -> None:
     work = Path(tempfile.mkdtemp(prefix="bazaar-sink-bench-"))
     # batches of at most 200k records, so the backlog is drained over several batches at the sink's pace
     env = stack_env(work / "home", BAZAAR_SINK_MAX_OFFSETS_PER_TRIGGER="200000")
@@ -132,7 +141,8 @@ def main(n_events: int, trades: int, rate: float) -> None:
         sinks = {name: SinkService(settings, name) for name in ("trades", "player_states")}
         for sink in sinks.values():
             sink.stop()
-        total = produce_backlog(settings, n_events)
+        total = produce_backlog(settings, n_events, backlog_age)
+        results["backlog_age_s"] = backlog_age
         results["backlog_records"] = total
         for name, sink in sinks.items():
             expected = total // 3 if name == "trades" else total * 2 // 3

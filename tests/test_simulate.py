@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from bazaar.simulate import CHEAT, GIFT, PURCHASE, SWAP, Simulator, Truth
+from bazaar.simulate import CHEAT, GIFT, PURCHASE, SWAP, EngineUnreachable, Simulator, Truth
 from engine import catalog
 
 
@@ -81,3 +81,8 @@ def test_truth_round_trips(tmp_path):
                   trades=[{"kind": CHEAT, "request": {"x": 1}, "status": 200, "answer": {"status": "executed"}}])
     loaded = Truth.load(truth.save(tmp_path / "sim"))
     assert loaded == truth and loaded.accomplices == {6, 7} and loaded.executed(CHEAT) == truth.trades
+
+
+def test_unreachable_engine_is_a_clear_error():
+    with pytest.raises(EngineUnreachable, match="cannot reach the engine at http://127.0.0.1:9.*bazaar up"):
+        Simulator("http://127.0.0.1:9").run(2, 1, show_progress=False)
