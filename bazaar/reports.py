@@ -1,6 +1,7 @@
 """The economy reports: which query each runs, how it is stored and charted.
 
-A report is a query file in `sql/`, run on Trino, stored under
+A report is a query file in `sql/` (most read the summary tables the sinks
+write; `most_traded_items` is the seed's query as it was asked), run on Trino, stored under
 `HOME/reports/<name>/` as `report.csv` and `report.parquet` (+ `chart.png`
 where a chart says more, + `meta.json` with the time it was computed).  Files
 are written beside their final names and renamed, so a download never sees a
@@ -52,12 +53,17 @@ class Report:
     name: str
     description: str
     chart: Optional[Callable[[pd.DataFrame, plt.Axes], None]] = None
+    query: Optional[str] = None  # the file in sql/ it runs, when not sql/<name>.sql
+
+    @property
+    def sql(self) -> str:
+        return self.query or self.name
 
 
 REPORTS = {r.name: r for r in (
     Report("trade_count", "How many trades (distinct trade ids), executed or rejected."),
     Report("most_traded_items", "Items by the number of trade rows they appear in.",
-           _bar("item_traded_name", "num_traded")),
+           _bar("item_traded_name", "num_traded"), query="seed/most_traded_items"),
     Report("most_diverse_inventory", "The player state holding the most distinct items."),
     Report("most_valuable_inventory", "The player state whose items are worth the most."),
     Report("trade_volume_by_hour", "Trades per hour, executed and rejected.", _hourly),

@@ -93,7 +93,10 @@ class Settings(BaseSettings):
 
     trino_port: int = 8080
     trino_version: str = Field(default="476", description="io.trino:trino-server version (Maven Central).")
-    trino_heap: str = "1G"
+    trino_heap: str = Field(default="2G", description="Trino's JVM heap (-Xmx).")
+    trino_query_memory: str = Field(
+        default="1GB", description="Memory one query may hold (query.max-memory[-per-node]); beyond, it spills to disk."
+    )
     trino_java_home: Optional[Path] = Field(
         default=None, description="JDK for Trino (24 or newer); found under /usr/lib/jvm when unset."
     )

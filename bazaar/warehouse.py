@@ -12,7 +12,7 @@ from bazaar.stack.trino import connect
 
 SQL_DIR = PROJECT_ROOT / "sql"
 DEFAULT_PARAMS = {"ratio": 10, "min_value": 1_000, "min_repeats": 2}
-TABLES = ("trades", "player_states", "quarantine")
+TABLES = ("trades", "trade_sides", "player_states", "state_summaries", "quarantine")
 SEED_QUESTIONS = ("trade_count", "most_traded_items", "most_diverse_inventory", "most_valuable_inventory")
 
 

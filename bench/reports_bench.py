@@ -93,7 +93,10 @@ def run_suite(settings) -> dict:
     times = {}
     for name in reports.REPORTS:
         t = time.monotonic()
-        warehouse.query(settings, name)
+        try:
+            warehouse.query(settings, reports.REPORTS[name].sql)
+        except Exception as exc:
+            raise SystemExit(f"report {name} failed: {exc}") from exc
         times[name] = round(time.monotonic() - t, 2)
     times["total"] = round(sum(times.values()), 2)
     return times
@@ -128,6 +131,7 @@ def main(levels: str, players: int) -> None:
             with console.status(f"report suite at {trades:,} trades"):
                 results["levels"][str(target)] = {"trades": trades, "states": states,
                                                   "landed_wait_s": round(landed, 1), "queries_s": run_suite(settings)}
+            save_results("reports", results)  # each level as it is done
         producer.close()
     finally:
         bazaar(env, "down")

@@ -6,6 +6,7 @@
 (`bazaar up` runs both.)  Each sink reads the whole topic, keeps the events of
 its type, drops re-sent copies by `event_id` (state kept in the checkpoint),
 writes each micro-batch exactly once (`spark_jobs.writer`) partitioned by day,
+to its table and to a summary table beside it (`trade_sides`, `state_summaries`),
 registers new day partitions in the metastore, and puts records that do not
 parse or fit the schema in `quarantine`.  The trades sink also owns records of
 no known event type.  Stopped or killed, it resumes from its checkpoint.
@@ -31,6 +32,7 @@ from spark_jobs.session import build_session
 from spark_jobs.writer import SMALL_BATCH_ROWS, BatchWriter
 
 SINKS = {"trades": TRADE, "player_states": PLAYER_STATE}
+SUMMARIES = {"trades": "trade_sides", "player_states": "state_summaries"}  # written beside each table
 OWNS_UNKNOWN = "trades"
 DDL_DIR = Path(__file__).resolve().parent.parent / "sql" / "ddl"
 
@@ -102,36 +104,44 @@ class StatusFile(StreamingQueryListener):
 
 def start(spark: SparkSession, settings: Settings, sink: str, status_path: Path):
     """Start the streaming query of one sink; returns it."""
-    event_type = SINKS[sink]
-    register_tables(spark, settings, [sink, "quarantine"])
+    event_type, summary_table = SINKS[sink], SUMMARIES[sink]
+    register_tables(spark, settings, [sink, summary_table, "quarantine"])
     wh, db = settings.effective_warehouse_uri, settings.database
     table = BatchWriter(spark, f"{wh}/{sink}", f"{wh}/_staging/{sink}", ["dt"])
+    summary = BatchWriter(spark, f"{wh}/{summary_table}", f"{wh}/_staging/{summary_table}", ["dt"])
     # each sink owns its own `source` partition of quarantine, so their batch ids never meet
     quarantine = BatchWriter(spark, f"{wh}/quarantine/source={sink}", f"{wh}/_staging/quarantine-{sink}", ["dt"])
     table_parts = Partitions(spark, db, sink, ["dt"])
+    summary_parts = Partitions(spark, db, summary_table, ["dt"])
     quarantine_parts = Partitions(spark, db, "quarantine", ["source", "dt"])
     counters = {"events_written": 0, "quarantined": 0, "batches": 0}  # since this process started
     status = StatusFile(status_path, counters)
     spark.streams.addListener(status)
 
     def write_batch(df: DataFrame, batch_id: int) -> None:
-        # One job computes the batch (Kafka read, dedup state) and writes the good rows, counting both
-        # kinds as it goes. Only when that count found bad rows is the batch computed a second time,
-        # for quarantine (Spark re-runs the dedup from the same state version: the same rows come out).
-        # Caching every batch for that rare case cost more than it saved.
-        seen = Observation(f"batch-{batch_id}")
-        valid = F.col("reason").isNull()
-        counted = df.observe(seen, F.count_if(valid).alias("ok"), F.count_if(~valid).alias("bad"))
-        last = status.doc.get("input_rows")  # the last batch's size predicts this one's
-        expected = SMALL_BATCH_ROWS if last is None else last  # unknown: assume a backlog
-        table_parts.add(table.write(transforms.FLATTEN[event_type](counted.filter(valid)), batch_id, expected))
-        counts = seen.get
-        if counts["bad"]:
-            bad = transforms.quarantine_rows(df.filter(~valid), sink).drop("source")
-            quarantine_parts.add({(sink, dt) for (dt,) in quarantine.write(bad, batch_id, counts["bad"])})
-        counters["events_written"] += counts["ok"]
-        counters["quarantined"] += counts["bad"]
-        counters["batches"] += 1
+        # The first job computes the batch (Kafka read, dedup state) into the cache and writes the
+        # table's rows, counting good and bad records as it goes; the summary is written from the
+        # cache, and quarantine only when that count found bad records.
+        df.persist()
+        try:
+            seen = Observation(f"batch-{batch_id}")
+            valid = F.col("reason").isNull()
+            counted = df.observe(seen, F.count_if(valid).alias("ok"), F.count_if(~valid).alias("bad"))
+            last = status.doc.get("input_rows")  # the last batch's size predicts this one's
+            expected = SMALL_BATCH_ROWS if last is None else last  # unknown: assume a backlog
+            table_parts.add(table.write(transforms.FLATTEN[event_type](counted.filter(valid)), batch_id, expected))
+            counts = seen.get
+            if counts["ok"]:
+                good = transforms.SUMMARIZE[event_type](df.filter(valid))
+                summary_parts.add(summary.write(good, batch_id, counts["ok"]))
+            if counts["bad"]:
+                bad = transforms.quarantine_rows(df.filter(~valid), sink).drop("source")
+                quarantine_parts.add({(sink, dt) for (dt,) in quarantine.write(bad, batch_id, counts["bad"])})
+            counters["events_written"] += counts["ok"]
+            counters["quarantined"] += counts["bad"]
+            counters["batches"] += 1
+        finally:
+            df.unpersist()
 
     reader = (spark.readStream.format("kafka")
               .option("kafka.bootstrap.servers", settings.effective_kafka_bootstrap)

@@ -1,8 +1,9 @@
 """Pure DataFrame transforms of the sinks: Kafka records in, table rows out.
 
 No I/O here: `classify` parses and validates raw Kafka records, `flatten_trades`
-and `flatten_player_states` shape valid events into table rows, and
-`quarantine_rows` keeps what did not fit, with the reason.  Tests feed these
+and `flatten_player_states` shape valid events into table rows,
+`summarize_trade_sides` and `summarize_player_states` into the summary tables
+the reports read, and `quarantine_rows` keeps what did not fit, with the reason.  Tests feed these
 functions micro-batches built by hand.
 """
 
@@ -150,6 +151,69 @@ def flatten_player_states(valid: DataFrame) -> DataFrame:
             ))
 
 
+def _worth(items: Column) -> Column:
+    """Catalog value times quantity, summed over an array of item stacks (0 for none)."""
+    return F.aggregate(F.coalesce(items, F.array()), F.lit(0).cast("long"),
+                       lambda acc, it: acc + it["value"] * it["quantity"])
+
+
+def _units(items: Column) -> Column:
+    return F.aggregate(F.coalesce(items, F.array()), F.lit(0).cast("long"), lambda acc, it: acc + it["quantity"])
+
+
+def _distinct_items(items: Column) -> Column:
+    return F.size(F.array_distinct(F.transform(F.coalesce(items, F.array()), lambda it: it["item_id"])))
+
+
+def summarize_trade_sides(valid: DataFrame) -> DataFrame:
+    """A row per (trade, side) with what that side gave and got, valued at catalog prices:
+    what the reports need from a trade, computed once as it lands instead of at every query."""
+    ev = F.col("event")
+    trade_time = _ts(ev["trade_time"])
+
+    def given(side: str) -> Column:
+        return _worth(ev[side]["items_traded"]) + F.coalesce(ev[side]["gold_traded"], F.lit(0))
+
+    sides = F.array(
+        F.struct(F.lit(1).alias("side"), ev["player_1"].alias("me"), ev["player_2"]["player_id"].alias("other"),
+                 given("player_1").alias("gave"), given("player_2").alias("got")),
+        F.struct(F.lit(2).alias("side"), ev["player_2"].alias("me"), ev["player_1"]["player_id"].alias("other"),
+                 given("player_2").alias("gave"), given("player_1").alias("got")),
+    )
+    return (valid.select(ev, F.explode(sides).alias("s"))
+            .select(
+                ev["trade_id"].alias("trade_id"), trade_time.alias("trade_time"),
+                ev["valid_trade"].alias("valid_trade"), ev["fail_reason"].alias("fail_reason"),
+                F.col("s.side").cast("long").alias("side"), F.col("s.me.player_id").alias("player_id"),
+                F.col("s.other").alias("counterparty_id"),
+                _distinct_items(F.col("s.me.items_traded")).cast("long").alias("items_given"),
+                _units(F.col("s.me.items_traded")).alias("units_given"),
+                _worth(F.col("s.me.items_traded")).alias("item_value_given"),
+                F.col("s.me.gold_traded").alias("gold_given"),
+                F.col("s.gave").alias("value_given"), F.col("s.got").alias("value_received"),
+                ev["event_id"].alias("event_id"), _ts(ev["event_time"]).alias("event_time"),
+                _day(trade_time).alias("dt"),
+            ))
+
+
+def summarize_player_states(valid: DataFrame) -> DataFrame:
+    """A row per player state with its inventory summed up: distinct items, units, catalog worth."""
+    ev = F.col("event")
+    p = ev["player"]
+    items = p["inventory"]["items"]
+    state_time = _ts(ev["state_time"])
+    return valid.select(
+        ev["state_id"].alias("state_id"), state_time.alias("state_time"),
+        p["player_id"].alias("player_id"), p["username"].alias("username"),
+        p["player_class"].alias("player_class"), p["version"].alias("version"), p["gold"].alias("gold"),
+        p["inventory"]["max_capacity"].alias("inventory_max_capacity"),
+        p["inventory"]["current_capacity"].alias("inventory_current_capacity"),
+        _distinct_items(items).cast("long").alias("num_uniq_items"), _units(items).alias("units_held"),
+        _worth(items).alias("cum_item_value"),
+        ev["event_id"].alias("event_id"), _ts(ev["event_time"]).alias("event_time"), _day(state_time).alias("dt"),
+    )
+
+
 def quarantine_rows(bad: DataFrame, source: str) -> DataFrame:
     """What did not fit: the raw message, where it came from, and why."""
     return bad.select(
@@ -161,3 +225,4 @@ def quarantine_rows(bad: DataFrame, source: str) -> DataFrame:
 
 
 FLATTEN = {TRADE: flatten_trades, PLAYER_STATE: flatten_player_states}
+SUMMARIZE = {TRADE: summarize_trade_sides, PLAYER_STATE: summarize_player_states}

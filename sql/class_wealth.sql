@@ -1,12 +1,10 @@
 -- Gold and item value (catalog value x quantity held) per player class, over each player's latest state.
 with latest as (
-  select player_id, max(version) as version from player_states group by player_id
+  select player_id, max(version) as version from state_summaries group by player_id
 ), wealth as (
-  select p.player_id, p.player_class, max(p.gold) as gold,
-         coalesce(sum(p.item_held_value * p.item_held_quantity), 0) as item_value
-  from player_states p
-  join latest l on p.player_id = l.player_id and p.version = l.version
-  group by p.player_id, p.player_class
+  select s.player_id, s.player_class, s.gold, s.cum_item_value as item_value
+  from state_summaries s
+  join latest l on s.player_id = l.player_id and s.version = l.version
 )
 select player_class, count(*) as players,
        avg(gold) as avg_gold, approx_percentile(gold, 0.5) as median_gold, max(gold) as max_gold,

@@ -1,1 +1,4 @@
-select player_id, username, state_id, state_time, count(distinct item_held_item_id) as num_uniq_items from player_states group by state_id, player_id, username, state_time order by num_uniq_items desc limit 1
+-- The player state holding the most distinct items: the seed's most_diverse_inventory (sql/seed/),
+-- read from state_summaries (a row per state) instead of grouping every item held.
+select player_id, username, state_id, state_time, num_uniq_items
+from state_summaries order by num_uniq_items desc, state_time, state_id limit 1

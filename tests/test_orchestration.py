@@ -126,7 +126,7 @@ def test_reports_download_in_every_format(orch, ledger):
     entry = listing["most_traded_items"]
     assert entry["computed_at"] and set(entry["downloads"]) == {"csv", "json", "parquet", "png"}
 
-    expected = warehouse.query(s, "most_traded_items")
+    expected = warehouse.query(s, reports.REPORTS["most_traded_items"].sql)
     key = ["item_traded_item_id", "item_traded_name", "num_traded"]
 
     def normal(frame):

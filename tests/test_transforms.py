@@ -121,6 +121,30 @@ def test_flatten_player_states_empty_inventory_keeps_a_row(spark):
     assert rows.columns == schemas.PLAYER_STATES_COLUMNS
 
 
+def test_trade_sides_value_what_each_side_gave_and_got(spark):
+    ev = trade_event()  # player 3 gives 2 Leather Caps (40 each) and a Crown (5,000,000); player 8 pays 250
+    rejected = trade_event("insufficient_gold", trade_id="t2")
+    valid = transforms.classify(batch(spark, [ev, rejected]), events.TRADE, owns_unknown=True)
+    got = sorted((r["trade_id"], r["side"], r["player_id"], r["counterparty_id"], r["items_given"], r["units_given"],
+                  r["item_value_given"], r["gold_given"], r["value_given"], r["value_received"], r["valid_trade"],
+                  r["fail_reason"], r["dt"]) for r in transforms.summarize_trade_sides(valid).collect())
+    one = (1, 3, 8, 2, 3, 5_000_080, 0, 5_000_080, 250)
+    two = (2, 8, 3, 0, 0, 0, 250, 250, 5_000_080)
+    assert got == [("t1", *one, True, None, "2026-11-28"), ("t1", *two, True, None, "2026-11-28"),
+                   ("t2", *one, False, "insufficient_gold", "2026-11-28"),
+                   ("t2", *two, False, "insufficient_gold", "2026-11-28")]
+
+
+def test_state_summaries_sum_up_the_inventory(spark):
+    full, empty = state_event({4: 5, 1: 2}), state_event({})  # 5 Healing Herbs (15 each), 2 Stale Bread (2)
+    valid = transforms.classify(batch(spark, [full, empty]), events.PLAYER_STATE, owns_unknown=False)
+    got = sorted((r["state_id"], r["player_id"], r["version"], r["gold"], r["num_uniq_items"], r["units_held"],
+                  r["cum_item_value"], r["inventory_current_capacity"], r["state_time"])
+                 for r in transforms.summarize_player_states(valid).collect())
+    assert got == sorted([(full["state_id"], 8, 4, 90, 2, 7, 79, 18, WHEN_TS),
+                          (empty["state_id"], 8, 4, 90, 0, 0, 0, 25, WHEN_TS)])
+
+
 def test_quarantine_rows_keep_the_raw_message(spark):
     bad = transforms.classify(batch(spark, [b"{oops"]), events.TRADE, owns_unknown=True)
     (row,) = transforms.quarantine_rows(bad, "trades").collect()

@@ -75,7 +75,9 @@ class TrinoService(Service):
                 "coordinator=true", "node-scheduler.include-coordinator=true",
                 f"http-server.http.port={s.trino_port}", f"discovery.uri=http://{s.host}:{s.trino_port}",
                 f"plugin.dir={self.server / 'plugin'}",
-                "query.max-memory=512MB", "query.max-memory-per-node=512MB",
+                f"query.max-memory={s.trino_query_memory}", f"query.max-memory-per-node={s.trino_query_memory}",
+                # a report grouping every player state of 1M trades needs more than memory allows: spill
+                "spill-enabled=true", f"spiller-spill-path={self.data_dir / 'spill'}",
             ],
             "log.properties": ["io.trino=INFO"],
             "catalog/hive.properties": [

@@ -16,7 +16,7 @@ def report_asset(report: reports.Report):
     @asset(name=report.name, group_name="reports", deps=[hive_tables], description=report.description)
     def _report(context: AssetExecutionContext, trino: TrinoResource,
                 report_store: ReportStoreResource) -> MaterializeResult:
-        frame = trino.query(report.name)
+        frame = trino.query(report.sql)
         meta = report_store.store(report.name, frame)
         metadata = {"rows": len(frame), "computed_at": meta["computed_at"],
                     "preview": MetadataValue.md(frame.head(PREVIEW_ROWS).to_markdown(index=False))}

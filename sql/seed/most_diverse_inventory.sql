@@ -1,0 +1,1 @@
+select player_id, username, state_id, state_time, count(distinct item_held_item_id) as num_uniq_items from player_states group by state_id, player_id, username, state_time order by num_uniq_items desc limit 1

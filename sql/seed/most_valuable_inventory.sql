@@ -1,0 +1,1 @@
+select player_id, username, state_id, state_time, gold, sum(item_held_value * item_held_quantity) as cum_item_value from player_states group by state_id, player_id, username, state_time, gold order by cum_item_value desc limit 1

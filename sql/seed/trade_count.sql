@@ -1,0 +1,1 @@
+select count(distinct trade_id) from trades
