@@ -154,13 +154,22 @@ def demo(players: int, trades: int, concurrency: int, cheater_share: float, seed
     started = time.monotonic()
     click.get_current_context().invoke(up)
     settings = get_settings()
-    summary, truth = flow.simulate(settings, players, trades, concurrency, cheater_share, seed)
+    try:
+        summary, truth = flow.simulate(settings, players, trades, concurrency, cheater_share, seed)
+    except EngineUnreachable as exc:
+        raise click.ClickException(str(exc))
     _print_summary(summary)
     with console.status("waiting until the tables hold every event…"):
-        tables = warehouse.wait_until_complete(settings)
+        try:
+            tables = warehouse.wait_until_complete(settings)
+        except TimeoutError as exc:
+            raise click.ClickException(str(exc))
     console.print(f"tables: {tables['trades']:,} trade events and {tables['player_states']:,} player states")
     with console.status("Dagster is materializing the reports…"):
-        run_id = flow.materialize_reports(settings)
+        try:
+            run_id = flow.materialize_reports(settings)
+        except (RuntimeError, TimeoutError) as exc:
+            raise click.ClickException(str(exc))
     console.print(f"reports materialized by Dagster run {run_id}")
     flow.show(console, settings, truth, _print_frame)
     console.print(f"done in {time.monotonic() - started:.0f}s\n"
