@@ -52,19 +52,24 @@ def sync_partitions(settings: Settings, table: str) -> None:
     execute(settings, f"CALL system.sync_partition_metadata('{settings.database}', '{table}', 'ADD')")
 
 
+COUNTED_IN = {"trades": "trades", "trade_sides": "trades", "player_states": "player_states",
+              "state_summaries": "player_states"}  # table -> the engine counter it must reach
+
+
 def wait_until_complete(settings: Settings, timeout: float = 600) -> dict[str, int]:
-    """Wait until the tables hold every trade and player state the engine has counted."""
+    """Wait until the tables, and the summary tables the reports read (a sink writes them a moment
+    after its table), hold every trade and player state the engine has counted."""
     from engine.db import make_redis
     from engine.store import Store
 
     store = Store(make_redis(settings), settings.namespace)
     deadline = time.monotonic() + timeout
+    sql = "select " + ", ".join(f"(select count(distinct event_id) from {t}) as {t}" for t in COUNTED_IN)
     while True:
         want = store.counters()
-        got = execute(settings, "select (select count(distinct event_id) from trades) as trades, "
-                                "(select count(distinct event_id) from player_states) as player_states").iloc[0]
-        have = {"trades": int(got["trades"]), "player_states": int(got["player_states"])}
-        if all(have[k] >= want.get(k, 0) for k in have):
+        got = execute(settings, sql).iloc[0]
+        have = {table: int(got[table]) for table in COUNTED_IN}
+        if all(have[t] >= want.get(counter, 0) for t, counter in COUNTED_IN.items()):
             return have
         if time.monotonic() > deadline:
             raise TimeoutError(f"tables hold {have}, the engine counted {want}; see `bazaar status` and `bazaar lag`")

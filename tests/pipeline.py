@@ -100,6 +100,10 @@ def counts_settle(s, ledger):
              [[n_trades, sum(ledger.trade_rows().values())]])
     wait_for(s, "select count(distinct event_id), count(*) from player_states",
              [[len(ledger.states), ledger.state_rows()]])
+    # the summary tables, which each sink writes a moment after its table
+    wait_for(s, "select count(distinct trade_id), count(*) from trade_sides", [[n_trades, 2 * n_trades]])
+    wait_for(s, "select count(distinct event_id), count(*) from state_summaries",
+             [[len(ledger.states), len(ledger.states)]])
 
 
 def played_ledger(s, players: int, trades: int, seed: int) -> Ledger:
