@@ -29,19 +29,19 @@ console = Console()
 RESULTS = ROOT / "bench" / "results"
 
 
-def benches(quick: bool) -> list[tuple[str, list[str]]]:
+def benches(quick: bool) -> list[tuple[str, str, list[str]]]:
+    """(name, script, arguments) of each benchmark, in the order they run."""
     cold = ["--no-cold"] if quick else []
     return [
-        ("engine", []),
-        ("stack", cold),
-        ("sinks", []),
-        ("reports", ["--levels", "10000,100000"] if quick else []),
-        ("demo", cold),
+        ("engine", "engine_bench.py", []),
+        ("stack", "stack_bench.py", cold),
+        ("sinks", "sink_bench.py", []),
+        ("reports", "reports_bench.py", ["--levels", "10000,100000"] if quick else []),
+        ("demo", "demo_bench.py", cold),
     ]
 
 
-SCRIPTS = {"engine": "engine_bench.py", "stack": "stack_bench.py", "sinks": "sink_bench.py",
-           "reports": "reports_bench.py", "demo": "demo_bench.py"}
+NAMES = tuple(name for name, _, _ in benches(quick=False))
 
 
 def summary_rows(r: dict) -> list[tuple[str, str, str]]:
@@ -79,17 +79,17 @@ def summary_rows(r: dict) -> list[tuple[str, str, str]]:
 @click.option("--quick", is_flag=True, help="No cold runs; report suite up to 100k trades.")
 @click.option("--only", default=None, help="Comma-separated subset: engine,stack,sinks,reports,demo.")
 def main(quick: bool, only: str | None) -> None:
-    chosen = set(only.split(",")) if only else set(SCRIPTS)
-    unknown = chosen - set(SCRIPTS)
+    chosen = set(only.split(",")) if only else set(NAMES)
+    unknown = chosen - set(NAMES)
     if unknown:
-        raise click.BadParameter(f"unknown benchmark(s) {sorted(unknown)}; choose from {sorted(SCRIPTS)}")
+        raise click.BadParameter(f"unknown benchmark(s) {sorted(unknown)}; choose from {list(NAMES)}")
     gathered: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": quick}
-    for name, args in benches(quick):
+    for name, script, args in benches(quick):
         if name not in chosen:
             continue
         console.rule(f"{name} benchmark")
         t = time.monotonic()
-        subprocess.run([sys.executable, str(ROOT / "bench" / SCRIPTS[name]), *args], check=True)
+        subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], check=True)
         gathered[name] = json.loads((RESULTS / f"{name}.json").read_text())
         gathered[name]["bench_seconds"] = round(time.monotonic() - t)
     table = Table("measure", "value", "target", title="Bazaar benchmarks")

@@ -56,7 +56,7 @@ def produce_backlog(settings, n: int, age_s: float) -> int:
     sent = 0
     for _ in track(range(n // 3), description=f"producing {n:,} events", console=console):
         a, b = rng.sample(range(1, 5001), 2)
-        when = (datetime.now(timezone.utc) - timedelta(seconds=age_s)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        when = events.utc_iso(datetime.now(timezone.utc) - timedelta(seconds=age_s))
         trade = events.trade_event(events.new_id(), when, None, rules.trade_side(Offer(a, {1: 1})),
                                    rules.trade_side(Offer(b, {}, 3)))
         producer.send(settings.topic, key=trade.kafka_key.encode(), value=trade.model_dump_json().encode())

@@ -25,9 +25,14 @@ PLAYER_STATE = "player_state"
 TRADE = "trade"
 
 
+def utc_iso(moment: datetime) -> str:
+    """A UTC moment, as the events spell time."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def utc_now_iso() -> str:
     """Now, as the events spell time."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_iso(datetime.now(timezone.utc))
 
 
 def new_id() -> str:
