@@ -21,7 +21,7 @@ def demo(tmp_path_factory):
     env = stack_env(tmp_path_factory.mktemp("demo-home"))
     try:
         out = subprocess.run([sys.executable, "-m", "bazaar", "demo", "--players", "60", "--trades", "900",
-                              "--cheater-share", "0.05", "--seed", str(SEED)],
+                              "--cheater-share", "0.1", "--seed", str(SEED)],
                              env=env, capture_output=True, text=True, timeout=1200)
         assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
         s = settings_from(env)
