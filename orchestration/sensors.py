@@ -27,6 +27,8 @@ def sink_supervisor(name: str):
         status = svc.status()
         if status.healthy:
             return SkipReason(f"sink {name} healthy (pid {status.pid})")
+        if svc.starting():
+            return SkipReason(f"sink {name} starting (pid {status.pid})")
         why = "died" if status.pid is None else "stalled"
         if status.pid is not None:
             svc.stop()  # a stalled sink is stopped before the run starts it again

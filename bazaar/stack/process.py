@@ -100,6 +100,15 @@ class Service:
             return None
         return pid if _start_ticks(pid) == ticks else None
 
+    def starting(self) -> bool:
+        """Running, not healthy yet, and started less than `startup_timeout` ago: a supervisor
+        must give it that long before calling it stalled (a JVM under load takes a while)."""
+        try:
+            age = time.time() - self.pid_path.stat().st_mtime  # the pid file is written at start
+        except OSError:
+            return False
+        return age < self.startup_timeout and self.pid() is not None and not self.is_healthy()
+
     def is_healthy(self) -> bool:
         try:
             return self.healthy()
@@ -154,12 +163,12 @@ class Service:
         self._signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout
         while time.monotonic() < deadline and self.pid() is not None:
-            _reap(pid)
+            reap(pid)
             time.sleep(0.1)
         if self.pid() is not None:
             self._signal(pid, signal.SIGKILL)
             while self.pid() is not None:
-                _reap(pid)
+                reap(pid)
                 time.sleep(0.05)
         self.pid_path.unlink(missing_ok=True)
         return True
@@ -170,7 +179,7 @@ class Service:
         if pid is not None:
             self._signal(pid, signal.SIGKILL)
             while self.pid() is not None:
-                _reap(pid)
+                reap(pid)
                 time.sleep(0.05)
 
     @staticmethod
@@ -193,7 +202,22 @@ class Service:
             return "(no log)"
 
 
-def _reap(pid: int) -> None:
+def children(pid: int) -> list[int]:
+    """The pids whose parent is `pid`."""
+    kids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            kids.append(int(proc.name))
+    return kids
+
+
+def reap(pid: int) -> None:
     """Collect our own child's exit status so it does not linger as a zombie."""
     try:
         os.waitpid(pid, os.WNOHANG)
