@@ -95,9 +95,11 @@ def classify(raw: DataFrame, event_type: str, owns_unknown: bool) -> DataFrame:
         (event_ts.isNull(), "bad_event_time"),
         (_ts(ev[time_field]).isNull(), f"bad_{time_field}"),
     ]
-    reason = F.lit(None).cast("string")
-    for cond, text in reversed(reasons):
-        reason = F.when(F.coalesce(cond, F.lit(False)), F.lit(text)).otherwise(reason)
+    # one flat CASE, a branch per check: the first that holds names the reason; none holds, null
+    (cond, text), *rest = reasons
+    reason = F.when(F.coalesce(cond, F.lit(False)), F.lit(text))
+    for cond, text in rest:
+        reason = reason.when(F.coalesce(cond, F.lit(False)), F.lit(text))
     offset_key = F.concat_ws(":", F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string"))
     return (df.withColumn("reason", reason)
             .withColumn("event_ts", F.when(F.col("reason").isNull(), event_ts).otherwise(F.col("timestamp")))
