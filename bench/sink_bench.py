@@ -23,6 +23,7 @@ import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -86,39 +87,63 @@ def drain(sink: SinkService, total_records: int, expected_events: int) -> dict:
             "events_per_s": round(events_per_s), "records_per_s": round(events_per_s * total_records / expected_events)}
 
 
-def freshness(settings, trades: int, rate: float) -> dict:
-    """Seconds from each trade's HTTP answer to the start of the first Trino query that returns it.
-
-    The start, not the end: how long the query itself runs depends on the table's size, not on
-    how soon the sink made the row visible."""
+def send_trades(settings, trades: int, rate: float, answered: dict[str, float]) -> None:
+    """`trades` trades at `rate` a second, each answer's time recorded by trade id."""
     session = requests.Session()
     ids = [session.put(f"{settings.engine_url}/create_player").json()["player_id"] for _ in range(10)]
+    due = time.monotonic()
+    for _ in range(trades):
+        time.sleep(max(0.0, due - time.monotonic()))
+        a, b = random.sample(ids, 2)
+        r = session.post(f"{settings.engine_url}/trade",
+                         json={"player_1": {"player_id": a, "gold_traded": 1}, "player_2": {"player_id": b}})
+        answered[r.json()["trade_id"]] = time.monotonic()
+        due += 1 / rate
+
+
+def freshness(settings, trades: int, rate: float, sinks: dict) -> dict:
+    """Seconds from each trade's HTTP answer to the start of the first Trino query that returns it.
+
+    Trades go out from a thread of their own at `rate`, whatever the polls take. The start of the
+    query, not its end: how long the query itself runs depends on the table's size, not on how
+    soon the sink made the row visible."""
     answered: dict[str, float] = {}
     seen: dict[str, float] = {}
+    polls: list[float] = []  # how long each Trino poll took: a row is seen at the next poll's start
+    batches: dict[str, dict[int, float]] = {name: {} for name in sinks}  # batch id -> seconds
     start = time.time()
-    next_send, next_poll = time.monotonic(), time.monotonic()
-    while len(answered) < trades or (len(seen) < len(answered) and time.monotonic() < next_send + 60):
+    sender = threading.Thread(target=send_trades, args=(settings, trades, rate, answered), daemon=True)
+    sender.start()
+    deadline = None  # a minute after the last trade for every row to show
+    while deadline is None or (time.monotonic() < deadline and not answered.keys() <= seen.keys()):
+        if deadline is None and not sender.is_alive():
+            deadline = time.monotonic() + 60
         now = time.monotonic()
-        if len(answered) < trades and now >= next_send:
-            a, b = random.sample(ids, 2)
-            r = session.post(f"{settings.engine_url}/trade",
-                             json={"player_1": {"player_id": a, "gold_traded": 1}, "player_2": {"player_id": b}})
-            answered[r.json()["trade_id"]] = time.monotonic()
-            next_send += 1 / rate
-        if now >= next_poll:
-            # what a dashboard polling twice a second sees: today's partitions, this run's trades
-            since = time.gmtime(start - 5)
-            rows = warehouse.execute(settings, f"select distinct trade_id from trades "
-                                               f"where dt >= '{time.strftime('%Y-%m-%d', since)}' and "
-                                               f"trade_time >= timestamp '{time.strftime('%Y-%m-%d %H:%M:%S', since)}'")
-            # visible to a query started now: Trino lists the files when the query starts
-            for tid in rows.trade_id:
-                seen.setdefault(tid, now)
-            next_poll = now + POLL_S
-        time.sleep(0.005)
+        # what a dashboard polling twice a second sees: today's partitions, this run's trades
+        since = time.gmtime(start - 5)
+        rows = warehouse.execute(settings, f"select distinct trade_id from trades "
+                                           f"where dt >= '{time.strftime('%Y-%m-%d', since)}' and "
+                                           f"trade_time >= timestamp '{time.strftime('%Y-%m-%d %H:%M:%S', since)}'")
+        polls.append(time.monotonic() - now)
+        for name, sink in sinks.items():
+            p = sink.progress()
+            if p.get("batch_id") is not None and p.get("batch_duration_ms") is not None:
+                batches[name][p["batch_id"]] = p["batch_duration_ms"] / 1000
+        # visible to a query started at `now`: Trino lists the files when the query starts
+        for tid in rows.trade_id:
+            seen.setdefault(tid, now)
+        time.sleep(max(0.0, now + POLL_S - time.monotonic()))
     lags = sorted(seen[t] - answered[t] for t in answered if t in seen)
-    return {"trades": trades, "visible": len(lags), "p50_s": round(percentile(lags, 0.5), 2),
-            "p95_s": round(percentile(lags, 0.95), 2), "max_s": round(lags[-1], 2)}
+    polls.sort()
+    out = {"trades": trades, "visible": len(lags), "p50_s": round(percentile(lags, 0.5), 2),
+           "p95_s": round(percentile(lags, 0.95), 2), "max_s": round(lags[-1], 2),
+           "not_visible": sorted(set(answered) - set(seen))[:10],
+           "poll_p50_s": round(percentile(polls, 0.5), 2), "poll_p95_s": round(percentile(polls, 0.95), 2)}
+    for name, seconds in batches.items():  # the batches seen at the polls: a sample, not every one
+        took = sorted(seconds.values())
+        out[f"{name}_batch_p50_s"] = round(percentile(took, 0.5), 2) if took else None
+        out[f"{name}_batch_p95_s"] = round(percentile(took, 0.95), 2) if took else None
+    return out
 
 
 @click.command()
@@ -149,7 +174,7 @@ def main(n_events: int, trades: int, rate: float, backlog_age: float) -> None:
             with console.status(f"sink {name} draining {total:,} records"):
                 results[name] = drain(sink, total, expected)
         with console.status(f"freshness: {trades} trades at {rate}/s"):
-            results["freshness"] = freshness(settings, trades, rate)
+            results["freshness"] = freshness(settings, trades, rate, sinks)
     finally:
         bazaar(env, "down")
         shutil.rmtree(work, ignore_errors=True)
@@ -161,6 +186,9 @@ def main(n_events: int, trades: int, rate: float, backlog_age: float) -> None:
     f = results["freshness"]
     table.add_row("freshness p50 / p95 / max (s)", f"{f['p50_s']} / {f['p95_s']} / {f['max_s']} "
                                                   f"({f['visible']}/{f['trades']} visible)")
+    table.add_row("  Trino poll p50 / p95 (s)", f"{f['poll_p50_s']} / {f['poll_p95_s']}")
+    for name in ("trades", "player_states"):
+        table.add_row(f"  {name} batch p50 / p95 (s)", f"{f[f'{name}_batch_p50_s']} / {f[f'{name}_batch_p95_s']}")
     console.print(table)
     console.print(f"written to {save_results('sinks', results)}")
 
