@@ -1,14 +1,16 @@
 """Sink benchmark: sustained throughput of each Spark sink, and freshness (a
 trade's HTTP answer to its row being visible through Trino).
 
-    python bench/sink_bench.py [--events 1000000] [--trades 150] [--rate 10]
+    python bench/sink_bench.py [--events 1000000] [--trades 300] [--rate 10] [--settle 60]
 
 Brings up a stack of its own, stops the Dagster daemon (its supervisor would
 restart the sinks) and the sinks, produces a backlog of events in
 the engine's format straight to Kafka, starts the sinks and times each one
 draining it (records read per second while it catches up: the most it
-sustains).  Then, with the sinks caught up at the default trigger, sends
-trades over HTTP and polls Trino for each.  Writes bench/results/sinks.json.
+sustains).  Then, at the default trigger, sends trades over HTTP and polls Trino
+for each: right after the sinks caught up (they are still expiring the backlog's
+dedup state), and again after `--settle` seconds more of trades at the same rate,
+the steady state the target is about.  Writes bench/results/sinks.json.
 
 The backlog's events are `--backlog-age` seconds old (2 h by default): the
 tables' history, older than the sinks' dedup window, as in a pipeline that has
@@ -148,11 +150,13 @@ def freshness(settings, trades: int, rate: float, sinks: dict) -> dict:
 
 @click.command()
 @click.option("--events", "n_events", default=1_000_000, show_default=True, help="Backlog size.")
-@click.option("--trades", default=150, show_default=True, help="Trades timed for freshness.")
+@click.option("--trades", default=300, show_default=True, help="Trades timed for freshness, each time.")
 @click.option("--rate", default=10.0, show_default=True, help="Trades per second in the freshness run.")
+@click.option("--settle", default=60.0, show_default=True,
+              help="Seconds of trades, untimed, between the two freshness runs.")
 @click.option("--backlog-age", default=7200.0, show_default=True,
               help="Seconds before now the backlog's events happened (0: inside the dedup window).")
-def main(n_events: int, trades: int, rate: float, backlog_age: float) -> None:
+def main(n_events: int, trades: int, rate: float, settle: float, backlog_age: float) -> None:
     work = Path(tempfile.mkdtemp(prefix="bazaar-sink-bench-"))
     # batches of at most 200k records, so the backlog is drained over several batches at the sink's pace
     env = stack_env(work / "home", BAZAAR_SINK_MAX_OFFSETS_PER_TRIGGER="200000")
@@ -173,7 +177,11 @@ def main(n_events: int, trades: int, rate: float, backlog_age: float) -> None:
             expected = total // 3 if name == "trades" else total * 2 // 3
             with console.status(f"sink {name} draining {total:,} records"):
                 results[name] = drain(sink, total, expected)
-        with console.status(f"freshness: {trades} trades at {rate}/s"):
+        with console.status(f"freshness right after catching up: {trades} trades at {rate}/s"):
+            results["freshness_after_backlog"] = freshness(settings, trades, rate, sinks)
+        with console.status(f"settling: {settle:.0f} s of trades at {rate}/s"):
+            send_trades(settings, int(settle * rate), rate, {})
+        with console.status(f"freshness, steady: {trades} trades at {rate}/s"):
             results["freshness"] = freshness(settings, trades, rate, sinks)
     finally:
         bazaar(env, "down")
@@ -183,12 +191,13 @@ def main(n_events: int, trades: int, rate: float, backlog_age: float) -> None:
         r = results[name]
         table.add_row(f"{name}: records read/s", f"{r['records_per_s']:,} (backlog {r['records']:,})")
         table.add_row(f"{name}: events written/s", f"{r['events_per_s']:,}")
-    f = results["freshness"]
-    table.add_row("freshness p50 / p95 / max (s)", f"{f['p50_s']} / {f['p95_s']} / {f['max_s']} "
-                                                  f"({f['visible']}/{f['trades']} visible)")
-    table.add_row("  Trino poll p50 / p95 (s)", f"{f['poll_p50_s']} / {f['poll_p95_s']}")
-    for name in ("trades", "player_states"):
-        table.add_row(f"  {name} batch p50 / p95 (s)", f"{f[f'{name}_batch_p50_s']} / {f[f'{name}_batch_p95_s']}")
+    for key, label in (("freshness_after_backlog", "right after catching up"), ("freshness", "steady")):
+        f = results[key]
+        table.add_row(f"freshness {label}: p50 / p95 / max (s)",
+                      f"{f['p50_s']} / {f['p95_s']} / {f['max_s']} ({f['visible']}/{f['trades']} visible)")
+        table.add_row("  Trino poll p50 / p95 (s)", f"{f['poll_p50_s']} / {f['poll_p95_s']}")
+        for name in ("trades", "player_states"):
+            table.add_row(f"  {name} batch p50 / p95 (s)", f"{f[f'{name}_batch_p50_s']} / {f[f'{name}_batch_p95_s']}")
     console.print(table)
     console.print(f"written to {save_results('sinks', results)}")
 

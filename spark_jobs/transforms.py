@@ -1,6 +1,7 @@
 """Pure DataFrame transforms of the sinks: Kafka records in, table rows out.
 
-No I/O here: `classify` parses and validates raw Kafka records, `flatten_trades`
+No I/O here: `classify` parses and validates raw Kafka records, `for_writers`
+keeps what the writers need of them, `flatten_trades`
 and `flatten_player_states` shape valid events into table rows,
 `summarize_trade_sides` and `summarize_player_states` into the summary tables
 the reports read, and `quarantine_rows` keeps what did not fit, with the reason.  Tests feed these
@@ -85,7 +86,9 @@ def classify(raw: DataFrame, event_type: str, owns_unknown: bool) -> DataFrame:
     event_ts = _ts(ev["event_time"])
     reasons = [
         (F.col("raw").isNull(), "empty_message"),
-        (F.json_object_keys("raw").isNull(), "not_json"),
+        # a third parse, so only for what the envelope did not parse as an object with a type
+        ((F.col("env")[CORRUPT].isNotNull() | F.col("env")["event_type"].isNull())
+         & F.json_object_keys("raw").isNull(), "not_json"),
         (F.col("env")["event_type"].isNull(), "missing_field:event_type"),
         (~F.col("env")["event_type"].isin(*EVENTS), "unknown_event_type"),
         (F.col("env")["schema_version"].isNull() | (F.col("env")["schema_version"] != SCHEMA_VERSION),
@@ -104,6 +107,15 @@ def classify(raw: DataFrame, event_type: str, owns_unknown: bool) -> DataFrame:
     return (df.withColumn("reason", reason)
             .withColumn("event_ts", F.when(F.col("reason").isNull(), event_ts).otherwise(F.col("timestamp")))
             .withColumn("dedup_key", F.when(F.col("reason").isNull(), ev["event_id"]).otherwise(offset_key)))
+
+
+def for_writers(classified: DataFrame) -> DataFrame:
+    """What the writers read of a classified record: the event and its reason, and for a rejected
+    record its raw text and Kafka coordinates. A batch is cached this way, without a second copy
+    of every message (Kafka's bytes and their text) or the parsed envelope."""
+    rejected = F.col("reason").isNotNull()
+    return classified.select("event", "reason", F.when(rejected, F.col("raw")).alias("raw"),
+                             "key", "topic", "partition", "offset", "timestamp")
 
 
 def _day(ts: Column) -> Column:

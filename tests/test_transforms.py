@@ -96,7 +96,7 @@ def test_classify_sorts_good_from_bad_with_reasons(spark):
 
 def test_flatten_trades_a_row_per_side_and_item(spark):
     ev = trade_event()
-    valid = transforms.classify(batch(spark, [ev]), events.TRADE, owns_unknown=True)
+    valid = transforms.for_writers(transforms.classify(batch(spark, [ev]), events.TRADE, owns_unknown=True))
     expected = spark.createDataFrame([
         Row("t1", WHEN_TS, True, None, 1, 3, 8, 5, "Leather Cap", 3, 40, 2, 0, ev["event_id"], WHEN_TS, "2026-11-28"),
         Row("t1", WHEN_TS, True, None, 1, 3, 8, 28, "Crown of the Void King", 80, 5_000_000, 1, 0, ev["event_id"],
@@ -109,7 +109,8 @@ def test_flatten_trades_a_row_per_side_and_item(spark):
 
 def test_flatten_player_states_empty_inventory_keeps_a_row(spark):
     full, empty = state_event({4: 5, 1: 2}), state_event({})
-    valid = transforms.classify(batch(spark, [full, empty]), events.PLAYER_STATE, owns_unknown=False)
+    valid = transforms.for_writers(transforms.classify(batch(spark, [full, empty]), events.PLAYER_STATE,
+                                                       owns_unknown=False))
     rows = transforms.flatten_player_states(valid)
     got = sorted((r["state_id"], r["item_held_item_id"], r["item_held_quantity"], r["item_held_value"],
                   r["inventory_current_capacity"], r["gold"], r["version"]) for r in rows.collect())
@@ -124,7 +125,7 @@ def test_flatten_player_states_empty_inventory_keeps_a_row(spark):
 def test_trade_sides_value_what_each_side_gave_and_got(spark):
     ev = trade_event()  # player 3 gives 2 Leather Caps (40 each) and a Crown (5,000,000); player 8 pays 250
     rejected = trade_event("insufficient_gold", trade_id="t2")
-    valid = transforms.classify(batch(spark, [ev, rejected]), events.TRADE, owns_unknown=True)
+    valid = transforms.for_writers(transforms.classify(batch(spark, [ev, rejected]), events.TRADE, owns_unknown=True))
     got = sorted((r["trade_id"], r["side"], r["player_id"], r["counterparty_id"], r["items_given"], r["units_given"],
                   r["item_value_given"], r["gold_given"], r["value_given"], r["value_received"], r["valid_trade"],
                   r["fail_reason"], r["dt"]) for r in transforms.summarize_trade_sides(valid).collect())
@@ -137,7 +138,8 @@ def test_trade_sides_value_what_each_side_gave_and_got(spark):
 
 def test_state_summaries_sum_up_the_inventory(spark):
     full, empty = state_event({4: 5, 1: 2}), state_event({})  # 5 Healing Herbs (15 each), 2 Stale Bread (2)
-    valid = transforms.classify(batch(spark, [full, empty]), events.PLAYER_STATE, owns_unknown=False)
+    valid = transforms.for_writers(transforms.classify(batch(spark, [full, empty]), events.PLAYER_STATE,
+                                                       owns_unknown=False))
     got = sorted((r["state_id"], r["player_id"], r["version"], r["gold"], r["num_uniq_items"], r["units_held"],
                   r["cum_item_value"], r["inventory_current_capacity"], r["state_time"])
                  for r in transforms.summarize_player_states(valid).collect())
@@ -146,7 +148,7 @@ def test_state_summaries_sum_up_the_inventory(spark):
 
 
 def test_quarantine_rows_keep_the_raw_message(spark):
-    bad = transforms.classify(batch(spark, [b"{oops"]), events.TRADE, owns_unknown=True)
+    bad = transforms.for_writers(transforms.classify(batch(spark, [b"{oops"]), events.TRADE, owns_unknown=True))
     (row,) = transforms.quarantine_rows(bad, "trades").collect()
     assert (row["raw"], row["reason"], row["source"], row["dt"], row["kafka_offset"]) == \
         ("{oops", "not_json", "trades", "2026-11-28", 0)

@@ -86,7 +86,8 @@ class SinkService(Service):
         s = self.settings
         opts = []
         if s.spark_master.startswith("local"):  # executors elsewhere would lack the jar
-            opts += ["--driver-class-path", str(self.local_fs_jar), "--conf", f"spark.hadoop.fs.file.impl={LOCAL_FS_CLASS}"]
+            opts += ["--driver-class-path", str(self.local_fs_jar),
+                     "--conf", f"spark.hadoop.fs.file.impl={LOCAL_FS_CLASS}"]
         if s.effective_checkpoint_uri.startswith("file:"):
             opts += ["--conf", f"spark.sql.streaming.checkpointFileManagerClass={FS_CHECKPOINTS}"]
         return opts
