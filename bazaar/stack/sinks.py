@@ -102,7 +102,7 @@ class SinkService(Service):
     def stop(self) -> bool:
         """SIGTERM to the Python driver alone: it stops the query and Spark, then the JVM exits
         with it. (Signalled too, the JVM's own shutdown hook would stop Spark under the query.)
-        Whatever is still running after `stop_timeout` gets the group-wide stop."""
+        Whatever is still running after `stop_timeout` gets the group-wide stop. True if it ran."""
         pid = self.pid()
         if pid is not None:
             for child in children(pid):
@@ -114,7 +114,7 @@ class SinkService(Service):
             while time.monotonic() < deadline and self.pid() is not None:
                 reap(pid)
                 time.sleep(0.1)
-        return super().stop()
+        return super().stop() or pid is not None
 
     def progress(self) -> dict:
         try:
