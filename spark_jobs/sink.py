@@ -19,7 +19,7 @@ import json
 import os
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -135,7 +135,11 @@ def start(spark: SparkSession, settings: Settings, sink: str, status_path: Path)
             expected = SMALL_BATCH_ROWS if last is None else last  # unknown: assume a backlog
             summary_written = beside.submit(summary.write, transforms.SUMMARIZE[event_type](df.filter(valid)),
                                             batch_id, expected)
-            table_parts.add(table.write(transforms.FLATTEN[event_type](counted.filter(valid)), batch_id, expected))
+            try:
+                table_parts.add(table.write(transforms.FLATTEN[event_type](counted.filter(valid)), batch_id,
+                                            expected))
+            finally:
+                wait([summary_written])  # never leave it running into the next batch, or past a failure
             summary_parts.add(summary_written.result())
             counts = seen.get
             t1 = time.perf_counter()
