@@ -156,20 +156,14 @@ def demo(players: int, trades: int, concurrency: int, cheater_share: float, seed
     settings = get_settings()
     try:
         summary, truth = flow.simulate(settings, players, trades, concurrency, cheater_share, seed)
-    except EngineUnreachable as exc:
-        raise click.ClickException(str(exc))
-    _print_summary(summary)
-    with console.status("waiting until the tables hold every event…"):
-        try:
+        _print_summary(summary)
+        with console.status("waiting until the tables hold every event…"):
             tables = warehouse.wait_until_complete(settings)
-        except TimeoutError as exc:
-            raise click.ClickException(str(exc))
-    console.print(f"tables: {tables['trades']:,} trade events and {tables['player_states']:,} player states")
-    with console.status("Dagster is materializing the reports…"):
-        try:
+        console.print(f"tables: {tables['trades']:,} trade events and {tables['player_states']:,} player states")
+        with console.status("Dagster is materializing the reports…"):
             run_id = flow.materialize_reports(settings)
-        except (RuntimeError, TimeoutError) as exc:
-            raise click.ClickException(str(exc))
+    except (EngineUnreachable, TimeoutError, RuntimeError) as exc:  # unreachable, stalled, or a failed run
+        raise click.ClickException(str(exc))
     console.print(f"reports materialized by Dagster run {run_id}")
     flow.show(console, settings, truth, _print_frame)
     console.print(f"done in {time.monotonic() - started:.0f}s\n"

@@ -160,7 +160,7 @@ class Service:
         if pid is None:
             self.pid_path.unlink(missing_ok=True)
             return False
-        self._signal(pid, signal.SIGTERM)
+        self.terminate(pid)
         deadline = time.monotonic() + self.stop_timeout
         while time.monotonic() < deadline and self.pid() is not None:
             reap(pid)
@@ -172,6 +172,10 @@ class Service:
                 time.sleep(0.05)
         self.pid_path.unlink(missing_ok=True)
         return True
+
+    def terminate(self, pid: int) -> None:
+        """Ask the service to stop (SIGTERM to its process group); `stop` waits, then kills."""
+        self._signal(pid, signal.SIGTERM)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would (tests use it); the pid file stays, as after a crash."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bazaar.settings import Settings
 from bazaar.stack import artifacts
-from bazaar.stack.process import Service, Status, children, reap
+from bazaar.stack.process import Service, Status, children
 
 STATUS_STALE_S = 60.0  # Spark reports progress at least every 10 s, even with no data
 SPARK_JOBS = Path(__file__).resolve().parent.parent.parent / "spark_jobs"
@@ -99,22 +99,14 @@ class SinkService(Service):
                 "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC", *self.local_files_conf(),
                 str(SPARK_JOBS / "sink.py"), "--sink", self.sink, "--status-file", str(self.status_path)]
 
-    def stop(self) -> bool:
+    def terminate(self, pid: int) -> None:
         """SIGTERM to the Python driver alone: it stops the query and Spark, then the JVM exits
-        with it. (Signalled too, the JVM's own shutdown hook would stop Spark under the query.)
-        Whatever is still running after `stop_timeout` gets the group-wide stop. True if it ran."""
-        pid = self.pid()
-        if pid is not None:
-            for child in children(pid):
-                try:
-                    os.kill(child, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + self.stop_timeout
-            while time.monotonic() < deadline and self.pid() is not None:
-                reap(pid)
-                time.sleep(0.1)
-        return super().stop() or pid is not None
+        with it. (Signalled too, the JVM's own shutdown hook would stop Spark under the query.)"""
+        for child in children(pid):
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
     def progress(self) -> dict:
         try:
