@@ -1,38 +1,53 @@
 # The two commands a new user runs: `make demo` (the main job) and `make test`.
-# Both install what is missing first: Debian packages, then the Python package.
+# Both install what is missing first: Debian packages, then the project into its own
+# virtualenv (.venv), so the system's Python packages are never touched.
 PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # command:Debian package, installed when the command is missing
-SYSTEM_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless chromium:chromium
-STAMP := .bazaar/.installed
+DEMO_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless
+TEST_DEPS := $(DEMO_DEPS) chromium:chromium  # the browser test of the Dagster UI
 
-.PHONY: demo test bench system-deps install up down status clean
+.PHONY: demo test bench install install-test up down status clean
 
 demo: install
-	bazaar demo
+	$(VENV)/bin/bazaar demo
 
-test: install
-	$(PYTHON) -m pytest
+test: install-test
+	$(PY) -m pytest
 
-bench: install
-	$(PYTHON) bench/run_all.py
+bench: install-test
+	$(PY) bench/run_all.py
 
-install: system-deps $(STAMP)
+install: $(VENV)/.demo-installed
+	@$(MAKE) --no-print-directory system-deps DEPS="$(DEMO_DEPS)"
 
-$(STAMP): setup.py
-	$(PYTHON) -m pip install --quiet -e ".[test]"
-	@mkdir -p $(dir $@) && touch $@
+install-test: $(VENV)/.test-installed
+	@$(MAKE) --no-print-directory system-deps DEPS="$(TEST_DEPS)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.demo-installed: setup.py | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.test-installed: setup.py | $(PY)
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $@ $(VENV)/.demo-installed
 
 system-deps:
-	@missing=""; for d in $(SYSTEM_DEPS); do command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; done; \
+	@missing=""; for d in $(DEPS); do command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
 up down status: install
-	bazaar $@
+	$(VENV)/bin/bazaar $@
 
 clean:
-	-bazaar down
-	rm -rf .bazaar
+	-[ -x $(VENV)/bin/bazaar ] && $(VENV)/bin/bazaar down
+	rm -rf $(VENV)

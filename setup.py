@@ -7,9 +7,11 @@ setup(
     version="0.1.0",
     description="Trade engine and economy-analytics pipeline for online games",
     python_requires=">=3.11",
-    packages=find_packages(include=["bazaar", "bazaar.*", "engine", "engine.*",
-                                    "orchestration", "orchestration.*", "spark_jobs", "spark_jobs.*"]),
-    package_data={"engine": ["lua/*.lua", "data/*.txt", "templates/*.html"], "bazaar.stack": ["java/*.java"]},
+    # the runtime (engine, spark_jobs, orchestration, sql as package data) and the tooling around it (bazaar)
+    packages=find_packages(include=["bazaar", "bazaar.*", "engine", "engine.*", "orchestration",
+                                    "orchestration.*", "spark_jobs", "spark_jobs.*", "sql"]),
+    package_data={"engine": ["lua/*.lua", "data/*.txt", "templates/*.html"], "bazaar.stack": ["java/*.java"],
+                  "orchestration": ["templates/*.html"], "sql": ["*.sql", "*/*.sql", "README.md"]},
     install_requires=[
         "flask==3.1.3",
         "gunicorn==27.0.1",
@@ -43,6 +45,7 @@ setup(
             "pytest-timeout==2.4.0",  # a hung service must fail a test, not the whole CI run
             # drives Debian's chromium (executable_path), never a downloaded browser
             "playwright==1.65.2",
+            "import-linter==2.5",  # the contract that the runtime packages never import the tooling
         ],
     },
     entry_points={"console_scripts": ["bazaar=bazaar.cli:main"]},

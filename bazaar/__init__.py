@@ -1,1 +1,1 @@
-"""Bazaar: the command line, the settings and the local stack around the trade engine."""
+"""Bazaar's tooling around the runtime packages: the `bazaar` command, the local stack, the simulator and the main job."""

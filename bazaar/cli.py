@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from bazaar.settings import get_settings
+from bazaar.settings import get_stack
 from bazaar.simulate import EngineUnreachable
 from bazaar.stack import ServiceError, services
 
@@ -18,7 +18,7 @@ console = Console()
 
 
 def _pick(names: tuple[str, ...]):
-    all_services = services(get_settings())
+    all_services = services(get_stack())
     known = {s.name for s in all_services}
     unknown = set(names) - known
     if unknown:
@@ -43,11 +43,6 @@ def up(names: tuple[str, ...]) -> None:
                 console.print(f"[red]✗ {svc.name}[/red]: {exc}")
                 sys.exit(1)
         console.print(f"[green]✓[/green] {svc.name} {'started' if started else 'already running'} at {svc.address}")
-    if not names:  # the whole stack: the sinks have created the tables the views read
-        from bazaar import warehouse
-
-        views = warehouse.ensure_views(get_settings())
-        console.print(f"[green]✓[/green] views {', '.join(views)} in {get_settings().database}")
 
 
 @main.command()
@@ -63,7 +58,7 @@ def down(names: tuple[str, ...]) -> None:
 def status() -> None:
     """A table of services; exits 0 only when all are healthy."""
     table = Table("service", "pid", "healthy", "address", "detail")
-    rows = [s.status() for s in services(get_settings())]
+    rows = [s.status() for s in services(get_stack())]
     for st in rows:
         table.add_row(st.name, str(st.pid or "-"), "[green]yes[/green]" if st.healthy else "[red]no[/red]",
                       st.address, st.detail)
@@ -84,9 +79,9 @@ def logs(name: str, lines: int) -> None:
 @main.command()
 def lag() -> None:
     """The relay's lag: outbox entries waiting for Kafka and the age of the oldest."""
-    from bazaar.stack.relay import RelayService
+    from bazaar.stack import RelayService
 
-    lag = RelayService(get_settings()).lag()
+    lag = RelayService(get_stack()).lag()
     table = Table("waiting", "oldest age", "sent", "re-sent (possible duplicates)", "heartbeat age")
     fmt = lambda v: "-" if v is None else f"{v:.1f}s"  # noqa: E731
     table.add_row(str(lag.waiting), fmt(lag.oldest_age_s), str(lag.sent), str(lag.resent), fmt(lag.heartbeat_age_s))
@@ -118,15 +113,15 @@ def simulate(players: int, trades: int, concurrency: int, cheater_share: float, 
     """Create players and trade between them through the engine's HTTP API.
 
     The ground truth (requests, answers, who cheats) is written under HOME/simulation."""
-    from bazaar import demo
+    from bazaar import main_job
 
-    settings = get_settings()
+    stack = get_stack()
     try:
-        summary, _ = demo.simulate(settings, players, trades, concurrency, cheater_share, seed, url=url)
+        summary, _ = main_job.simulate(stack, players, trades, concurrency, cheater_share, seed, url=url)
     except EngineUnreachable as exc:
         raise click.ClickException(str(exc))
     _print_summary(summary)
-    console.print(f"ground truth in {demo.simulation_dir(settings)}")
+    console.print(f"ground truth in {main_job.simulation_dir(stack)}")
 
 
 def _print_summary(summary) -> None:
@@ -148,29 +143,27 @@ def _print_summary(summary) -> None:
 def demo(players: int, trades: int, concurrency: int, cheater_share: float, seed: int) -> None:
     """The main job: bring the stack up, play an economy through it, have Dagster
     materialize the reports, and show the seed's answers and the suspected cheaters."""
-    from bazaar import demo as flow
-    from bazaar import warehouse
+    from bazaar import main_job
 
     started = time.monotonic()
     click.get_current_context().invoke(up)
-    settings = get_settings()
+    stack = get_stack()
     try:
-        summary, truth = flow.simulate(settings, players, trades, concurrency, cheater_share, seed)
+        summary, truth = main_job.simulate(stack, players, trades, concurrency, cheater_share, seed)
         _print_summary(summary)
         with console.status("waiting until the tables hold every event…"):
-            tables = warehouse.wait_until_complete(settings)
+            tables = main_job.wait_until_complete(stack)
         console.print(f"tables: {tables['trades']:,} trade events and {tables['player_states']:,} player states")
         with console.status("Dagster is materializing the reports…"):
-            run_id = flow.materialize_reports(settings)
+            run_id = main_job.materialize_reports(stack)
     except (EngineUnreachable, TimeoutError, RuntimeError) as exc:  # unreachable, stalled, or a failed run
         raise click.ClickException(str(exc))
     console.print(f"reports materialized by Dagster run {run_id}")
-    flow.show(console, settings, truth, _print_frame)
+    main_job.show(console, stack, truth, _print_frame)
     console.print(f"done in {time.monotonic() - started:.0f}s\n"
-                  f"Dagster UI: http://{settings.host}:{settings.dagster_port}  "
-                  f"reports: http://{settings.host}:{settings.reports_port}/reports  "
-                  f"engine: {settings.engine_url} (API docs {settings.engine_url}/docs)  "
-                  f"Trino: {settings.effective_trino_host}:{settings.trino_port}\n"
+                  f"Dagster UI: {stack.dagster_url}  reports: {stack.reports_url}  "
+                  f"engine: {stack.engine_url} (API docs {stack.engine_url}/docs)  "
+                  f"Trino: {stack.trino.trino_host}:{stack.trino.trino_port}\n"
                   "stop everything with `bazaar down`")
 
 

@@ -27,7 +27,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bazaar, save_results, settings_from, stack_env, stack_rss_mib  # noqa: E402
+from bazaar.stack.ports import isolated_env as stack_env, stack_from_env as settings_from  # noqa: E402
+from bench.common import bazaar, save_results, stack_rss_mib  # noqa: E402
 
 console = Console()
 

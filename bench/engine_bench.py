@@ -32,8 +32,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bazaar.settings import Settings  # noqa: E402
-from bench.common import free_port, save_results  # noqa: E402
+from bazaar.stack.ports import isolated_stack  # noqa: E402
+from bench.common import save_results  # noqa: E402
 from bazaar.stack import EngineService, RedisService  # noqa: E402
 from engine import catalog  # noqa: E402
 from engine.store import Store  # noqa: E402
@@ -105,14 +105,14 @@ def time_creates(url: str, n: int) -> dict:
 def main(seconds: int, players: int, workers: int, samples: int) -> None:
     ensure_wrk()
     home = Path(tempfile.mkdtemp(prefix="bazaar-bench-"))
-    settings = Settings(home=home, redis_port=free_port(), engine_port=free_port(), engine_workers=workers)
+    settings = isolated_stack(home, engine_workers=workers)
     services = [RedisService(settings), EngineService(settings)]
     results: dict = {"machine": {"cores": os.cpu_count()}, "workers": workers}
     try:
         for svc in services:
             svc.start()
-        client = redis.Redis.from_url(settings.effective_redis_url)
-        store = Store(client, settings.namespace)
+        client = redis.Redis.from_url(settings.redis.redis_url)
+        store = Store(client, settings.redis.namespace)
         url = settings.engine_url
 
         fill(store, players)

@@ -28,8 +28,9 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bazaar import reports, warehouse  # noqa: E402
-from bench.common import bazaar, save_results, settings_from, stack_env  # noqa: E402
+from orchestration import reports, warehouse  # noqa: E402
+from bazaar.stack.ports import isolated_env as stack_env, stack_from_env as settings_from  # noqa: E402
+from bench.common import bazaar, save_results  # noqa: E402
 from engine import catalog, events, rules  # noqa: E402
 from engine.rules import Offer  # noqa: E402
 
@@ -74,7 +75,7 @@ def produce(producer: KafkaProducer, topic: str, batch) -> int:
 
 
 def table_counts(settings) -> tuple[int, int]:
-    got = warehouse.execute(settings, "select (select count(distinct event_id) from trades) as t, "
+    got = warehouse.execute(settings.trino, "select (select count(distinct event_id) from trades) as t, "
                                       "(select count(distinct event_id) from player_states) as s").iloc[0]
     return int(got["t"]), int(got["s"])
 
@@ -94,7 +95,7 @@ def run_suite(settings) -> dict:
     for name in reports.REPORTS:
         t = time.monotonic()
         try:
-            warehouse.query(settings, reports.REPORTS[name].sql)
+            warehouse.query(settings.trino, reports.REPORTS[name].sql)
         except Exception as exc:
             raise SystemExit(f"report {name} failed: {exc}") from exc
         times[name] = round(time.monotonic() - t, 2)
@@ -114,16 +115,16 @@ def main(levels: str, players: int) -> None:
     try:
         with console.status("bazaar up"):
             bazaar(env, "up")
-        producer = KafkaProducer(bootstrap_servers=settings.effective_kafka_bootstrap, acks="all", linger_ms=20,
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
                                  batch_size=512 * 1024)
         economy = Economy(players)
-        trades, states = 0, produce(producer, settings.topic, economy.created())
+        trades, states = 0, produce(producer, settings.topic.topic, economy.created())
         for target in targets:
             for _ in track(range(target - trades), description=f"producing trades up to {target:,}",
                            console=console):
                 batch = economy.trade()
                 trades += 1
-                states += produce(producer, settings.topic, batch) - 1
+                states += produce(producer, settings.topic.topic, batch) - 1
             producer.flush()
             with console.status(f"sinks landing {trades:,} trades and {states:,} states"):
                 landed = wait_for_tables(settings, trades, states)

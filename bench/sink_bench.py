@@ -40,11 +40,12 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bazaar import warehouse  # noqa: E402
 from bazaar.stack import DagsterDaemonService, SinkService  # noqa: E402
-from bench.common import bazaar, percentile, save_results, settings_from, stack_env  # noqa: E402
+from bazaar.stack.ports import isolated_env as stack_env, stack_from_env as settings_from  # noqa: E402
+from bench.common import bazaar, percentile, save_results  # noqa: E402
 from engine import catalog, events, rules  # noqa: E402
 from engine.rules import Offer  # noqa: E402
+from orchestration import warehouse  # noqa: E402
 
 console = Console()
 POLL_S = 0.5  # each poll is a Trino query on the same 2 cores as the sinks; faster polling slows them
@@ -53,7 +54,7 @@ POLL_S = 0.5  # each poll is a Trino query on the same 2 cores as the sinks; fas
 def produce_backlog(settings, n: int, age_s: float) -> int:
     """n events, a trade and its two states at a time, as the engine would append them `age_s` ago."""
     rng = random.Random(5)
-    producer = KafkaProducer(bootstrap_servers=settings.effective_kafka_bootstrap, acks="all", linger_ms=20,
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
                              batch_size=512 * 1024)
     kit = catalog.CLASSES["merchant"]
     sent = 0
@@ -62,10 +63,10 @@ def produce_backlog(settings, n: int, age_s: float) -> int:
         when = events.utc_iso(datetime.now(timezone.utc) - timedelta(seconds=age_s))
         trade = events.trade_event(events.new_id(), when, None, rules.trade_side(Offer(a, {1: 1})),
                                    rules.trade_side(Offer(b, {}, 3)))
-        producer.send(settings.topic, key=trade.kafka_key.encode(), value=trade.model_dump_json().encode())
+        producer.send(settings.topic.topic, key=trade.kafka_key.encode(), value=trade.model_dump_json().encode())
         for pid in (a, b):
             state = events.player_state_event(rules.new_player(pid, f"p{pid}", kit).to_state(), when)
-            producer.send(settings.topic, key=state.kafka_key.encode(), value=state.model_dump_json().encode())
+            producer.send(settings.topic.topic, key=state.kafka_key.encode(), value=state.model_dump_json().encode())
         sent += 3
     producer.flush()
     producer.close()
@@ -123,7 +124,7 @@ def freshness(settings, trades: int, rate: float, sinks: dict) -> dict:
         now = time.monotonic()
         # what a dashboard polling twice a second sees: today's partitions, this run's trades
         since = time.gmtime(start - 5)
-        rows = warehouse.execute(settings, f"select distinct trade_id from trades "
+        rows = warehouse.execute(settings.trino, f"select distinct trade_id from trades "
                                            f"where dt >= '{time.strftime('%Y-%m-%d', since)}' and "
                                            f"trade_time >= timestamp '{time.strftime('%Y-%m-%d %H:%M:%S', since)}'")
         polls.append(time.monotonic() - now)
@@ -161,7 +162,7 @@ def main(n_events: int, trades: int, rate: float, settle: float, backlog_age: fl
     # batches of at most 200k records, so the backlog is drained over several batches at the sink's pace
     env = stack_env(work / "home", BAZAAR_SINK_MAX_OFFSETS_PER_TRIGGER="200000")
     settings = settings_from(env)
-    results: dict = {"trigger_s": settings.sink_trigger_seconds}
+    results: dict = {"trigger_s": settings.sinks.sink_trigger_seconds}
     try:
         with console.status("bazaar up"):
             bazaar(env, "up")
@@ -186,7 +187,7 @@ def main(n_events: int, trades: int, rate: float, settle: float, backlog_age: fl
     finally:
         bazaar(env, "down")
         shutil.rmtree(work, ignore_errors=True)
-    table = Table("measure", "value", title=f"Spark sinks (trigger {settings.sink_trigger_seconds}s)")
+    table = Table("measure", "value", title=f"Spark sinks (trigger {settings.sinks.sink_trigger_seconds}s)")
     for name in ("trades", "player_states"):
         r = results[name]
         table.add_row(f"{name}: records read/s", f"{r['records_per_s']:,} (backlog {r['records']:,})")

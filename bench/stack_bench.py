@@ -29,9 +29,10 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bazaar.settings import Settings  # noqa: E402
+from bazaar.settings import Stack  # noqa: E402
 from bazaar.stack import RelayService, services  # noqa: E402
-from bench.common import bazaar, group_rss_mib, percentile, save_results, settings_from, stack_env  # noqa: E402
+from bazaar.stack.ports import isolated_env as stack_env, stack_from_env as settings_from  # noqa: E402
+from bench.common import bazaar, group_rss_mib, percentile, save_results  # noqa: E402
 from engine import catalog  # noqa: E402
 from engine.db import make_redis  # noqa: E402
 from engine.rules import Offer  # noqa: E402
@@ -40,11 +41,11 @@ from engine.store import Store  # noqa: E402
 console = Console()
 
 
-def relay_throughput(settings: Settings, events: int) -> dict:
+def relay_throughput(settings: Stack, events: int) -> dict:
     """Fill the outbox with the relay stopped, then time the relay draining it."""
     relay = RelayService(settings)
     relay.stop()
-    store = Store(make_redis(settings), settings.namespace)
+    store = Store(make_redis(settings.redis), settings.redis.namespace)
     rng = random.Random(1)
     base = store.player_count()
     for _ in range(200):
@@ -61,11 +62,11 @@ def relay_throughput(settings: Settings, events: int) -> dict:
     return {"events": waiting, "seconds": round(seconds, 2), "events_per_s": round(waiting / seconds)}
 
 
-def trade_to_kafka_latency(settings: Settings, trades: int, rate: float) -> dict:
+def trade_to_kafka_latency(settings: Stack, trades: int, rate: float) -> dict:
     """Send trades at `rate`/s over HTTP; time from sending each to its trade event arriving in Kafka."""
     arrived: dict[bytes, float] = {}
     stop = threading.Event()
-    consumer = KafkaConsumer(settings.topic, bootstrap_servers=settings.effective_kafka_bootstrap,
+    consumer = KafkaConsumer(settings.topic.topic, bootstrap_servers=settings.kafka_bootstrap,
                              auto_offset_reset="latest", consumer_timeout_ms=200)
     consumer.poll(timeout_ms=1000)  # join before the first trade
 

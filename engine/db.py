@@ -11,23 +11,26 @@ import random
 import redis
 from flask import Flask, current_app, g
 
+from engine.settings import RedisSettings
 from engine.store import Store
 
 _EXT = "bazaar_store"
 
 
-def make_redis(settings) -> redis.Redis:
+def make_redis(settings: RedisSettings) -> redis.Redis:
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    return redis.Redis.from_url(
-        settings.effective_redis_url, password=password, socket_timeout=5, socket_connect_timeout=2
-    )
+    return redis.Redis.from_url(settings.redis_url, password=password, socket_timeout=5, socket_connect_timeout=2)
+
+
+def make_store(settings: RedisSettings) -> Store:
+    """The engine's store on its own connection pool (for tools and checks outside a request)."""
+    return Store(make_redis(settings), settings.namespace)
 
 
 def get_store() -> Store:
     store = current_app.extensions.get(_EXT)
     if store is None:
-        settings = current_app.config["BAZAAR_SETTINGS"]
-        store = Store(make_redis(settings), settings.namespace)
+        store = make_store(current_app.config["BAZAAR_SETTINGS"])
         current_app.extensions[_EXT] = store
     return store
 

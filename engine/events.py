@@ -11,7 +11,6 @@ always with all six fraction digits so that they sort as text.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime, timezone
 from typing import Literal, Optional, Union
@@ -19,7 +18,6 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
-TOPIC = "events"
 TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
 PLAYER_STATE = "player_state"
 TRADE = "trade"
@@ -135,11 +133,3 @@ def trade_event(
         player_2=side_2,
     )
 
-
-def parse_event(raw: Union[str, bytes]) -> Event:
-    """Parse and validate one event document (raises pydantic.ValidationError)."""
-    doc = json.loads(raw)
-    kind = EVENT_TYPES.get(doc.get("event_type")) if isinstance(doc, dict) else None
-    if kind is None:
-        raise ValueError(f"unknown event_type {doc.get('event_type') if isinstance(doc, dict) else doc!r}")
-    return kind.model_validate(doc)

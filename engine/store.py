@@ -89,12 +89,6 @@ class Store:
         with _translate_errors():
             return int(self.r.get(self.k_seq) or 0)
 
-    def iter_players(self, batch: int = 1000) -> Iterator[Player]:
-        """Every player, by id (ids that were burned by a username clash are skipped)."""
-        top = self.player_count()
-        for start in range(1, top + 1, batch):
-            yield from (p for p in self.get_players(list(range(start, min(start + batch, top + 1)))) if p)
-
     def counters(self) -> dict[str, int]:
         with _translate_errors():
             return {k.decode(): int(v) for k, v in self.r.hgetall(self.k_counters).items()}

@@ -1,14 +1,14 @@
 """The one place a SparkSession is built: master, metastore and warehouse from
-the settings, UTC everywhere, RocksDB for streaming state."""
+the sink settings, UTC everywhere, RocksDB for streaming state."""
 
 from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
-from bazaar.settings import Settings
+from spark_jobs.settings import SinkSettings
 
 
-def build_session(settings: Settings, app_name: str, jars: list[str] | None = None) -> SparkSession:
+def build_session(settings: SinkSettings, app_name: str) -> SparkSession:
     builder = (
         SparkSession.builder.appName(app_name)
         .master(settings.spark_master)
@@ -22,12 +22,10 @@ def build_session(settings: Settings, app_name: str, jars: list[str] | None = No
         .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.catalogImplementation", "hive")
-        .config("spark.hadoop.hive.metastore.uris", settings.effective_metastore_uri)
-        .config("spark.sql.warehouse.dir", settings.effective_warehouse_uri)
-        .config("spark.driver.host", settings.host)
-        .config("spark.driver.bindAddress", settings.host)
+        .config("spark.hadoop.hive.metastore.uris", settings.metastore_uri)
+        .config("spark.sql.warehouse.dir", settings.warehouse_uri)
+        .config("spark.driver.host", settings.spark_driver_host)
+        .config("spark.driver.bindAddress", settings.spark_driver_host)
         .config("spark.ui.enabled", "false")
     )
-    if jars:
-        builder = builder.config("spark.jars", ",".join(jars))
     return builder.getOrCreate()

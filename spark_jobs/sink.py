@@ -1,15 +1,17 @@
 """A Structured Streaming sink from the Kafka topic to a Hive table of Parquet files.
 
-    spark-submit --jars <kafka connector jars> spark_jobs/sink.py --sink trades
-    spark-submit --jars <kafka connector jars> spark_jobs/sink.py --sink player_states
+    spark-submit --jars <kafka connector jars> spark_jobs/sink.py --sink trades --status-file F
+    spark-submit --jars <kafka connector jars> spark_jobs/sink.py --sink player_states --status-file F
 
-(`bazaar up` runs both.)  Each sink reads the whole topic, keeps the events of
-its type, drops re-sent copies by `event_id` (state kept in the checkpoint),
-writes each micro-batch exactly once (`spark_jobs.writer`) partitioned by day,
-to its table and to a summary table beside it (`trade_sides`, `state_summaries`),
-registers new day partitions in the metastore, and puts records that do not
-parse or fit the schema in `quarantine`.  The trades sink also owns records of
-no known event type.  Stopped or killed, it resumes from its checkpoint.
+(`spark_jobs.launch` runs both; the settings are `spark_jobs.settings.SinkSettings`.)
+Each sink creates its tables in the metastore, reads the whole topic, keeps the
+events of its type, drops re-sent copies by `event_id` (state kept in the
+checkpoint), writes each micro-batch exactly once (`spark_jobs.writer`)
+partitioned by day, to its table and to a summary table beside it
+(`trade_sides`, `state_summaries`), registers its own new day partitions in
+the metastore, and puts records that do not parse or fit the schema in
+`quarantine`.  The trades sink also owns records of no known event type.
+Stopped or killed, it resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -26,26 +28,27 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
 
-from bazaar.settings import Settings, get_settings
+import sql
 from engine.events import PLAYER_STATE, TRADE
 from spark_jobs import transforms
 from spark_jobs.session import build_session
+from spark_jobs.settings import SinkSettings
 from spark_jobs.writer import SMALL_BATCH_ROWS, BatchWriter
 
 SINKS = {"trades": TRADE, "player_states": PLAYER_STATE}
 SUMMARIES = {"trades": "trade_sides", "player_states": "state_summaries"}  # written beside each table
 OWNS_UNKNOWN = "trades"
-DDL_DIR = Path(__file__).resolve().parent.parent / "sql" / "ddl"
 
 
 def ddl(table: str, database: str, location: str) -> str:
-    return (DDL_DIR / f"{table}.sql").read_text().format(database=database, location=location)
+    return sql.text(f"ddl/{table}").format(database=database, location=location)
 
 
-def register_tables(spark: SparkSession, settings: Settings, tables: list[str]) -> None:
+def register_tables(spark: SparkSession, settings: SinkSettings, tables: list[str]) -> None:
+    """The tables this sink writes, created in the metastore (the one place tables are created)."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {settings.database}")
     for table in tables:
-        spark.sql(ddl(table, settings.database, f"{settings.effective_warehouse_uri}/{table}"))
+        spark.sql(ddl(table, settings.database, f"{settings.warehouse_uri}/{table}"))
 
 
 class Partitions:
@@ -103,11 +106,11 @@ class StatusFile(StreamingQueryListener):
         tmp.replace(self.path)
 
 
-def start(spark: SparkSession, settings: Settings, sink: str, status_path: Path):
+def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: Path):
     """Start the streaming query of one sink; returns it."""
     event_type, summary_table = SINKS[sink], SUMMARIES[sink]
     register_tables(spark, settings, [sink, summary_table, "quarantine"])
-    wh, db = settings.effective_warehouse_uri, settings.database
+    wh, db = settings.warehouse_uri, settings.database
     table = BatchWriter(spark, f"{wh}/{sink}", f"{wh}/_staging/{sink}", ["dt"])
     summary = BatchWriter(spark, f"{wh}/{summary_table}", f"{wh}/_staging/{summary_table}", ["dt"])
     # each sink owns its own `source` partition of quarantine, so their batch ids never meet
@@ -155,7 +158,7 @@ def start(spark: SparkSession, settings: Settings, sink: str, status_path: Path)
             df.unpersist()
 
     reader = (spark.readStream.format("kafka")
-              .option("kafka.bootstrap.servers", settings.effective_kafka_bootstrap)
+              .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
               .option("subscribe", settings.topic)
               .option("startingOffsets", "earliest")
               .option("failOnDataLoss", "true")
@@ -169,7 +172,7 @@ def start(spark: SparkSession, settings: Settings, sink: str, status_path: Path)
               .transform(transforms.for_writers))
     return (events.writeStream.queryName(f"bazaar-{sink}")
             .foreachBatch(write_batch)
-            .option("checkpointLocation", f"{settings.effective_checkpoint_uri}/{sink}")
+            .option("checkpointLocation", f"{settings.checkpoint_uri}/{sink}")
             .trigger(processingTime=f"{settings.sink_trigger_seconds} seconds")
             .start())
 
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sink", choices=sorted(SINKS), required=True)
     parser.add_argument("--status-file", type=Path, required=True)
     args = parser.parse_args(argv)
-    settings = get_settings()
+    settings = SinkSettings()
     spark = build_session(settings, f"bazaar-{args.sink}-sink")
     spark.sparkContext.setLogLevel("WARN")
     query = start(spark, settings, args.sink, args.status_file)

@@ -4,65 +4,18 @@ on free ports and in a temporary home folder, stopped afterwards."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 import redis as redis_lib
 
-from bazaar.settings import Settings
+from bazaar.settings import Stack
 from bazaar.stack import EngineService, KafkaService, MetastoreService, RedisService, TrinoService
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bazaar.stack.ports import isolated_stack
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory) -> Settings:
-    return Settings(
-        home=tmp_path_factory.mktemp("bazaar-home"),
-        redis_port=free_port(),
-        engine_port=free_port(),
-        engine_workers=3,
-        namespace="test",
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        metastore_port=free_port(),
-        trino_port=free_port(),
-        dagster_port=free_port(),
-        reports_port=free_port(),
-    )
-
-
-@pytest.fixture(scope="session")
-def redis_service(settings):
-    svc = RedisService(settings)
-    svc.start()
-    yield svc
-    svc.stop()
-
-
-@pytest.fixture
-def redis_client(redis_service, settings):
-    client = redis_lib.Redis.from_url(settings.effective_redis_url)
-    client.flushall()
-    yield client
-    client.flushall()
-    client.close()
-
-
-@pytest.fixture
-def app(settings, redis_client):
-    from engine import create_app
-
-    return create_app(settings)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
+def stack(tmp_path_factory) -> Stack:
+    return isolated_stack(tmp_path_factory.mktemp("bazaar-home"), engine_workers=3, namespace="test")
 
 
 def _running(svc):
@@ -72,26 +25,49 @@ def _running(svc):
 
 
 @pytest.fixture(scope="session")
-def kafka_service(settings):
-    yield from _running(KafkaService(settings))
+def redis_service(stack):
+    yield from _running(RedisService(stack))
+
+
+@pytest.fixture
+def redis_client(redis_service, stack):
+    client = redis_lib.Redis.from_url(stack.redis.redis_url)
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def app(stack, redis_client):
+    from engine import create_app
+
+    return create_app(stack.engine)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
 
 
 @pytest.fixture(scope="session")
-def metastore_service(settings):
-    yield from _running(MetastoreService(settings))
+def kafka_service(stack):
+    yield from _running(KafkaService(stack))
 
 
 @pytest.fixture(scope="session")
-def trino_service(settings, metastore_service):
-    yield from _running(TrinoService(settings))
+def metastore_service(stack):
+    yield from _running(MetastoreService(stack))
 
 
 @pytest.fixture(scope="session")
-def engine_service(settings, redis_service):
-    svc = EngineService(settings)
-    svc.start()
-    yield svc
-    svc.stop()
+def trino_service(stack, metastore_service):
+    yield from _running(TrinoService(stack))
+
+
+@pytest.fixture(scope="session")
+def engine_service(stack, redis_service):
+    yield from _running(EngineService(stack))
 
 
 class Outbox:
@@ -112,5 +88,5 @@ class Outbox:
 
 
 @pytest.fixture
-def outbox(redis_client, settings) -> Outbox:
-    return Outbox(redis_client, settings.namespace)
+def outbox(redis_client, stack) -> Outbox:
+    return Outbox(redis_client, stack.redis.namespace)

@@ -1,26 +1,26 @@
-"""Shared by the end-to-end tests: unique pipeline settings, and the ledger of what the
-engine answered over HTTP (the ground truth the tables must match)."""
+"""Shared by the tests that run the pipeline: a pipeline of its own on the test stack, and the
+ledger of what the engine answered over HTTP (the ground truth the tables must match)."""
 
 import random
 import time
 import uuid
 from collections import Counter
 
-from bazaar import warehouse
 from engine import catalog, create_app
+from orchestration import warehouse
 
 
-def pipeline_settings(settings, home, **extra):
-    """Settings whose topic, Redis namespace, Hive database and home are this pipeline's own."""
+def pipeline_stack(stack, home, **extra):
+    """The test stack with a topic, Redis namespace, Hive database and home of this pipeline's own."""
     name = f"p{uuid.uuid4().hex[:10]}"
-    return settings.model_copy(update={"home": home, "namespace": name, "topic": name, "database": name, **extra})
+    return stack.replace(home=home, namespace=name, topic=name, database=name, **extra)
 
 
 class Ledger:
     """What the engine answered over HTTP: the ground truth the tables must match."""
 
     def __init__(self, s):
-        self.client = create_app(s).test_client()
+        self.client = create_app(s.engine).test_client()
         self.states: list[dict] = []
         self.trades: list[tuple[dict, dict]] = []  # (request, answer)
 
@@ -87,7 +87,7 @@ def lopsided(trades, ratio=10, min_value=1_000) -> dict[str, tuple[int, int, int
 def wait_for(s, sql, expected, timeout=120):
     deadline, got = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        got = warehouse.execute(s, sql).values.tolist()
+        got = warehouse.execute(s.trino, sql).values.tolist()
         if got == expected:
             return
         time.sleep(1)

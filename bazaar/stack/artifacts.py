@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn, TransferSpeedColumn)
 
-from bazaar.stack.process import ServiceError
+from bazaar.stack.service import ServiceError
 
 console = Console(stderr=True)
 MARKER = ".complete"

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from bazaar.stack.process import ServiceError
+from bazaar.stack.service import ServiceError
 
 JVM_ROOT = Path("/usr/lib/jvm")
 

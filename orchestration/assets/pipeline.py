@@ -3,10 +3,8 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from bazaar import warehouse
+from orchestration import warehouse
 from orchestration.resources import KafkaResource, SparkSinksResource, TrinoResource
-
-SINKS = ("trades", "player_states")
 
 
 @asset(group_name="pipeline")
@@ -18,20 +16,21 @@ def events_topic(kafka: KafkaResource) -> MaterializeResult:
 
 
 def sink_asset(name: str):
-    @asset(name=f"{name}_sink", group_name="pipeline", deps=[events_topic])
+    @asset(name=f"{name}_sink", group_name="pipeline", deps=[events_topic],
+           description=f"Makes sure the {name} sink runs (starts it if needed); shows its last batch, "
+                       "events written and lag.")
     def _sink(context: AssetExecutionContext, sinks: SparkSinksResource) -> MaterializeResult:
-        """Makes sure this Spark sink runs (starts it if needed); shows its last batch and lag."""
-        svc = sinks.sink(name)
-        started = svc.start()
-        context.log.info(f"sink {name} {'started' if started else 'was running'} (pid {svc.pid()})")
-        p = svc.progress()
+        launcher = sinks.launcher()
+        started = launcher.start(name)
+        status = launcher.status(name)
+        context.log.info(f"sink {name} {'started' if started else 'was running'} ({status.where})")
+        p = status.progress
         return MaterializeResult(metadata={
-            "started_now": started, "pid": svc.pid(),
+            "started_now": started, "where": status.where,
             "last_batch_id": p.get("batch_id"), "last_batch_time": str(p.get("batch_time")),
             "events_written_since_start": p.get("events_written", 0), "quarantined_since_start": p.get("quarantined", 0),
-            "offsets_behind_latest": p.get("offsets_behind_latest"), "log": MetadataValue.path(str(svc.log_path)),
+            "offsets_behind_latest": p.get("offsets_behind_latest"), "log": MetadataValue.path(status.log),
         })
-    _sink.__doc__ = f"Makes sure the {name} sink runs; shows its last batch, events written and lag."
     return _sink
 
 
@@ -41,9 +40,7 @@ player_states_sink = sink_asset("player_states")
 
 @asset(group_name="pipeline", deps=[trades_sink, player_states_sink])
 def hive_tables(trino: TrinoResource) -> MaterializeResult:
-    """The Hive tables: partitions synced with the warehouse, the report views created."""
-    for table in warehouse.TABLES:
-        warehouse.sync_partitions(trino.settings, table)
+    """The Hive tables the sinks create and fill (with their own partitions), and the views over them."""
     views = warehouse.ensure_views(trino.settings)
     counts = trino.execute("select (select count(*) from trades) as trades, "
                            "(select count(*) from player_states) as player_states, "

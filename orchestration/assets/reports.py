@@ -5,7 +5,7 @@ import base64
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from bazaar import reports
+from orchestration import reports
 from orchestration.assets.pipeline import hive_tables
 from orchestration.resources import ReportStoreResource, TrinoResource
 

@@ -1,0 +1,89 @@
+"""The main job after `bazaar up`: play an economy through the engine, wait until
+the tables hold every event, have Dagster materialize the reports, and show them.
+
+Reports are materialized by the running Dagster (the `reports_job`, submitted
+through the webserver's GraphQL API and launched by the daemon), so the run
+and its reports are in the UI and the downloads afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+from dagster_graphql import DagsterGraphQLClient
+from rich.console import Console
+
+from bazaar.settings import Stack
+from bazaar.simulate import Simulator, Summary, Truth
+from engine.db import make_store
+from orchestration import reports, warehouse
+
+REPORTS_JOB = "reports_job"
+RUN_TIMEOUT_S = 600
+
+
+def simulation_dir(stack: Stack) -> Path:
+    return stack.home / "simulation"
+
+
+def simulate(stack: Stack, players: int, trades: int, concurrency: int, cheater_share: float,
+             seed: int | None, show_progress: bool = True, url: str | None = None) -> tuple[Summary, Truth]:
+    """Play the economy against the engine (the stack's, or `url`); the ground truth is saved
+    under HOME/simulation."""
+    sim = Simulator(url or stack.engine_url, seed, concurrency, cheater_share)
+    summary = sim.run(players, trades, show_progress)
+    sim.truth.save(simulation_dir(stack))
+    return summary, sim.truth
+
+
+def wait_until_complete(stack: Stack, timeout: float = 600) -> dict[str, int]:
+    """Wait until the tables hold every event the stack's engine counted (see `orchestration.warehouse`)."""
+    store = make_store(stack.redis)
+    try:
+        return warehouse.wait_until_complete(stack.trino, store, timeout)
+    finally:
+        store.r.close()
+
+
+def materialize_reports(stack: Stack) -> str:
+    """Run the reports job on the stack's Dagster and wait for it; returns the run id."""
+    client = DagsterGraphQLClient(stack.host, port_number=stack.local.dagster_port)
+    run_id = client.submit_job_execution(REPORTS_JOB, tags={"bazaar/trigger": "demo"})
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while True:
+        status = client.get_run_status(run_id).value
+        if status == "SUCCESS":
+            return run_id
+        if status in ("FAILURE", "CANCELED"):
+            raise RuntimeError(f"Dagster run {run_id} of {REPORTS_JOB} ended {status}; open it in the UI at "
+                               f"{stack.dagster_url}/runs/{run_id}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Dagster run {run_id} still {status} after {RUN_TIMEOUT_S}s; "
+                               f"is the daemon running? (`bazaar status`)")
+        time.sleep(0.5)
+
+
+def stored_report(stack: Stack, name: str) -> pd.DataFrame:
+    return pd.read_parquet(reports.report_dir(stack.reports.reports_dir, name) / "report.parquet")
+
+
+def suspects_with_truth(frame: pd.DataFrame, truth: Truth) -> pd.DataFrame:
+    """The suspected-cheaters report beside what the simulator planted."""
+    def planted(row) -> str:
+        if row.player_id in truth.cheaters:
+            return "cheater"
+        return "accomplice" if row.player_id in truth.accomplices else "-"
+    return frame.assign(planted=[planted(r) for r in frame.itertuples()])
+
+
+def show(console: Console, stack: Stack, truth: Truth, print_frame) -> None:
+    for name in warehouse.SEED_QUESTIONS:
+        print_frame(name, stored_report(stack, name))
+    suspects = suspects_with_truth(stored_report(stack, "suspected_cheaters"), truth)
+    print_frame("suspected_cheaters (top 10)", suspects.head(10))
+    ring = set(truth.cheaters) | truth.accomplices
+    found = ring & set(suspects.player_id)
+    console.print(f"planted: {len(truth.cheaters)} cheaters and {len(truth.accomplices)} accomplices; "
+                  f"{len(found)} of them in the report, which lists {suspects.player_id.nunique()} players")

@@ -1,0 +1,37 @@
+"""A stack of its own, beside any other on this machine: free ports on 127.0.0.1 and a home
+folder of its own (the tests and the benchmarks use it, so they never touch a user's stack)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from bazaar.settings import Stack, StackSettings
+
+PORTS = ("redis_port", "engine_port", "kafka_port", "kafka_controller_port", "metastore_port", "trino_port",
+         "dagster_port", "reports_port")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def isolated_stack(home: Path, **changes) -> Stack:
+    """A stack on free ports under `home`; `changes` set other settings (stack or runtime)."""
+    return Stack(StackSettings(home=home, **{p: free_port() for p in PORTS})).replace(**changes)
+
+
+def isolated_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `bazaar` command for a stack on free ports under `home`."""
+    return {**os.environ, "BAZAAR_HOME": str(home), **{f"BAZAAR_{p.upper()}": str(free_port()) for p in PORTS},
+            **extra}
+
+
+def stack_from_env(env: dict[str, str]) -> Stack:
+    """The stack a `bazaar` command run in `env` sees."""
+    local = {k[len("BAZAAR_"):].lower(): v for k, v in env.items() if k.startswith("BAZAAR_")}
+    return Stack(StackSettings(**{k: v for k, v in local.items() if k in StackSettings.model_fields}),
+                 {k: v for k, v in local.items() if k not in StackSettings.model_fields})

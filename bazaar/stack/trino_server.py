@@ -1,0 +1,98 @@
+"""Trino, from the trino-server tarball on Maven Central, with a `hive` catalog
+on the metastore reading the warehouse through Hadoop's file systems
+(`fs.hadoop.enabled`, so Spark's `file:/`, `hdfs://` and `s3a://` locations work).
+
+Only the `hive` plugin is kept from the tarball.  Trino runs on the newer JDK
+installed beside the default java; the health check is `SELECT 1` over PyHive.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from bazaar.settings import StackSettings
+from bazaar.stack import artifacts
+from bazaar.stack.java import find_java_home
+from bazaar.stack.service import Service
+from orchestration.warehouse import connect
+
+MIN_JAVA = 24  # Trino 476's requirement
+
+
+def trino_home(settings: StackSettings) -> Path:
+    """The unpacked server (bin, lib, plugin/hive), fetched and prepared once per version."""
+    dest = settings.cache / f"trino-server-{settings.trino_version}"
+    if artifacts.is_complete(dest):
+        return dest / f"trino-server-{settings.trino_version}"
+    archive = artifacts.fetch(settings.maven_repo, "io.trino", "trino-server", settings.trino_version, "tar.gz",
+                              f"fetching Trino {settings.trino_version} server")
+    artifacts.unpack(archive, dest, f"unpacking Trino {settings.trino_version}")
+    root = dest / f"trino-server-{settings.trino_version}"
+    for plugin in (root / "plugin").iterdir():
+        if plugin.name != "hive":
+            shutil.rmtree(plugin)
+    artifacts.mark_complete(dest)
+    return root
+
+
+class TrinoService(Service):
+    name = "trino"
+    startup_timeout = 180.0
+
+    @property
+    def address(self) -> str:
+        return f"http://{self.stack.trino.trino_host}:{self.stack.trino.trino_port}"
+
+    def prepare(self) -> None:
+        s, endpoints = self.local, self.stack
+        self.java_home = find_java_home(MIN_JAVA, s.trino_java_home)
+        self.server = trino_home(s)
+        etc = self.data_dir / "etc"
+        (etc / "catalog").mkdir(parents=True, exist_ok=True)
+        files = {
+            "node.properties": [
+                "node.environment=bazaar", "node.id=bazaar-local", f"node.data-dir={self.data_dir / 'data'}",
+                f"node.bind-ip={s.host}", f"node.internal-address={s.host}",
+            ],
+            "jvm.config": [
+                "-server", f"-Xmx{s.trino_heap}", "-Duser.timezone=UTC", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+                "-Djdk.attach.allowAttachSelf=true",
+            ],
+            "config.properties": [
+                "coordinator=true", "node-scheduler.include-coordinator=true",
+                f"http-server.http.port={s.trino_port}", f"discovery.uri=http://{s.host}:{s.trino_port}",
+                f"plugin.dir={self.server / 'plugin'}",
+                f"query.max-memory={s.trino_query_memory}", f"query.max-memory-per-node={s.trino_query_memory}",
+                # a report grouping every player state of 1M trades needs more than memory allows: spill
+                "spill-enabled=true", f"spiller-spill-path={self.data_dir / 'spill'}",
+            ],
+            "log.properties": ["io.trino=INFO"],
+            "catalog/hive.properties": [
+                "connector.name=hive", f"hive.metastore.uri={endpoints.metastore_uri}",
+                "fs.hadoop.enabled=true", "hive.non-managed-table-writes-enabled=true",
+                "hive.storage-format=PARQUET", "hive.timestamp-precision=MICROSECONDS",
+            ],
+        }
+        for name, lines in files.items():
+            (etc / name).write_text("\n".join(lines) + "\n")
+
+    def environment(self) -> dict[str, str]:
+        return {"JAVA_HOME": str(self.java_home), "PATH": f"{self.java_home / 'bin'}:{os.environ.get('PATH', '')}"}
+
+    def command(self) -> list[str]:
+        return [str(self.server / "bin" / "launcher"), "run", "--etc-dir", str(self.data_dir / "etc"),
+                "--data-dir", str(self.data_dir / "data")]
+
+    def healthy(self) -> bool:
+        conn = connect(self.stack.trino)
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT 1")
+            if cur.fetchall() != [(1,)]:
+                return False
+            cur.execute("SHOW CATALOGS")
+            return (self.stack.trino.trino_catalog,) in cur.fetchall()
+        finally:
+            conn.close()

@@ -1,0 +1,195 @@
+"""The outbox relay: moves events from the engine's Redis stream to Kafka.
+
+    python -m engine.relay          (started by `bazaar up`)
+
+At-least-once, in order: entries are read through a consumer group, produced
+with acks=all (idempotent producer), and acknowledged and deleted from the
+stream only after Kafka confirmed them.  What a crashed relay left pending
+(its own, or another consumer's idle past `relay_claim_idle_ms`) is sent
+again; such re-sent entries are counted, since Kafka may hold them twice (the
+sinks deduplicate by `event_id`).  So the stream holds exactly the entries not
+yet confirmed: its length is the relay's lag.
+
+Progress is kept in the hash `{ns}:relay`: sent, resent, batches, heartbeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import redis
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from engine.db import make_redis
+from engine.settings import RelaySettings
+
+log = logging.getLogger("engine.relay")
+GROUP = "relay"
+
+
+@dataclass
+class Lag:
+    waiting: int
+    oldest_age_s: Optional[float]
+    sent: int
+    resent: int
+    heartbeat_age_s: Optional[float]
+    pid: Optional[int]
+
+
+def stream_id_ms(entry_id: bytes | str) -> int:
+    return int((entry_id.decode() if isinstance(entry_id, bytes) else entry_id).split("-")[0])
+
+
+def read_lag(client: redis.Redis, namespace: str) -> Lag:
+    """Entries waiting in the outbox, the age of the oldest, and the relay's counters."""
+    outbox = f"{namespace}:outbox"
+    pipe = client.pipeline(transaction=False)
+    pipe.xlen(outbox)
+    pipe.xrange(outbox, count=1)
+    pipe.hgetall(f"{namespace}:relay")
+    pipe.time()
+    waiting, first, stats, (now_s, now_us) = pipe.execute()
+    now_ms = now_s * 1000 + now_us // 1000
+    stats = {k.decode(): v.decode() for k, v in stats.items()}
+    beat = float(stats["heartbeat"]) if "heartbeat" in stats else None
+    return Lag(
+        waiting=waiting,
+        oldest_age_s=(now_ms - stream_id_ms(first[0][0])) / 1000 if first else None,
+        sent=int(stats.get("sent", 0)),
+        resent=int(stats.get("resent", 0)),
+        heartbeat_age_s=None if beat is None else now_s + now_us / 1e6 - beat,
+        pid=int(stats["pid"]) if "pid" in stats else None,
+    )
+
+
+class Relay:
+    def __init__(self, client: redis.Redis, settings: RelaySettings, consumer: Optional[str] = None):
+        self.r = client
+        self.s = settings
+        self.outbox = f"{settings.namespace}:outbox"
+        self.stats = f"{settings.namespace}:relay"
+        self.consumer = consumer or settings.relay_consumer
+        self.producer: Optional[KafkaProducer] = None
+        self.stopping = False
+        self._own_pending = True  # after a start or a failure, first re-send what we hold
+
+    def ensure_group(self) -> None:
+        try:
+            self.r.xgroup_create(self.outbox, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _producer(self) -> KafkaProducer:
+        if self.producer is None:
+            self.producer = KafkaProducer(
+                bootstrap_servers=self.s.kafka_bootstrap,
+                acks="all",
+                enable_idempotence=True,  # producer retries never duplicate or reorder
+                linger_ms=20,
+                batch_size=512 * 1024,
+                max_block_ms=10_000,
+                request_timeout_ms=15_000,
+                delivery_timeout_ms=30_000,
+            )
+        return self.producer
+
+    def _drop_producer(self) -> None:
+        if self.producer is not None:
+            try:
+                self.producer.close(timeout=0)
+            except Exception:  # closing a broken producer may raise anything; it is discarded either way
+                pass
+            self.producer = None
+
+    def next_batch(self, block_ms: int) -> tuple[list, bool]:
+        """(entries, resent): claimed or own pending entries first, then new ones."""
+        n = self.s.relay_batch
+        _, claimed, _ = self.r.xautoclaim(self.outbox, GROUP, self.consumer, self.s.relay_claim_idle_ms,
+                                          "0-0", count=n)
+        if claimed:
+            return claimed, True
+        if self._own_pending:
+            mine = self.r.xreadgroup(GROUP, self.consumer, {self.outbox: "0"}, count=n)
+            entries = mine[0][1] if mine else []
+            if entries:
+                return entries, True
+            self._own_pending = False
+        fresh = self.r.xreadgroup(GROUP, self.consumer, {self.outbox: ">"}, count=n, block=block_ms)
+        return (fresh[0][1] if fresh else []), False
+
+    def send(self, entries: list, resent: bool) -> int:
+        """Produce a batch; acknowledge what Kafka confirmed. Returns how many were confirmed."""
+        entries = [(eid, f) for eid, f in entries if f]  # a deleted entry claimed by id comes back empty
+        try:
+            producer = self._producer()
+            futures = [(eid, producer.send(self.s.topic, key=f[b"k"], value=f[b"e"])) for eid, f in entries]
+            producer.flush(timeout=30)
+        except KafkaError as exc:
+            log.warning("kafka unavailable (%s); will retry", exc)
+            self._drop_producer()
+            self._own_pending = True
+            return 0
+        ok = [eid for eid, fut in futures if fut.succeeded()]
+        if len(ok) < len(futures):
+            self._drop_producer()
+            self._own_pending = True
+        if ok:
+            pipe = self.r.pipeline(transaction=True)
+            pipe.xack(self.outbox, GROUP, *ok)
+            pipe.xdel(self.outbox, *ok)
+            pipe.hincrby(self.stats, "sent", len(ok))
+            if resent:
+                pipe.hincrby(self.stats, "resent", len(ok))
+            pipe.execute()
+        return len(ok)
+
+    def beat(self) -> None:
+        now_s, now_us = self.r.time()
+        self.r.hset(self.stats, mapping={"heartbeat": f"{now_s + now_us / 1e6:.3f}", "pid": os.getpid()})
+
+    def run(self, block_ms: int = 500) -> None:
+        self.ensure_group()
+        backoff = 0.5
+        while not self.stopping:
+            self.beat()
+            entries, resent = self.next_batch(block_ms)
+            if not entries:
+                continue
+            if self.send(entries, resent) == 0:
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            else:
+                backoff = 0.5
+        self._drop_producer()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = RelaySettings()
+    relay = Relay(make_redis(settings), settings)
+
+    def stop(*_):
+        relay.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("relaying %s:outbox to %s topic %s", settings.namespace, settings.kafka_bootstrap,
+             settings.topic)
+    while not relay.stopping:
+        try:
+            relay.run()
+        except redis.ConnectionError as exc:
+            log.warning("redis unavailable (%s); retrying in 1s", exc)
+            time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

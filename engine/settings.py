@@ -1,0 +1,53 @@
+"""The engine's and the relay's settings, read from `BAZAAR_*` environment variables.
+
+Each runtime component reads only its own settings; the local stack (`bazaar up`)
+composes them for the processes it starts.  Endpoints default to the standard
+ports on 127.0.0.1; secrets have no defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RedisSettings(BaseSettings):
+    """Where the engine's state lives (the engine, the relay and the completeness check read it)."""
+
+    model_config = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore")
+
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="The engine's Redis.")
+    redis_password: Optional[SecretStr] = Field(
+        default=None, description="Redis password, if the server requires one (never logged)."
+    )
+    namespace: str = Field(default="bazaar", description="Prefix of every Redis key of the engine.")
+
+
+class EngineSettings(RedisSettings):
+    max_body_bytes: int = Field(default=64 * 1024, description="Larger request bodies get 413.")
+
+
+class RelaySettings(RedisSettings):
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
+    topic: str = Field(default="events", description="The Kafka topic every event goes to.")
+    relay_consumer: str = Field(
+        default="relay-1", description="The relay's consumer name; a restarted relay resumes its own pending entries."
+    )
+    relay_batch: int = Field(default=2000, description="Outbox entries the relay moves per batch.")
+    relay_claim_idle_ms: int = Field(
+        default=30_000, description="Entries another relay left pending this long are claimed and re-sent."
+    )
+
+
+def to_env(*settings: BaseSettings) -> dict[str, str]:
+    """Settings as the `BAZAAR_*` variables they are read from, so a child process sees the same
+    configuration (secrets included: for the child's environment only, never for a log)."""
+    env = {}
+    for one in settings:
+        for name, value in one.model_dump(exclude_none=True).items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"BAZAAR_{name.upper()}"] = str(value)
+    return env

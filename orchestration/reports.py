@@ -1,0 +1,118 @@
+"""The economy reports: which query each runs, how it is stored and charted.
+
+A report is a query file in `sql/` (most read the summary tables the sinks
+write; `most_traded_items` is the seed's query as it was asked), run on Trino, stored under
+`BAZAAR_REPORTS_DIR/<name>/` as `report.csv` and `report.parquet` (+ `chart.png`
+where a chart says more, + `meta.json` with the time it was computed).  Files
+are written beside their final names and renamed, so a download never sees a
+half-written report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to files
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _bar(x: str, y: str, top: int = 15, horizontal: bool = True) -> Callable[[pd.DataFrame, plt.Axes], None]:
+    def draw(frame: pd.DataFrame, ax: plt.Axes) -> None:
+        data = frame.head(top)
+        labels = data[x].fillna("(none)").astype(str)
+        (ax.barh if horizontal else ax.bar)(labels[::-1] if horizontal else labels,
+                                            data[y][::-1] if horizontal else data[y], color="#4c72b0")
+        ax.set_xlabel(y if horizontal else x)
+    return draw
+
+
+def _hourly(frame: pd.DataFrame, ax: plt.Axes) -> None:
+    ax.plot(frame["hour"], frame["executed"], label="executed", marker="o")
+    ax.plot(frame["hour"], frame["rejected"], label="rejected", marker="o")
+    ax.set_ylabel("trades per hour")
+    ax.legend()
+    ax.tick_params(axis="x", rotation=30)
+
+
+def _classes(frame: pd.DataFrame, ax: plt.Axes) -> None:
+    data = frame.set_index("player_class")[["avg_gold", "avg_item_value"]]
+    data.plot.barh(ax=ax, stacked=True, logx=True)
+    ax.set_xlabel("average per player (gold, log scale)")
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    description: str
+    chart: Optional[Callable[[pd.DataFrame, plt.Axes], None]] = None
+    query: Optional[str] = None  # the file in sql/ it runs, when not sql/<name>.sql
+
+    @property
+    def sql(self) -> str:
+        return self.query or self.name
+
+
+REPORTS = {r.name: r for r in (
+    Report("trade_count", "How many trades (distinct trade ids), executed or rejected."),
+    Report("most_traded_items", "Items by the number of trade rows they appear in.",
+           _bar("item_traded_name", "num_traded"), query="seed/most_traded_items"),
+    Report("most_diverse_inventory", "The player state holding the most distinct items."),
+    Report("most_valuable_inventory", "The player state whose items are worth the most."),
+    Report("trade_volume_by_hour", "Trades per hour, executed and rejected.", _hourly),
+    Report("lopsided_trades", "Executed trades where one side gave 10x the value it got (suspected cheating)."),
+    Report("lopsided_players", "Players who gained the most through lopsided trades.",
+           _bar("player_id", "value_gained", top=10)),
+    Report("suspected_cheaters", "Players in pairs with repeated lopsided trades: givers and receivers.",
+           lambda frame, ax: _bar("player", "value_moved", top=10)(
+               frame.assign(player=frame["player_id"].astype(str) + " " + frame["role"]), ax)),
+    Report("class_wealth", "Gold and item value per player class.", _classes),
+    Report("rejections_by_reason", "Rejected trades by reason.", _bar("fail_reason", "trades")),
+)}
+
+
+def report_dir(reports_dir: Path, name: str) -> Path:
+    return Path(reports_dir) / name
+
+
+def _replace(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def store(reports_dir: Path, name: str, frame: pd.DataFrame) -> dict:
+    """Write a report's files; returns its meta (computed_at, rows, files)."""
+    folder = report_dir(reports_dir, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    _replace(folder / "report.csv", lambda p: frame.to_csv(p, index=False))
+    _replace(folder / "report.parquet", lambda p: frame.to_parquet(p, index=False))
+    files = ["report.csv", "report.parquet"]
+    chart = REPORTS[name].chart
+    if chart is not None and not frame.empty:
+        fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
+        chart(frame, ax)
+        ax.set_title(REPORTS[name].description)
+        fig.tight_layout()
+        _replace(folder / "chart.png", lambda p: fig.savefig(p, format="png"))
+        plt.close(fig)
+        files.append("chart.png")
+    meta = {"name": name, "description": REPORTS[name].description, "rows": len(frame),
+            "columns": list(frame.columns), "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": files}
+    _replace(folder / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
+    return meta
+
+
+def load_meta(reports_dir: Path, name: str) -> Optional[dict]:
+    try:
+        return json.loads((report_dir(reports_dir, name) / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,37 @@
+"""The code location's own settings, read from `BAZAAR_*` environment variables
+(the engine's Redis and the sinks' launcher have theirs in `engine.settings` and
+`spark_jobs.settings`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_CONFIG = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore")
+
+
+class TopicSettings(BaseSettings):
+    model_config = _CONFIG
+
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
+    topic: str = Field(default="events", description="The Kafka topic every event goes to.")
+    topic_partitions: int = Field(default=3, description="Partitions of the topic.")
+    topic_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, description="Topic retention.ms.")
+
+
+class TrinoSettings(BaseSettings):
+    model_config = _CONFIG
+
+    trino_host: str = Field(default="127.0.0.1", description="Trino coordinator host.")
+    trino_port: int = Field(default=8080, description="Trino coordinator port.")
+    trino_user: str = "bazaar"
+    trino_catalog: str = "hive"
+    database: str = Field(default="default", description="Hive database of the tables (Trino schema).")
+
+
+class ReportSettings(BaseSettings):
+    model_config = _CONFIG
+
+    reports_dir: Path = Field(description="Where report files are stored and served from.")

@@ -1,0 +1,33 @@
+"""The events topic, provisioned idempotently (the `events_topic` asset; `bazaar up` too)."""
+
+from __future__ import annotations
+
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from orchestration.settings import TopicSettings
+
+
+def ensure_topic(settings: TopicSettings) -> dict:
+    """Create the events topic if missing; raise its partitions and set its retention
+    to the configured values if they differ. Returns what it found and did."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+    want = {"retention.ms": str(settings.topic_retention_ms)}
+    done = {"topic": settings.topic, "created": False, "partitions": settings.topic_partitions}
+    try:
+        try:
+            admin.create_topics([NewTopic(settings.topic, settings.topic_partitions, 1, topic_configs=want)])
+            done["created"] = True
+            return done
+        except TopicAlreadyExistsError:
+            pass
+        (meta,) = admin.describe_topics([settings.topic])
+        have = len(meta["partitions"])
+        if have < settings.topic_partitions:
+            admin.create_partitions({settings.topic: NewPartitions(settings.topic_partitions)})
+        done["partitions"] = max(have, settings.topic_partitions)
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, settings.topic, configs=want)])
+        return done
+    finally:
+        admin.close()

@@ -1,0 +1,98 @@
+"""The warehouse seen through Trino: the query files in `sql/`, run with PyHive;
+the views created over the tables; and the one completeness check (the tables
+against the engine's own counters)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+from pyhive import trino as pyhive_trino
+
+import sql
+from engine.store import Store
+from orchestration.settings import TrinoSettings
+
+DEFAULT_PARAMS = {"ratio": 10, "min_value": 1_000, "min_repeats": 2}
+TABLES = ("trades", "trade_sides", "player_states", "state_summaries", "quarantine")
+SEED_QUESTIONS = ("trade_count", "most_traded_items", "most_diverse_inventory", "most_valuable_inventory")
+COUNTED_IN = {"trades": "trades", "trade_sides": "trades", "player_states": "player_states",
+              "state_summaries": "player_states"}  # table -> the engine counter it must reach
+
+
+def connect(settings: TrinoSettings):
+    """A PyHive connection to the configured Trino (its catalog, the tables' database as schema).
+
+    PyHive polls a running query once a second by default, which alone made a
+    50 ms query take 1-3 s; 20 ms polls cost Trino nothing noticeable."""
+    return pyhive_trino.connect(host=settings.trino_host, port=settings.trino_port, username=settings.trino_user,
+                                catalog=settings.trino_catalog, schema=settings.database, poll_interval=0.02)
+
+
+def read_sql(name: str, **params) -> str:
+    """The query in sql/<name>.sql, its {placeholders} filled from params and the defaults."""
+    body = "\n".join(line for line in sql.text(name).splitlines() if not line.lstrip().startswith("--")).strip()
+    return body.format(**{**DEFAULT_PARAMS, **params}) if "{" in body else body
+
+
+def execute(settings: TrinoSettings, statement: str) -> pd.DataFrame:
+    conn = connect(settings)
+    try:
+        cur = conn.cursor()
+        cur.execute(statement)
+        rows = cur.fetchall()
+        return pd.DataFrame(rows, columns=[d[0] for d in cur.description])
+    finally:
+        conn.close()
+
+
+def query(settings: TrinoSettings, name: str, **params) -> pd.DataFrame:
+    return execute(settings, read_sql(name, **params))
+
+
+def ensure_views(settings: TrinoSettings) -> list[str]:
+    """Create (or replace) the views in sql/views, the one place views are made; the tables must exist."""
+    names = sql.names("views")
+    for name in names:
+        execute(settings, read_sql(name))
+    return [name.split("/", 1)[1] for name in names]
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """Distinct events per table beside the engine's counter each table must reach."""
+
+    tables: dict[str, int]
+    engine: dict[str, int]
+
+    @property
+    def missing(self) -> dict[str, int]:
+        return {t: max(0, self.engine.get(c, 0) - self.tables[t]) for t, c in COUNTED_IN.items()}
+
+    @property
+    def complete(self) -> bool:
+        return not any(self.missing.values())
+
+
+def completeness(settings: TrinoSettings, store: Store) -> Completeness:
+    """The engine's counters first, then the tables: a table that holds all of them is complete."""
+    want = store.counters()
+    got = execute(settings, "select " + ", ".join(f"(select count(distinct event_id) from {t}) as {t}"
+                                                  for t in COUNTED_IN)).iloc[0]
+    return Completeness(tables={t: int(got[t]) for t in COUNTED_IN},
+                        engine={c: int(want.get(c, 0)) for c in set(COUNTED_IN.values())})
+
+
+def wait_until_complete(settings: TrinoSettings, store: Store, timeout: float = 600) -> dict[str, int]:
+    """Wait until the tables, and the summary tables the reports read (a sink writes them a moment
+    after its table), hold every trade and player state the engine has counted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = completeness(settings, store)
+        if found.complete:
+            return found.tables
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"tables hold {found.tables}, the engine counted {found.engine}; "
+                               "see `bazaar status` and `bazaar lag`")
+        time.sleep(1)

@@ -1,0 +1,246 @@
+"""Long-running processes on this machine: start, health-check, stop by pid.
+
+Each process keeps, under a home folder:
+`run/NAME.pid` (pid and the process's start time, so a recycled pid is never
+mistaken for ours), `logs/NAME.log`, and its own data in `NAME/`.
+
+The sinks' local launcher (`spark_jobs.launch`) runs the sinks' drivers this
+way; the local stack (`bazaar up`) and the test fixtures start every other
+service through the same class, each with their own home folder and ports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def _start_ticks(pid: int) -> Optional[str]:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # a zombie is dead for our purposes
+        return None
+    return fields[19]
+
+
+@dataclass
+class Status:
+    name: str
+    pid: Optional[int]
+    healthy: bool
+    address: str
+    detail: str = ""
+
+
+class LocalProcess:
+    """A long-running local process with a protocol-level health check."""
+
+    name: str = ""
+    startup_timeout: float = 60.0
+    stop_timeout: float = 30.0
+
+    def __init__(self, home: Path):
+        self.home = Path(home)
+
+    # -- to override -------------------------------------------------------
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        return {}
+
+    def prepare(self) -> None:
+        """Fetch what is missing and write configuration; called before each start."""
+
+    def healthy(self) -> bool:
+        raise NotImplementedError
+
+    def after_start(self) -> None:
+        """Idempotent provisioning once healthy (on every `up`, started now or not)."""
+
+    @property
+    def address(self) -> str:
+        return ""
+
+    # -- paths -------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.home / self.name
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "logs" / f"{self.name}.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.home / "run" / f"{self.name}.pid"
+
+    # -- lifecycle ---------------------------------------------------------
+    def pid(self) -> Optional[int]:
+        """Our process's pid if it is alive, else None."""
+        try:
+            pid_text, ticks = self.pid_path.read_text().split()
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            return None
+        return pid if _start_ticks(pid) == ticks else None
+
+    def starting(self) -> bool:
+        """Running, not healthy yet, and started less than `startup_timeout` ago: a supervisor
+        must give it that long before calling it stalled (a JVM under load takes a while)."""
+        try:
+            age = time.time() - self.pid_path.stat().st_mtime  # the pid file is written at start
+        except OSError:
+            return False
+        return age < self.startup_timeout and self.pid() is not None and not self.is_healthy()
+
+    def is_healthy(self) -> bool:
+        try:
+            return self.healthy()
+        except Exception:  # a health probe fails closed, whatever the client library raises
+            return False
+
+    def start(self) -> bool:
+        """Start unless already running; wait until healthy. True if it was started now."""
+        if self.pid() is not None:
+            self.wait_healthy()
+            self.after_start()
+            return False
+        self.prepare()
+        for d in (self.data_dir, self.log_path.parent, self.pid_path.parent):
+            d.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.environment()}
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n--- starting {self.name} at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, cwd=self.data_dir, start_new_session=True,
+            )
+        ticks = _start_ticks(proc.pid)
+        self.pid_path.write_text(f"{proc.pid} {ticks}\n")
+        try:
+            self.wait_healthy(proc)
+        except ServiceError:
+            self.stop()  # never leave a half-started process behind
+            raise
+        self.after_start()
+        return True
+
+    def wait_healthy(self, proc: Optional[subprocess.Popen] = None) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.is_healthy():
+                return
+            if self.pid() is None or (proc is not None and proc.poll() is not None):
+                raise ServiceError(f"{self.name} exited while starting; see {self.log_path}:\n{self.log_tail()}")
+            time.sleep(0.2)
+        raise ServiceError(
+            f"{self.name} not healthy after {self.startup_timeout:.0f}s; see {self.log_path}:\n{self.log_tail()}"
+        )
+
+    def stop(self) -> bool:
+        """Stop our process (and its process group). True if something was stopped."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_path.unlink(missing_ok=True)
+            return False
+        self.terminate(pid)
+        deadline = time.monotonic() + self.stop_timeout
+        while time.monotonic() < deadline and self.pid() is not None:
+            reap(pid)
+            time.sleep(0.1)
+        if self.pid() is not None:
+            self._signal(pid, signal.SIGKILL)
+            while self.pid() is not None:
+                reap(pid)
+                time.sleep(0.05)
+        self.pid_path.unlink(missing_ok=True)
+        return True
+
+    def terminate(self, pid: int) -> None:
+        """Ask the service to stop (SIGTERM to its process group); `stop` waits, then kills."""
+        self._signal(pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (tests use it); the pid file stays, as after a crash."""
+        pid = self.pid()
+        if pid is not None:
+            self._signal(pid, signal.SIGKILL)
+            while self.pid() is not None:
+                reap(pid)
+                time.sleep(0.05)
+
+    @staticmethod
+    def _signal(pid: int, sig: int) -> None:
+        try:
+            os.killpg(pid, sig)  # started with start_new_session, so pid is the group id
+        except ProcessLookupError:
+            pass
+
+    def status(self) -> Status:
+        pid = self.pid()
+        healthy = pid is not None and self.is_healthy()
+        detail = "" if healthy else ("not running" if pid is None else "running, not healthy")
+        return Status(self.name, pid, healthy, self.address, detail)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def process_table() -> list[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every process on this machine, from /proc."""
+    table = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        table.append((int(proc.name), int(fields[1]), int(fields[2])))
+    return table
+
+
+def children(pid: int) -> list[int]:
+    """The pids whose parent is `pid`."""
+    return [child for child, parent, _ in process_table() if parent == pid]
+
+
+def group_rss_mib(pgid: int) -> float:
+    """Resident memory of every process in a process group (a service and its children)."""
+    total_kib = 0
+    for pid, _, group in process_table():
+        if group != pgid:
+            continue
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total_kib += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total_kib / 1024
+
+
+def reap(pid: int) -> None:
+    """Collect our own child's exit status so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

@@ -1,0 +1,49 @@
+"""The sinks' settings, read from `BAZAAR_*` environment variables.
+
+`SinkSettings` is what a sink's driver reads; `LauncherSettings` is how the
+sinks are started and watched in a deployment (the Dagster supervisor and
+`bazaar up` use it).  Where tables and checkpoints live has no default: the
+deployment says (`file://` on one machine, `hdfs://` in a cluster).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SinkSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore")
+
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
+    topic: str = Field(default="events", description="The Kafka topic every event goes to.")
+    metastore_uri: str = Field(default="thrift://127.0.0.1:9083", description="Hive Metastore thrift URI.")
+    database: str = Field(default="default", description="Hive database of the tables (Trino schema).")
+    warehouse_uri: str = Field(description="Where tables live (file://, hdfs://, s3a://).")
+    checkpoint_uri: str = Field(description="Where the sinks keep their checkpoints.")
+    spark_master: str = Field(default="local[*]", description="Spark master of the sinks.")
+    spark_driver_memory: str = "1g"
+    spark_driver_host: str = Field(default="127.0.0.1", description="Address the sinks' drivers bind to.")
+    sink_trigger_seconds: float = Field(default=0.5, description="Micro-batch interval of the sinks.")
+    sink_dedup_window: str = Field(
+        default="1 hour", description="How long an event_id is remembered to drop a re-sent copy (event time)."
+    )
+    sink_max_offsets_per_trigger: Optional[int] = Field(
+        default=None, description="Cap on Kafka records per micro-batch (none: all available)."
+    )
+
+
+class LauncherSettings(SinkSettings):
+    sink_launcher: Literal["local"] = Field(
+        default="local", description="How the sinks' drivers run: `local` (processes on this machine)."
+    )
+    sink_home: Path = Field(description="Folder of the local launcher: each sink's pid, log, status file.")
+    sink_jars: str = Field(
+        default="", description="Comma-separated jars for spark-submit (the Kafka connector and its dependencies)."
+    )
+    sink_local_fs_jar: str = Field(
+        default="", description="Hadoop's NIO local file system jar (hadoop-bare-naked-local-fs), for a local master."
+    )

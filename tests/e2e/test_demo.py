@@ -1,0 +1,141 @@
+"""The main job end to end: `bazaar demo` on a stack of its own (own ports and home), then
+every report Dagster stored checked against the simulator's ground truth."""
+
+import subprocess
+import sys
+from collections import Counter, defaultdict
+
+import pandas as pd
+import pytest
+
+from bazaar.simulate import CHEAT, Truth
+from bazaar.stack.ports import isolated_env, stack_from_env
+from orchestration import reports
+from tests.pipeline import lopsided, trade_rows, value_given
+
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    env = isolated_env(tmp_path_factory.mktemp("demo-home"))
+    try:
+        out = subprocess.run([sys.executable, "-m", "bazaar", "demo", "--players", "60", "--trades", "900",
+                              "--cheater-share", "0.1", "--seed", str(SEED)],
+                             env=env, capture_output=True, text=True, timeout=1200)
+        assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+        s = stack_from_env(env)
+        yield s, Truth.load(s.home / "simulation"), out.stdout
+    finally:
+        subprocess.run([sys.executable, "-m", "bazaar", "down"], env=env, capture_output=True, timeout=300)
+
+
+def report(s, name) -> pd.DataFrame:
+    frame = pd.read_parquet(reports.report_dir(s.reports.reports_dir, name) / "report.parquet")
+    meta = reports.load_meta(s.reports.reports_dir, name)  # stored by the Dagster run beside the report
+    assert meta["rows"] == len(frame) and meta["columns"] == list(frame.columns) and meta["computed_at"]
+    return frame
+
+
+def answered(truth):
+    """(request, answer) of every trade the engine decided (executed or rejected)."""
+    return [(t["request"], t["answer"]) for t in truth.trades if t["status"] in (200, 409)]
+
+
+def states(truth):
+    """Every state the engine answered with: as created, and after each executed trade."""
+    out = list(truth.players.values())
+    for _, answer in answered(truth):
+        if answer["status"] == "executed":
+            out += [answer["player_1"], answer["player_2"]]
+    return out
+
+
+def test_demo_ran_the_whole_flow(demo):
+    s, truth, stdout = demo
+    assert len(truth.players) == 60 and len(truth.trades) == 900
+    assert all(t["status"] in (200, 409) for t in truth.trades)  # no errors, no 5xx
+    assert "reports materialized by Dagster run" in stdout and s.dagster_url in stdout
+    assert {p["player_class"] for pid, p in truth.players.items() if pid in truth.cheaters} <= {"noble", "merchant"}
+
+
+def test_seed_questions_match_the_ground_truth(demo):
+    s, truth, _ = demo
+    trades = answered(truth)
+    assert report(s, "trade_count").values.tolist() == [[len({a["trade_id"] for _, a in trades})]]
+
+    items = report(s, "most_traded_items")
+    got = {(None if pd.isna(r.item_traded_item_id) else int(r.item_traded_item_id), r.item_traded_name): r.num_traded
+           for r in items.itertuples()}
+    assert got == dict(trade_rows(body for body, _ in trades))
+
+    all_states = states(truth)
+    uniq = [len({i["item_id"] for i in st["inventory"]["items"]}) for st in all_states]
+    (diverse,) = report(s, "most_diverse_inventory").itertuples()
+    assert diverse.num_uniq_items == max(uniq)
+    worth = [sum(i["value"] * i["quantity"] for i in st["inventory"]["items"]) for st in all_states]
+    (rich,) = report(s, "most_valuable_inventory").itertuples()
+    assert rich.cum_item_value == max(worth)
+    assert rich.player_id in {st["player_id"] for st, w in zip(all_states, worth) if w == max(worth)}
+
+
+def test_volume_rejections_and_classes_match(demo):
+    s, truth, _ = demo
+    trades = answered(truth)
+    executed = sum(a["status"] == "executed" for _, a in trades)
+    hourly = report(s, "trade_volume_by_hour")
+    assert (hourly.trades.sum(), hourly.executed.sum(), hourly.rejected.sum()) == \
+        (len(trades), executed, len(trades) - executed)
+
+    rejected = Counter(a["fail_reason"] for _, a in trades if a["status"] == "rejected")
+    by_reason = report(s, "rejections_by_reason")
+    assert dict(zip(by_reason.fail_reason, by_reason.trades)) == dict(rejected)
+
+    latest = {}
+    for st in states(truth):
+        if st["version"] >= latest.get(st["player_id"], {"version": -1})["version"]:
+            latest[st["player_id"]] = st
+    classes = report(s, "class_wealth").set_index("player_class")
+    want = defaultdict(list)
+    for st in latest.values():
+        want[st["player_class"]].append(st["gold"])
+    assert {c: int(n) for c, n in classes.players.items()} == {c: len(g) for c, g in want.items()}
+    assert {c: int(g) for c, g in classes.max_gold.items()} == {c: max(g) for c, g in want.items()}
+
+
+def test_lopsided_reports_match_and_the_planted_cheaters_top_them(demo):
+    s, truth, _ = demo
+    expected = lopsided(answered(truth))
+    got = report(s, "lopsided_trades")
+    assert {r.trade_id: (r.giver_id, r.receiver_id, r.value_given, r.value_received)
+            for r in got.itertuples()} == expected
+
+    gained = Counter()
+    for _, receiver, given, received in expected.values():
+        gained[receiver] += given - received
+    players = report(s, "lopsided_players")
+    assert dict(zip(players.player_id, players.value_gained)) == dict(gained)
+
+    pairs = defaultdict(list)
+    for giver, receiver, given, received in expected.values():
+        pairs[(giver, receiver)].append(given - received)
+    repeated = {pair: moved for pair, moved in pairs.items() if len(moved) >= 2}
+    rows = defaultdict(lambda: [0, 0, 0])
+    for (giver, receiver), moved in repeated.items():
+        for key in ((giver, "giver"), (receiver, "receiver")):
+            rows[key][0] += 1
+            rows[key][1] += len(moved)
+            rows[key][2] += sum(moved)
+    suspects = report(s, "suspected_cheaters")
+    assert {(r.player_id, r.role): [r.partners, r.lopsided_trades, r.value_moved]
+            for r in suspects.itertuples()} == dict(rows)
+
+    # the rings the simulator planted: a cheater and an accomplice it passed at least the report's
+    # minimum value to, twice or more
+    cheats = Counter((t["request"]["player_1"]["player_id"], t["request"]["player_2"]["player_id"])
+                     for t in truth.executed(CHEAT) if value_given(t["request"]["player_1"]) >= 1_000)
+    planted = {(g, "giver") for (g, _), n in cheats.items() if n >= 2} | \
+              {(r, "receiver") for (_, r), n in cheats.items() if n >= 2}
+    assert len(planted) >= 3
+    top = list(zip(suspects.player_id, suspects.role))[:len(planted)]
+    assert set(top) == planted

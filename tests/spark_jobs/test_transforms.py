@@ -1,0 +1,165 @@
+"""The sinks' pure transforms on micro-batches built by hand, on a local Spark."""
+
+import json
+from datetime import datetime
+
+import pytest
+from pyspark.sql import Row, SparkSession
+from pyspark.sql import types as T
+from pyspark.testing import assertDataFrameEqual
+
+from engine import events, rules
+from engine.rules import Offer, Player
+from spark_jobs import schemas, transforms
+
+WHEN = "2026-11-28T10:15:30.123456Z"
+WHEN_TS = datetime(2026, 11, 28, 10, 15, 30, 123456)
+RECEIVED = datetime(2026, 11, 28, 10, 15, 31)
+RAW = T.StructType([
+    T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
+    T.StructField("topic", T.StringType()), T.StructField("partition", T.IntegerType()),
+    T.StructField("offset", T.LongType()), T.StructField("timestamp", T.TimestampType()),
+])
+
+# the trades table as sql/ddl/trades.sql declares it (Hive BIGINT is Spark's long), partition column last
+TRADES_TABLE = T.StructType([T.StructField(name, kind) for name, kind in [
+    ("trade_id", T.StringType()), ("trade_time", T.TimestampType()), ("valid_trade", T.BooleanType()),
+    ("fail_reason", T.StringType()), ("side", T.LongType()), ("player_id", T.LongType()),
+    ("counterparty_id", T.LongType()), ("item_traded_item_id", T.LongType()), ("item_traded_name", T.StringType()),
+    ("item_traded_level", T.LongType()), ("item_traded_value", T.LongType()), ("item_traded_quantity", T.LongType()),
+    ("gold_traded", T.LongType()), ("event_id", T.StringType()), ("event_time", T.TimestampType()),
+    ("dt", T.StringType()),
+]])
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = (SparkSession.builder.master("local[2]").appName("bazaar-tests")
+               .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "2").config("spark.driver.host", "127.0.0.1")
+               .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate())
+    yield session
+    session.stop()
+
+
+def trade_event(fail_reason=None, **changes):
+    ev = events.trade_event(
+        "t1", WHEN, fail_reason,
+        rules.trade_side(Offer(3, {5: 2, 28: 1}, 0)), rules.trade_side(Offer(8, {}, 250)),
+    ).model_dump()
+    ev.update(changes)
+    return ev
+
+
+def state_event(items):
+    player = Player(8, "Bo", "monk", 4, 90, 25, items)
+    return events.player_state_event(player.to_state(), WHEN).model_dump()
+
+
+def batch(spark, values):
+    rows = [(b"k", v if isinstance(v, bytes) else json.dumps(v).encode(), "events", 0, i, RECEIVED)
+            for i, v in enumerate(values)]
+    return spark.createDataFrame(rows, RAW)
+
+
+def test_event_schema_is_derived_from_the_engine_models():
+    assert set(schemas.TRADE_EVENT.fieldNames()) == set(events.TradeEvent.model_fields) | {schemas.CORRUPT}
+    player = schemas.PLAYER_STATE_EVENT["player"].dataType
+    assert set(player.fieldNames()) == set(events.PlayerState.model_fields)
+    items = player["inventory"].dataType["items"].dataType.elementType
+    assert items["value"].dataType == T.LongType()
+
+
+def test_classify_sorts_good_from_bad_with_reasons(spark):
+    no_qty = trade_event()
+    del no_qty["player_1"]["items_traded"][0]["quantity"]
+    wrong_type = trade_event()
+    wrong_type["player_2"]["gold_traded"] = "lots"
+    no_id = trade_event()
+    del no_id["trade_id"]
+    values = [
+        trade_event(),                                   # 0 valid
+        state_event({1: 2}),                             # 1 the other sink's
+        b"\x00not json at all",                          # 2
+        {"event_type": "chat", "event_id": "x"},         # 3
+        wrong_type,                                      # 4
+        no_id,                                           # 5
+        no_qty,                                          # 6
+        trade_event(schema_version=2),                   # 7
+        trade_event(event_time="yesterday"),             # 8
+        [1, 2, 3],                                       # 9
+        trade_event(trade_time="2026-13-45T99:00:00.000000Z"),  # 10
+    ]
+    out = transforms.classify(batch(spark, values), events.TRADE, owns_unknown=True)
+    got = {r["offset"]: r["reason"] for r in out.select("offset", "reason").collect()}
+    assert got == {
+        0: None, 2: "not_json", 3: "unknown_event_type", 4: "schema_mismatch", 5: "missing_field:trade_id",
+        6: "missing_field:player_1.items_traded[].quantity", 7: "unsupported_schema_version",
+        8: "bad_event_time", 9: "not_json", 10: "bad_trade_time",
+    }
+    keys = {r["offset"]: r["dedup_key"] for r in out.collect()}
+    assert keys[0] == values[0]["event_id"] and keys[3] == "events:0:3"
+
+    states = transforms.classify(batch(spark, values), events.PLAYER_STATE, owns_unknown=False)
+    assert [(r["offset"], r["reason"]) for r in states.collect()] == [(1, None)]
+
+
+def test_flatten_trades_a_row_per_side_and_item(spark):
+    ev = trade_event()
+    valid = transforms.for_writers(transforms.classify(batch(spark, [ev]), events.TRADE, owns_unknown=True))
+    expected = spark.createDataFrame([
+        Row("t1", WHEN_TS, True, None, 1, 3, 8, 5, "Leather Cap", 3, 40, 2, 0, ev["event_id"], WHEN_TS, "2026-11-28"),
+        Row("t1", WHEN_TS, True, None, 1, 3, 8, 28, "Crown of the Void King", 80, 5_000_000, 1, 0, ev["event_id"],
+            WHEN_TS, "2026-11-28"),
+        Row("t1", WHEN_TS, True, None, 2, 8, 3, None, None, None, None, None, 250, ev["event_id"], WHEN_TS,
+            "2026-11-28"),
+    ], TRADES_TABLE)
+    assertDataFrameEqual(transforms.flatten_trades(valid), expected)
+
+
+def test_flatten_player_states_empty_inventory_keeps_a_row(spark):
+    full, empty = state_event({4: 5, 1: 2}), state_event({})
+    valid = transforms.for_writers(transforms.classify(batch(spark, [full, empty]), events.PLAYER_STATE,
+                                                       owns_unknown=False))
+    rows = transforms.flatten_player_states(valid)
+    got = sorted((r["state_id"], r["item_held_item_id"], r["item_held_quantity"], r["item_held_value"],
+                  r["inventory_current_capacity"], r["gold"], r["version"]) for r in rows.collect())
+    assert got == sorted([
+        (full["state_id"], 1, 2, 2, 18, 90, 4),
+        (full["state_id"], 4, 5, 15, 18, 90, 4),
+        (empty["state_id"], None, None, None, 25, 90, 4),
+    ])
+    assert rows.columns == schemas.PLAYER_STATES_COLUMNS
+
+
+def test_trade_sides_value_what_each_side_gave_and_got(spark):
+    ev = trade_event()  # player 3 gives 2 Leather Caps (40 each) and a Crown (5,000,000); player 8 pays 250
+    rejected = trade_event("insufficient_gold", trade_id="t2")
+    valid = transforms.for_writers(transforms.classify(batch(spark, [ev, rejected]), events.TRADE, owns_unknown=True))
+    got = sorted((r["trade_id"], r["side"], r["player_id"], r["counterparty_id"], r["items_given"], r["units_given"],
+                  r["item_value_given"], r["gold_given"], r["value_given"], r["value_received"], r["valid_trade"],
+                  r["fail_reason"], r["dt"]) for r in transforms.summarize_trade_sides(valid).collect())
+    one = (1, 3, 8, 2, 3, 5_000_080, 0, 5_000_080, 250)
+    two = (2, 8, 3, 0, 0, 0, 250, 250, 5_000_080)
+    assert got == [("t1", *one, True, None, "2026-11-28"), ("t1", *two, True, None, "2026-11-28"),
+                   ("t2", *one, False, "insufficient_gold", "2026-11-28"),
+                   ("t2", *two, False, "insufficient_gold", "2026-11-28")]
+
+
+def test_state_summaries_sum_up_the_inventory(spark):
+    full, empty = state_event({4: 5, 1: 2}), state_event({})  # 5 Healing Herbs (15 each), 2 Stale Bread (2)
+    valid = transforms.for_writers(transforms.classify(batch(spark, [full, empty]), events.PLAYER_STATE,
+                                                       owns_unknown=False))
+    got = sorted((r["state_id"], r["player_id"], r["version"], r["gold"], r["num_uniq_items"], r["units_held"],
+                  r["cum_item_value"], r["inventory_current_capacity"], r["state_time"])
+                 for r in transforms.summarize_player_states(valid).collect())
+    assert got == sorted([(full["state_id"], 8, 4, 90, 2, 7, 79, 18, WHEN_TS),
+                          (empty["state_id"], 8, 4, 90, 0, 0, 0, 25, WHEN_TS)])
+
+
+def test_quarantine_rows_keep_the_raw_message(spark):
+    bad = transforms.for_writers(transforms.classify(batch(spark, [b"{oops"]), events.TRADE, owns_unknown=True))
+    (row,) = transforms.quarantine_rows(bad, "trades").collect()
+    assert (row["raw"], row["reason"], row["source"], row["dt"], row["kafka_offset"]) == \
+        ("{oops", "not_json", "trades", "2026-11-28", 0)
+    assert list(row.asDict()) == schemas.QUARANTINE_COLUMNS
