@@ -17,8 +17,10 @@ from rich.console import Console
 
 from bazaar.settings import Stack
 from bazaar.simulate import Simulator, Summary, Truth
+from bazaar.stack.service import Status
 from engine.db import make_store
 from orchestration import reports, warehouse
+from spark_jobs.launch import SINKS, LocalSinkLauncher
 
 REPORTS_JOB = "reports_job"
 RUN_TIMEOUT_S = 600
@@ -45,6 +47,34 @@ def wait_until_complete(stack: Stack, timeout: float = 600) -> dict[str, int]:
         return warehouse.wait_until_complete(stack.trino, store, timeout)
     finally:
         store.r.close()
+
+
+STATUS_DRAIN_S = 10
+
+
+def tables_status(stack: Stack) -> Status:
+    """The completeness check as a row of `bazaar status`: complete, catching up (events still in
+    the outbox), or missing events the engine counted (after draining a few seconds)."""
+    from bazaar.stack import RelayService
+
+    store = make_store(stack.redis)
+    try:
+        found = warehouse.completeness(stack.trino, store, drain_s=STATUS_DRAIN_S)
+    finally:
+        store.r.close()
+    held = f"{found.tables['trades']:,} trades and {found.tables['player_states']:,} player states"
+    if found.complete:
+        return Status("tables", None, True, stack.trino.database, f"complete: {held}")
+    waiting = RelayService(stack).lag().waiting
+    launcher = LocalSinkLauncher(stack.sinks)
+    behind = sum(launcher.status(sink).progress.get("offsets_behind_latest") or 0 for sink in SINKS)
+    if waiting or behind:
+        return Status("tables", None, True, stack.trino.database,
+                      f"catching up: {found.missing_events:,} events to land; {waiting:,} in the outbox, "
+                      f"sinks {behind:,} records behind Kafka")
+    return Status("tables", None, False, stack.trino.database,
+                  f"MISSING {found.missing_events:,} events the engine counted ({held} landed); "
+                  "see `bazaar logs sink-trades` and `bazaar logs sink-player_states`")
 
 
 def materialize_reports(stack: Stack) -> str:

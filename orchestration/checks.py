@@ -6,17 +6,22 @@ from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
 from orchestration import warehouse
 from orchestration.assets.pipeline import hive_tables
 from orchestration.resources import RedisResource, TrinoResource
+from orchestration.settings import CheckSettings
 
 QUARANTINE_MAX_SHARE = 0.01
 
 
-@asset_check(asset=hive_tables, description="The tables and summary tables hold every event the engine counted.")
+@asset_check(asset=hive_tables, description="The tables and summary tables hold every event the engine counted, "
+                                            "once the pipeline has had time to drain.")
 def tables_match_engine_counters(redis: RedisResource, trino: TrinoResource) -> AssetCheckResult:
-    found = warehouse.completeness(trino.settings, redis.store())
+    drain_s = CheckSettings().completeness_drain_s
+    found = warehouse.completeness(trino.settings, redis.store(), drain_s=drain_s)
     meta = {**{f"{c}_engine": n for c, n in found.engine.items()}, **{f"{t}_tables": n for t, n in found.tables.items()},
-            **{f"{t}_missing": n for t, n in found.missing.items()}}
-    # a few seconds of lag is normal while trades go on: warn, do not fail
-    return AssetCheckResult(passed=found.complete, severity=AssetCheckSeverity.WARN, metadata=meta)
+            **{f"{t}_missing": n for t, n in found.missing.items()}, "drained_s": drain_s}
+    return AssetCheckResult(passed=found.complete, severity=AssetCheckSeverity.ERROR, metadata=meta,
+                            description=None if found.complete else
+                            f"{found.missing_events} events the engine counted are missing from the tables after {drain_s:.0f}s "
+                            f"of draining ({', '.join(f'{t}: {n}' for t, n in found.missing.items() if n)})")
 
 
 @asset_check(asset=hive_tables, description="No event landed twice: each (event, side, item) row is unique.")

@@ -41,7 +41,8 @@ def _preview(settings: ReportSettings, name: str) -> Optional[str]:
     path = report_dir(settings.reports_dir, name) / "report.parquet"
     if not path.exists():
         return None
-    return pd.read_parquet(path).head(PREVIEW_ROWS).to_html(index=False, na_rep="-", border=0, classes="preview")
+    head = pd.read_parquet(path).head(PREVIEW_ROWS).convert_dtypes()  # ids with a null stay integers
+    return head.astype(object).where(head.notna(), "-").to_html(index=False, border=0, classes="preview")
 
 
 def create_app(settings: Optional[ReportSettings] = None) -> Flask:

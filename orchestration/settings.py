@@ -35,3 +35,12 @@ class ReportSettings(BaseSettings):
     model_config = _CONFIG
 
     reports_dir: Path = Field(description="Where report files are stored and served from.")
+
+
+class CheckSettings(BaseSettings):
+    model_config = _CONFIG
+
+    completeness_drain_s: float = Field(
+        default=60, description="How long the completeness check lets the pipeline drain before it calls "
+                                "an event the engine counted missing from the tables."
+    )

@@ -10,10 +10,12 @@ from orchestration.settings import TopicSettings
 
 
 def ensure_topic(settings: TopicSettings) -> dict:
-    """Create the events topic if missing; raise its partitions and set its retention
-    to the configured values if they differ. Returns what it found and did."""
+    """Create the events topic if missing; raise its partitions, and set its retention and its
+    timestamp type (LogAppendTime), if they differ. Returns what it found and did."""
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
-    want = {"retention.ms": str(settings.topic_retention_ms)}
+    # the broker stamps each record with its own append time: the time the sinks' watermark follows,
+    # which no producer can set ahead
+    want = {"retention.ms": str(settings.topic_retention_ms), "message.timestamp.type": "LogAppendTime"}
     done = {"topic": settings.topic, "created": False, "partitions": settings.topic_partitions}
     try:
         try:

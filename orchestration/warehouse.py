@@ -71,28 +71,42 @@ class Completeness:
         return {t: max(0, self.engine.get(c, 0) - self.tables[t]) for t, c in COUNTED_IN.items()}
 
     @property
+    def missing_events(self) -> int:
+        """Events the engine counted that are missing from a table or its summary table."""
+        m = self.missing
+        return max(m["trades"], m["trade_sides"]) + max(m["player_states"], m["state_summaries"])
+
+    @property
     def complete(self) -> bool:
         return not any(self.missing.values())
 
 
-def completeness(settings: TrinoSettings, store: Store) -> Completeness:
-    """The engine's counters first, then the tables: a table that holds all of them is complete."""
-    want = store.counters()
+def table_counts(settings: TrinoSettings) -> dict[str, int]:
+    """Distinct events in each table the engine's counters are compared with."""
     got = execute(settings, "select " + ", ".join(f"(select count(distinct event_id) from {t}) as {t}"
                                                   for t in COUNTED_IN)).iloc[0]
-    return Completeness(tables={t: int(got[t]) for t in COUNTED_IN},
-                        engine={c: int(want.get(c, 0)) for c in set(COUNTED_IN.values())})
+    return {t: int(got[t]) for t in COUNTED_IN}
+
+
+def completeness(settings: TrinoSettings, store: Store, drain_s: float = 0, poll_s: float = 1) -> Completeness:
+    """The engine's counters now, then the tables, again until they hold every event counted or
+    `drain_s` has passed: whatever is missing then was counted by the engine at least `drain_s`
+    ago (time for the relay and the sinks to bring it) and has not landed."""
+    want = store.counters()
+    engine = {c: int(want.get(c, 0)) for c in set(COUNTED_IN.values())}
+    deadline = time.monotonic() + drain_s
+    while True:
+        found = Completeness(tables=table_counts(settings), engine=engine)
+        if found.complete or time.monotonic() >= deadline:
+            return found
+        time.sleep(poll_s)
 
 
 def wait_until_complete(settings: TrinoSettings, store: Store, timeout: float = 600) -> dict[str, int]:
     """Wait until the tables, and the summary tables the reports read (a sink writes them a moment
     after its table), hold every trade and player state the engine has counted."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = completeness(settings, store)
-        if found.complete:
-            return found.tables
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"tables hold {found.tables}, the engine counted {found.engine}; "
-                               "see `bazaar status` and `bazaar lag`")
-        time.sleep(1)
+    found = completeness(settings, store, drain_s=timeout)
+    if not found.complete:
+        raise TimeoutError(f"tables hold {found.tables}, the engine counted {found.engine}; "
+                           "see `bazaar status` and `bazaar lag`")
+    return found.tables

@@ -55,8 +55,10 @@ class SinkStatus:
             "running, not healthy" if self.running else "not running")
         if not p:
             return state
+        flags = "".join(f", {p[k]} {what}" for k, what in (("future_dated", "future-dated"),
+                                                           ("dropped_late", "DROPPED AS LATE")) if p.get(k))
         return (f"{state}; batch {p.get('batch_id', '-')}, {p.get('events_written', 0)} events, "
-                f"{p.get('quarantined', 0)} quarantined, behind {p.get('offsets_behind_latest', '-')}")
+                f"{p.get('quarantined', 0)} quarantined{flags}, behind {p.get('offsets_behind_latest', '-')}")
 
 
 class SinkLauncher(ABC):

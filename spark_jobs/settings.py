@@ -29,7 +29,10 @@ class SinkSettings(BaseSettings):
     spark_driver_host: str = Field(default="127.0.0.1", description="Address the sinks' drivers bind to.")
     sink_trigger_seconds: float = Field(default=0.5, description="Micro-batch interval of the sinks.")
     sink_dedup_window: str = Field(
-        default="1 hour", description="How long an event_id is remembered to drop a re-sent copy (event time)."
+        default="1 hour", description="How long an event_id is remembered to drop a re-sent copy (time of arrival in Kafka)."
+    )
+    sink_max_clock_skew: str = Field(
+        default="5 minutes", description="An event dated more than this ahead of its arrival in Kafka is flagged future_dated."
     )
     sink_max_offsets_per_trigger: Optional[int] = Field(
         default=None, description="Cap on Kafka records per micro-batch (none: all available)."

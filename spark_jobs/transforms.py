@@ -1,7 +1,7 @@
 """Pure DataFrame transforms of the sinks: Kafka records in, table rows out.
 
-No I/O here: `classify` parses and validates raw Kafka records, `for_writers`
-keeps what the writers need of them, `flatten_trades`
+No I/O here: `classify` parses and validates raw Kafka records, `timed` gives
+each the times the sink trusts, `for_writers` keeps what the writers need of them, `flatten_trades`
 and `flatten_player_states` shape valid events into table rows,
 `summarize_trade_sides` and `summarize_player_states` into the summary tables
 the reports read, and `quarantine_rows` keeps what did not fit, with the reason.  Tests feed these
@@ -72,8 +72,8 @@ def classify(raw: DataFrame, event_type: str, owns_unknown: bool) -> DataFrame:
 
     Records whose type is not a known event type are kept only where
     `owns_unknown` (exactly one sink takes them, so each lands once in quarantine).
-    Adds `event` (the parsed struct), `event_ts`, and `dedup_key` (the event_id,
-    or topic:partition:offset for a record that is quarantined)."""
+    Adds `event` (the parsed struct), `event_ts` (its `event_time`, null for a rejected record),
+    and `dedup_key` (the event_id, or topic:partition:offset for a record that is quarantined)."""
     model, schema, time_field = EVENTS[event_type]
     value = F.col("value").cast("string")
     env = F.from_json(value, ENVELOPE, JSON_OPTIONS)
@@ -105,17 +105,38 @@ def classify(raw: DataFrame, event_type: str, owns_unknown: bool) -> DataFrame:
         reason = reason.when(F.coalesce(cond, F.lit(False)), F.lit(text))
     offset_key = F.concat_ws(":", F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string"))
     return (df.withColumn("reason", reason)
-            .withColumn("event_ts", F.when(F.col("reason").isNull(), event_ts).otherwise(F.col("timestamp")))
+            .withColumn("event_ts", F.when(F.col("reason").isNull(), event_ts))
             .withColumn("dedup_key", F.when(F.col("reason").isNull(), ev["event_id"]).otherwise(offset_key)))
 
 
+def timed(classified: DataFrame, window: str, skew: str, now: Column | None = None) -> DataFrame:
+    """The times the sink trusts, whatever a record claims (`window` and `skew` as Spark intervals,
+    "1 hour"; `now` is the micro-batch's time, the sink's own clock).
+
+    - `arrival`: when the record reached Kafka, the broker's timestamp (its append time, as the
+      topic is provisioned), never later than `now`: a producer cannot date a record ahead.
+    - `watermark_ts`: `arrival`, never older than nine tenths of `window` before `now`. The dedup
+      watermark follows it, so it moves only with the sink's clock, and no record is ever older
+      than the watermark: none is dropped as late, however old its own `event_time`.
+    - `future_dated`: a valid event whose `event_time` is more than `skew` ahead of its arrival
+      (a host whose clock runs ahead); it is kept, with its own times, and flagged.
+    """
+    now = F.current_timestamp() if now is None else now
+    arrival = F.least(F.col("timestamp"), now)
+    floor = now - F.expr(f"INTERVAL {window}") * 0.9
+    future = F.col("event_ts") > arrival + F.expr(f"INTERVAL {skew}")
+    return (classified.withColumn("arrival", arrival)
+            .withColumn("watermark_ts", F.greatest(F.col("arrival"), floor))
+            .withColumn("future_dated", F.col("reason").isNull() & F.coalesce(future, F.lit(False))))
+
+
 def for_writers(classified: DataFrame) -> DataFrame:
-    """What the writers read of a classified record: the event and its reason, and for a rejected
-    record its raw text and Kafka coordinates. A batch is cached this way, without a second copy
-    of every message (Kafka's bytes and their text) or the parsed envelope."""
+    """What the writers read of a classified and timed record: the event, its reason and flag,
+    and for a rejected record its raw text and Kafka coordinates. A batch is cached this way,
+    without a second copy of every message (Kafka's bytes and their text) or the parsed envelope."""
     rejected = F.col("reason").isNotNull()
-    return classified.select("event", "reason", F.when(rejected, F.col("raw")).alias("raw"),
-                             "key", "topic", "partition", "offset", "timestamp")
+    return classified.select("event", "reason", "future_dated", F.when(rejected, F.col("raw")).alias("raw"),
+                             "key", "topic", "partition", "offset", "arrival")
 
 
 def _day(ts: Column) -> Column:
@@ -130,8 +151,8 @@ def flatten_trades(valid: DataFrame) -> DataFrame:
         F.struct(F.lit(2).alias("side"), ev["player_2"].alias("me"), ev["player_1"]["player_id"].alias("other")),
     )
     trade_time = _ts(ev["trade_time"])
-    return (valid.select(ev, F.explode(sides).alias("s"))
-            .select(ev, "s", F.explode_outer("s.me.items_traded").alias("it"))
+    return (valid.select(ev, "future_dated", F.explode(sides).alias("s"))
+            .select(ev, "future_dated", "s", F.explode_outer("s.me.items_traded").alias("it"))
             .select(
                 ev["trade_id"].alias("trade_id"), trade_time.alias("trade_time"),
                 ev["valid_trade"].alias("valid_trade"), ev["fail_reason"].alias("fail_reason"),
@@ -141,7 +162,7 @@ def flatten_trades(valid: DataFrame) -> DataFrame:
                 F.col("it.level").alias("item_traded_level"), F.col("it.value").alias("item_traded_value"),
                 F.col("it.quantity").alias("item_traded_quantity"),
                 F.col("s.me.gold_traded").alias("gold_traded"), ev["event_id"].alias("event_id"),
-                _ts(ev["event_time"]).alias("event_time"), _day(trade_time).alias("dt"),
+                _ts(ev["event_time"]).alias("event_time"), F.col("future_dated"), _day(trade_time).alias("dt"),
             ))
 
 
@@ -150,7 +171,7 @@ def flatten_player_states(valid: DataFrame) -> DataFrame:
     ev = F.col("event")
     p = ev["player"]
     state_time = _ts(ev["state_time"])
-    return (valid.select(ev, F.explode_outer(p["inventory"]["items"]).alias("it"))
+    return (valid.select(ev, "future_dated", F.explode_outer(p["inventory"]["items"]).alias("it"))
             .select(
                 ev["state_id"].alias("state_id"), state_time.alias("state_time"),
                 p["player_id"].alias("player_id"), p["username"].alias("username"),
@@ -160,7 +181,7 @@ def flatten_player_states(valid: DataFrame) -> DataFrame:
                 F.col("it.item_id").alias("item_held_item_id"), F.col("it.name").alias("item_held_name"),
                 F.col("it.level").alias("item_held_level"), F.col("it.value").alias("item_held_value"),
                 F.col("it.quantity").alias("item_held_quantity"), p["gold"].alias("gold"),
-                ev["event_id"].alias("event_id"), _ts(ev["event_time"]).alias("event_time"),
+                ev["event_id"].alias("event_id"), _ts(ev["event_time"]).alias("event_time"), F.col("future_dated"),
                 _day(state_time).alias("dt"),
             ))
 
@@ -194,7 +215,7 @@ def summarize_trade_sides(valid: DataFrame) -> DataFrame:
         F.struct(F.lit(2).alias("side"), ev["player_2"].alias("me"), ev["player_1"]["player_id"].alias("other"),
                  given("player_2").alias("gave"), given("player_1").alias("got")),
     )
-    return (valid.select(ev, F.explode(sides).alias("s"))
+    return (valid.select(ev, "future_dated", F.explode(sides).alias("s"))
             .select(
                 ev["trade_id"].alias("trade_id"), trade_time.alias("trade_time"),
                 ev["valid_trade"].alias("valid_trade"), ev["fail_reason"].alias("fail_reason"),
@@ -205,7 +226,7 @@ def summarize_trade_sides(valid: DataFrame) -> DataFrame:
                 _worth(F.col("s.me.items_traded")).alias("item_value_given"),
                 F.col("s.me.gold_traded").alias("gold_given"),
                 F.col("s.gave").alias("value_given"), F.col("s.got").alias("value_received"),
-                ev["event_id"].alias("event_id"), _ts(ev["event_time"]).alias("event_time"),
+                ev["event_id"].alias("event_id"), _ts(ev["event_time"]).alias("event_time"), F.col("future_dated"),
                 _day(trade_time).alias("dt"),
             ))
 
@@ -224,17 +245,18 @@ def summarize_player_states(valid: DataFrame) -> DataFrame:
         p["inventory"]["current_capacity"].alias("inventory_current_capacity"),
         _distinct_items(items).cast("long").alias("num_uniq_items"), _units(items).alias("units_held"),
         _worth(items).alias("cum_item_value"),
-        ev["event_id"].alias("event_id"), _ts(ev["event_time"]).alias("event_time"), _day(state_time).alias("dt"),
+        ev["event_id"].alias("event_id"), _ts(ev["event_time"]).alias("event_time"), F.col("future_dated"),
+        _day(state_time).alias("dt"),
     )
 
 
 def quarantine_rows(bad: DataFrame, source: str) -> DataFrame:
-    """What did not fit: the raw message, where it came from, and why."""
+    """What did not fit: the raw message, where it came from, and why (dated by its arrival)."""
     return bad.select(
-        F.col("timestamp").alias("received_time"), F.col("topic").alias("kafka_topic"),
+        F.col("arrival").alias("received_time"), F.col("topic").alias("kafka_topic"),
         F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
         F.col("key").cast("string").alias("kafka_key"), F.col("raw"), F.col("reason"),
-        F.lit(source).alias("source"), _day(F.col("timestamp")).alias("dt"),
+        F.lit(source).alias("source"), _day(F.col("arrival")).alias("dt"),
     )
 
 

@@ -5,15 +5,33 @@ import random
 import time
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 
+from bazaar.stack import RelayService, SinkService
 from engine import catalog, create_app
 from orchestration import warehouse
+from orchestration.topic import ensure_topic
 
 
 def pipeline_stack(stack, home, **extra):
     """The test stack with a topic, Redis namespace, Hive database and home of this pipeline's own."""
     name = f"p{uuid.uuid4().hex[:10]}"
     return stack.replace(home=home, namespace=name, topic=name, database=name, **extra)
+
+
+@contextmanager
+def running_pipeline(s, *more):
+    """The pipeline's topic provisioned, its relay and two sinks (and `more` services) running;
+    stopped afterwards, in reverse order."""
+    ensure_topic(s.topic)
+    services = [RelayService(s), SinkService(s, "trades"), SinkService(s, "player_states"), *more]
+    try:
+        for svc in services:
+            svc.start()
+        yield s
+    finally:
+        for svc in reversed(services):
+            svc.stop()
 
 
 class Ledger:

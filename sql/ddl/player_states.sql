@@ -17,7 +17,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS {database}.player_states (
   item_held_quantity          BIGINT,
   gold                        BIGINT,
   event_id                    STRING,
-  event_time                  TIMESTAMP
+  event_time                  TIMESTAMP,
+  future_dated                BOOLEAN   COMMENT 'event_time more than BAZAAR_SINK_MAX_CLOCK_SKEW ahead of its arrival in Kafka'
 )
 PARTITIONED BY (dt STRING)
 STORED AS PARQUET

@@ -16,7 +16,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS {database}.state_summaries (
   units_held                  BIGINT,
   cum_item_value              BIGINT    COMMENT 'catalog value x quantity, summed over items held',
   event_id                    STRING,
-  event_time                  TIMESTAMP
+  event_time                  TIMESTAMP,
+  future_dated                BOOLEAN   COMMENT 'event_time more than BAZAAR_SINK_MAX_CLOCK_SKEW ahead of its arrival in Kafka'
 )
 PARTITIONED BY (dt STRING)
 STORED AS PARQUET

@@ -17,7 +17,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS {database}.trade_sides (
   value_given       BIGINT    COMMENT 'item_value_given + gold_given',
   value_received    BIGINT    COMMENT 'value_given of the other side',
   event_id          STRING,
-  event_time        TIMESTAMP
+  event_time        TIMESTAMP,
+  future_dated      BOOLEAN   COMMENT 'event_time more than BAZAAR_SINK_MAX_CLOCK_SKEW ahead of its arrival in Kafka'
 )
 PARTITIONED BY (dt STRING)
 STORED AS PARQUET

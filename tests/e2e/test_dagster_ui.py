@@ -9,10 +9,9 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-from bazaar.stack import DagsterDaemonService, DagsterWebserverService, RelayService, SinkService
+from bazaar.stack import DagsterDaemonService, DagsterWebserverService
 from orchestration.reports import report_dir
-from orchestration.topic import ensure_topic
-from tests.pipeline import pipeline_stack, played_ledger
+from tests.pipeline import pipeline_stack, played_ledger, running_pipeline
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -23,16 +22,8 @@ LOCATION = "orchestration.definitions"
 @pytest.fixture(scope="module")
 def ui(stack, tmp_path_factory, redis_service, kafka_service, trino_service):
     s = pipeline_stack(stack, tmp_path_factory.mktemp("ui"))
-    ensure_topic(s.topic)
-    services = [RelayService(s), SinkService(s, "trades"), SinkService(s, "player_states"),
-                DagsterWebserverService(s), DagsterDaemonService(s)]
-    try:
-        for svc in services:
-            svc.start()
+    with running_pipeline(s, DagsterWebserverService(s), DagsterDaemonService(s)):
         yield s, played_ledger(s, players=10, trades=50, seed=31)
-    finally:
-        for svc in reversed(services):
-            svc.stop()
 
 
 def dismiss_welcome(page) -> None:

@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 
 from bazaar.stack import RelayService
 from orchestration.topic import ensure_topic
@@ -149,3 +149,17 @@ def test_relay_killed_mid_stream_resumes_without_loss(relay_stack, relay, redis_
     assert duplicates <= lag.resent  # every duplicate was counted as a re-send
     assert lag.sent >= len(appended) and lag.sent - lag.resent <= len(appended)
     print(f"relay SIGKILL: {len(appended)} events, {duplicates} duplicates in Kafka, {lag.resent} re-sent")
+
+
+def test_the_broker_stamps_each_record_with_its_own_time(relay_stack):
+    """The topic is provisioned with LogAppendTime: a producer's own timestamp (3 h ahead here) is
+    replaced by the broker's, the time the sinks' watermark follows."""
+    ahead_ms = int((time.time() + 3 * 3600) * 1000)
+    producer = KafkaProducer(bootstrap_servers=relay_stack.kafka_bootstrap, acks="all")
+    before_ms = time.time() * 1000
+    producer.send(relay_stack.topic.topic, value=b"dated ahead", timestamp_ms=ahead_ms).get(timeout=30)
+    producer.close()
+    (record,) = consume(relay_stack, 1)
+    assert record.value == b"dated ahead"
+    assert record.timestamp_type == 1  # LogAppendTime
+    assert before_ms - 1000 <= record.timestamp <= time.time() * 1000 + 1000

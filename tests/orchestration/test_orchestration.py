@@ -11,7 +11,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 import requests
-from dagster import Definitions, RunRequest, build_sensor_context, materialize
+from dagster import AssetCheckSeverity, Definitions, RunRequest, build_sensor_context, materialize
 
 from bazaar.stack import RelayService, ReportsService, SinkService
 from bazaar.stack.sink_drivers import launcher_settings
@@ -116,6 +116,28 @@ def test_supervisor_restarts_a_killed_sink_without_loss(orch, ledger):
     result = materialize([trades_sink], resources=resources, tags=request.tags)
     assert result.asset_materializations_for_node("trades_sink")[0].metadata["started_now"].value is True
     counts_settle(s, ledger)
+
+
+def test_completeness_fails_while_events_are_missing_and_passes_once_they_land(orch, ledger, monkeypatch):
+    s, resources = orch
+    check = next(c for c in checks if c.check_key.name == "tables_match_engine_counters")
+    launcher = resources["sinks"].launcher()
+    launcher.stop("trades")  # trade events reach Kafka, and stay there
+    try:
+        before = len(ledger.trades)
+        ledger.trade(20, random.Random(23))
+        monkeypatch.setenv("BAZAAR_COMPLETENESS_DRAIN_S", "5")
+        (failed,) = materialize([hive_tables, check], resources=resources).get_asset_check_evaluations()
+        assert not failed.passed and failed.severity == AssetCheckSeverity.ERROR
+        assert failed.metadata["trades_missing"].value == len(ledger.trades) - before == 20
+        assert failed.metadata["trade_sides_missing"].value == 20
+        assert failed.metadata["player_states_missing"].value == 0  # that sink runs
+        assert failed.description.startswith("20 events the engine counted are missing")
+    finally:
+        launcher.start("trades")
+    monkeypatch.setenv("BAZAAR_COMPLETENESS_DRAIN_S", "120")
+    (passed,) = materialize([hive_tables, check], resources=resources).get_asset_check_evaluations()
+    assert passed.passed and passed.metadata["trades_tables"].value == len(ledger.trades)
 
 
 def test_reports_download_in_every_format(orch, ledger):

@@ -12,10 +12,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 import sql
-from bazaar.stack import RelayService, SinkService
+from bazaar.stack import SinkService
 from orchestration import reports, warehouse
-from orchestration.topic import ensure_topic
-from tests.pipeline import counts_settle, lopsided, pipeline_stack, played_ledger, wait_for
+from tests.pipeline import counts_settle, lopsided, pipeline_stack, played_ledger, running_pipeline, wait_for
 
 SEED_COLUMNS = {  # what the seed's readers get back from its four questions
     "trade_count": ["_col0"],
@@ -28,16 +27,9 @@ SEED_COLUMNS = {  # what the seed's readers get back from its four questions
 @pytest.fixture(scope="module")
 def pipeline(stack, tmp_path_factory, redis_service, kafka_service, trino_service):
     s = pipeline_stack(stack, tmp_path_factory.mktemp("pipeline"), sink_max_offsets_per_trigger=1000)
-    ensure_topic(s.topic)
-    services = [RelayService(s), SinkService(s, "trades"), SinkService(s, "player_states")]
-    try:
-        for svc in services:
-            svc.start()
+    with running_pipeline(s):
         warehouse.ensure_views(s.trino)
         yield s
-    finally:
-        for svc in reversed(services):
-            svc.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
 """The sinks' pure transforms on micro-batches built by hand, on a local Spark."""
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from pyspark.sql import Row, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
@@ -15,6 +16,7 @@ from spark_jobs import schemas, transforms
 WHEN = "2026-11-28T10:15:30.123456Z"
 WHEN_TS = datetime(2026, 11, 28, 10, 15, 30, 123456)
 RECEIVED = datetime(2026, 11, 28, 10, 15, 31)
+NOW = datetime(2026, 11, 28, 10, 15, 32)  # the micro-batch's time: the sink's clock
 RAW = T.StructType([
     T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
     T.StructField("topic", T.StringType()), T.StructField("partition", T.IntegerType()),
@@ -28,7 +30,7 @@ TRADES_TABLE = T.StructType([T.StructField(name, kind) for name, kind in [
     ("counterparty_id", T.LongType()), ("item_traded_item_id", T.LongType()), ("item_traded_name", T.StringType()),
     ("item_traded_level", T.LongType()), ("item_traded_value", T.LongType()), ("item_traded_quantity", T.LongType()),
     ("gold_traded", T.LongType()), ("event_id", T.StringType()), ("event_time", T.TimestampType()),
-    ("dt", T.StringType()),
+    ("future_dated", T.BooleanType()), ("dt", T.StringType()),
 ]])
 
 
@@ -56,10 +58,16 @@ def state_event(items):
     return events.player_state_event(player.to_state(), WHEN).model_dump()
 
 
-def batch(spark, values):
-    rows = [(b"k", v if isinstance(v, bytes) else json.dumps(v).encode(), "events", 0, i, RECEIVED)
+def batch(spark, values, received=RECEIVED):
+    rows = [(b"k", v if isinstance(v, bytes) else json.dumps(v).encode(), "events", 0, i, received)
             for i, v in enumerate(values)]
     return spark.createDataFrame(rows, RAW)
+
+
+def for_writers(spark, values, event_type=events.TRADE, now=NOW):
+    """A micro-batch as the sink's writers see it: classified, timed at `now`, kept for the writers."""
+    classified = transforms.classify(batch(spark, values), event_type, owns_unknown=event_type == events.TRADE)
+    return transforms.for_writers(transforms.timed(classified, "1 hour", "5 minutes", F.lit(now)))
 
 
 def test_event_schema_is_derived_from_the_engine_models():
@@ -106,12 +114,13 @@ def test_classify_sorts_good_from_bad_with_reasons(spark):
 
 def test_flatten_trades_a_row_per_side_and_item(spark):
     ev = trade_event()
-    valid = transforms.for_writers(transforms.classify(batch(spark, [ev]), events.TRADE, owns_unknown=True))
+    valid = for_writers(spark, [ev])
     expected = spark.createDataFrame([
-        Row("t1", WHEN_TS, True, None, 1, 3, 8, 5, "Leather Cap", 3, 40, 2, 0, ev["event_id"], WHEN_TS, "2026-11-28"),
+        Row("t1", WHEN_TS, True, None, 1, 3, 8, 5, "Leather Cap", 3, 40, 2, 0, ev["event_id"], WHEN_TS, False,
+            "2026-11-28"),
         Row("t1", WHEN_TS, True, None, 1, 3, 8, 28, "Crown of the Void King", 80, 5_000_000, 1, 0, ev["event_id"],
-            WHEN_TS, "2026-11-28"),
-        Row("t1", WHEN_TS, True, None, 2, 8, 3, None, None, None, None, None, 250, ev["event_id"], WHEN_TS,
+            WHEN_TS, False, "2026-11-28"),
+        Row("t1", WHEN_TS, True, None, 2, 8, 3, None, None, None, None, None, 250, ev["event_id"], WHEN_TS, False,
             "2026-11-28"),
     ], TRADES_TABLE)
     assertDataFrameEqual(transforms.flatten_trades(valid), expected)
@@ -119,8 +128,7 @@ def test_flatten_trades_a_row_per_side_and_item(spark):
 
 def test_flatten_player_states_empty_inventory_keeps_a_row(spark):
     full, empty = state_event({4: 5, 1: 2}), state_event({})
-    valid = transforms.for_writers(transforms.classify(batch(spark, [full, empty]), events.PLAYER_STATE,
-                                                       owns_unknown=False))
+    valid = for_writers(spark, [full, empty], events.PLAYER_STATE)
     rows = transforms.flatten_player_states(valid)
     got = sorted((r["state_id"], r["item_held_item_id"], r["item_held_quantity"], r["item_held_value"],
                   r["inventory_current_capacity"], r["gold"], r["version"]) for r in rows.collect())
@@ -135,7 +143,7 @@ def test_flatten_player_states_empty_inventory_keeps_a_row(spark):
 def test_trade_sides_value_what_each_side_gave_and_got(spark):
     ev = trade_event()  # player 3 gives 2 Leather Caps (40 each) and a Crown (5,000,000); player 8 pays 250
     rejected = trade_event("insufficient_gold", trade_id="t2")
-    valid = transforms.for_writers(transforms.classify(batch(spark, [ev, rejected]), events.TRADE, owns_unknown=True))
+    valid = for_writers(spark, [ev, rejected])
     got = sorted((r["trade_id"], r["side"], r["player_id"], r["counterparty_id"], r["items_given"], r["units_given"],
                   r["item_value_given"], r["gold_given"], r["value_given"], r["value_received"], r["valid_trade"],
                   r["fail_reason"], r["dt"]) for r in transforms.summarize_trade_sides(valid).collect())
@@ -148,8 +156,7 @@ def test_trade_sides_value_what_each_side_gave_and_got(spark):
 
 def test_state_summaries_sum_up_the_inventory(spark):
     full, empty = state_event({4: 5, 1: 2}), state_event({})  # 5 Healing Herbs (15 each), 2 Stale Bread (2)
-    valid = transforms.for_writers(transforms.classify(batch(spark, [full, empty]), events.PLAYER_STATE,
-                                                       owns_unknown=False))
+    valid = for_writers(spark, [full, empty], events.PLAYER_STATE)
     got = sorted((r["state_id"], r["player_id"], r["version"], r["gold"], r["num_uniq_items"], r["units_held"],
                   r["cum_item_value"], r["inventory_current_capacity"], r["state_time"])
                  for r in transforms.summarize_player_states(valid).collect())
@@ -158,8 +165,38 @@ def test_state_summaries_sum_up_the_inventory(spark):
 
 
 def test_quarantine_rows_keep_the_raw_message(spark):
-    bad = transforms.for_writers(transforms.classify(batch(spark, [b"{oops"]), events.TRADE, owns_unknown=True))
+    bad = for_writers(spark, [b"{oops"])
     (row,) = transforms.quarantine_rows(bad, "trades").collect()
     assert (row["raw"], row["reason"], row["source"], row["dt"], row["kafka_offset"]) == \
         ("{oops", "not_json", "trades", "2026-11-28", 0)
     assert list(row.asDict()) == schemas.QUARANTINE_COLUMNS
+
+
+def test_time_follows_the_broker_bounded_by_the_sink_clock_never_a_record_claim(spark):
+    """Whatever a record claims (its Kafka timestamp, its event_time), the watermark's time stays
+    between nine tenths of the window before the batch and the batch's own time."""
+    ahead, long_ago = NOW + timedelta(hours=3), NOW - timedelta(days=3)
+    skewed = trade_event(event_time="2026-11-28T13:15:30.000000Z", trade_id="t-ahead")  # a host 3 h ahead
+    late = trade_event(event_time="2026-11-25T10:00:00.000000Z", trade_id="t-old")  # a backlog of 3 days
+    raw = spark.createDataFrame([
+        (b"k", b"not json at all", "events", 0, 0, ahead),              # a producer stamping +3 h
+        (b"k", json.dumps(trade_event()).encode(), "events", 0, 1, ahead),
+        (b"k", json.dumps(skewed).encode(), "events", 0, 2, RECEIVED),
+        (b"k", json.dumps(late).encode(), "events", 0, 3, long_ago),
+        (b"k", json.dumps(trade_event(trade_id="t-fine")).encode(), "events", 0, 4, RECEIVED),
+    ], RAW)
+    classified = transforms.classify(raw, events.TRADE, owns_unknown=True)
+    timed = transforms.timed(classified, "1 hour", "5 minutes", F.lit(NOW))
+    got = {r["offset"]: (r["arrival"], r["watermark_ts"], r["future_dated"], r["reason"])
+           for r in timed.collect()}
+    floor = NOW - timedelta(minutes=54)  # 0.9 of the hour
+    assert got == {
+        0: (NOW, NOW, False, "not_json"),          # dated ahead by its producer: the sink's clock wins
+        1: (NOW, NOW, False, None),
+        2: (RECEIVED, RECEIVED, True, None),       # its own time 3 h ahead: kept, flagged, not followed
+        3: (long_ago, floor, False, None),         # old: never below the floor, so never late
+        4: (RECEIVED, RECEIVED, False, None),
+    }
+    rows = transforms.flatten_trades(transforms.for_writers(timed).filter("reason is null"))
+    assert {(r["trade_id"], r["future_dated"]) for r in rows.collect()} == {
+        ("t1", False), ("t-ahead", True), ("t-old", False), ("t-fine", False)}
