@@ -20,11 +20,14 @@ test: install-test
 bench: install-test
 	$(PY) bench/run_all.py
 
-install: $(VENV)/.demo-installed
+# Debian packages first: the virtualenv itself needs python3-venv on a stock Debian
+install:
 	@$(MAKE) --no-print-directory system-deps DEPS="$(DEMO_DEPS)"
+	@$(MAKE) --no-print-directory $(VENV)/.demo-installed
 
-install-test: $(VENV)/.test-installed
+install-test:
 	@$(MAKE) --no-print-directory system-deps DEPS="$(TEST_DEPS)"
+	@$(MAKE) --no-print-directory $(VENV)/.test-installed
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +43,7 @@ $(VENV)/.test-installed: setup.py | $(PY)
 
 system-deps:
 	@missing=""; for d in $(DEPS); do command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; done; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

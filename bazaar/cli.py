@@ -63,7 +63,7 @@ def status() -> None:
     table = Table("service", "pid", "healthy", "address", "detail")
     stack = get_stack()
     rows = [s.status() for s in services(stack)]
-    if all(st.healthy for st in rows if st.name in ("redis", "trino")):
+    if all(st.healthy for st in rows if st.name in ("redis", "metastore", "trino")):
         rows.append(main_job.tables_status(stack))
     for st in rows:
         table.add_row(st.name, str(st.pid or "-"), "[green]yes[/green]" if st.healthy else "[red]no[/red]",

@@ -49,17 +49,19 @@ def wait_until_complete(stack: Stack, timeout: float = 600) -> dict[str, int]:
         store.r.close()
 
 
-STATUS_DRAIN_S = 10
+STATUS_DRAIN_S = 10  # `bazaar status` answers in seconds; Dagster's check drains longer
 
 
 def tables_status(stack: Stack) -> Status:
     """The completeness check as a row of `bazaar status`: complete, catching up (events still in
-    the outbox), or missing events the engine counted (after draining a few seconds)."""
+    the outbox or Kafka, or a sink starting), or missing events the engine counted."""
     from bazaar.stack import RelayService
 
     store = make_store(stack.redis)
     try:
         found = warehouse.completeness(stack.trino, store, drain_s=STATUS_DRAIN_S)
+    except Exception as exc:  # no tables yet, the metastore down: say so in the row, not a traceback
+        return Status("tables", None, False, stack.trino.database, f"unreadable: {str(exc).splitlines()[0][:120]}")
     finally:
         store.r.close()
     held = f"{found.tables['trades']:,} trades and {found.tables['player_states']:,} player states"
@@ -67,8 +69,9 @@ def tables_status(stack: Stack) -> Status:
         return Status("tables", None, True, stack.trino.database, f"complete: {held}")
     waiting = RelayService(stack).lag().waiting
     launcher = LocalSinkLauncher(stack.sinks)
-    behind = sum(launcher.status(sink).progress.get("offsets_behind_latest") or 0 for sink in SINKS)
-    if waiting or behind:
+    sinks = [launcher.status(sink) for sink in SINKS]
+    behind = sum(st.progress.get("offsets_behind_latest") or 0 for st in sinks)
+    if waiting or behind or not all(st.healthy for st in sinks):
         return Status("tables", None, True, stack.trino.database,
                       f"catching up: {found.missing_events:,} events to land; {waiting:,} in the outbox, "
                       f"sinks {behind:,} records behind Kafka")

@@ -20,7 +20,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.settings import EngineSettings, RedisSettings, RelaySettings, to_env
-from orchestration.settings import ReportSettings, TopicSettings, TrinoSettings
+from orchestration.settings import CheckSettings, ReportSettings, TopicSettings, TrinoSettings
 from spark_jobs.settings import LauncherSettings
 
 
@@ -141,9 +141,14 @@ class Stack:
     def reports(self) -> ReportSettings:
         return self._compose(ReportSettings, reports_dir=self.home / "reports")
 
+    @cached_property
+    def checks(self) -> CheckSettings:
+        return self._compose(CheckSettings)
+
     def env(self, *extra: BaseSettings) -> dict[str, str]:
         """The composition as `BAZAAR_*` variables, for a process the stack starts."""
-        return to_env(self.local, self.engine, self.relay, self.topic, self.sinks, self.trino, self.reports, *extra)
+        return to_env(self.local, self.engine, self.relay, self.topic, self.sinks, self.trino, self.reports,
+                      self.checks, *extra)
 
 
 def get_stack() -> Stack:

@@ -27,7 +27,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bazaar.stack.ports import isolated_env as stack_env, stack_from_env as settings_from  # noqa: E402
+from bazaar.stack.ports import isolated_env, stack_from_env  # noqa: E402
 from bench.common import bazaar, save_results, stack_rss_mib  # noqa: E402
 
 console = Console()
@@ -35,7 +35,7 @@ console = Console()
 
 def timed_demo(env: dict[str, str], players: int, trades: int) -> dict:
     """Seconds of `bazaar demo` and the stack's peak resident memory during it."""
-    settings = settings_from(env)
+    settings = stack_from_env(env)
     peak = [0.0]
     done = threading.Event()
 
@@ -68,7 +68,7 @@ def main(cold: bool, players: int, trades: int) -> None:
         runs.append(("cold", {"BAZAAR_CACHE": "cache", "BAZAAR_MAVEN_REPO": "m2"}))
     for name, fresh_dirs in runs:
         work = Path(tempfile.mkdtemp(prefix=f"bazaar-demo-bench-{name}-"))
-        env = stack_env(work / "home", **{k: str(work / v) for k, v in fresh_dirs.items()})
+        env = isolated_env(work / "home", **{k: str(work / v) for k, v in fresh_dirs.items()})
         try:
             with console.status(f"bazaar demo ({name})"):
                 results[name] = timed_demo(env, players, trades)

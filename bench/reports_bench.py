@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestration import reports, warehouse  # noqa: E402
-from bazaar.stack.ports import isolated_env as stack_env, stack_from_env as settings_from  # noqa: E402
+from bazaar.stack.ports import isolated_env, stack_from_env  # noqa: E402
 from bench.common import bazaar, save_results  # noqa: E402
 from engine import catalog, events, rules  # noqa: E402
 from engine.rules import Offer  # noqa: E402
@@ -109,8 +109,8 @@ def run_suite(settings) -> dict:
 def main(levels: str, players: int) -> None:
     targets = sorted(int(x) for x in levels.split(","))
     work = Path(tempfile.mkdtemp(prefix="bazaar-reports-bench-"))
-    env = stack_env(work / "home")
-    settings = settings_from(env)
+    env = isolated_env(work / "home")
+    settings = stack_from_env(env)
     results: dict = {"players": players, "levels": {}}
     try:
         with console.status("bazaar up"):

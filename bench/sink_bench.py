@@ -12,11 +12,11 @@ for each: right after the sinks caught up (they are still expiring the backlog's
 dedup state), and again after `--settle` seconds more of trades at the same rate,
 the steady state the target is about.  Writes bench/results/sinks.json.
 
-The backlog's events are `--backlog-age` seconds old (2 h by default): the
-tables' history, older than the sinks' dedup window, as in a pipeline that has
-been running.  With `--backlog-age 0` the whole backlog is inside the window:
-the dedup state then holds every one of its events, and Spark (4.2) scans that
-whole state in every micro-batch to expire it, which slows every batch.
+The backlog's events are dated `--backlog-age` seconds ago (2 h by default),
+as the tables' history.  The sinks' dedup window follows each record's arrival
+in Kafka, not its own date, so a backlog produced at once is inside the window
+whatever its age: the dedup state holds every one of its events until the
+window has passed, as it would after a sink was down while events arrived.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bazaar.stack import DagsterDaemonService, SinkService  # noqa: E402
-from bazaar.stack.ports import isolated_env as stack_env, stack_from_env as settings_from  # noqa: E402
+from bazaar.stack.ports import isolated_env, stack_from_env  # noqa: E402
 from bench.common import bazaar, percentile, save_results  # noqa: E402
 from engine import catalog, events, rules  # noqa: E402
 from engine.rules import Offer  # noqa: E402
@@ -160,8 +160,8 @@ def freshness(settings, trades: int, rate: float, sinks: dict) -> dict:
 def main(n_events: int, trades: int, rate: float, settle: float, backlog_age: float) -> None:
     work = Path(tempfile.mkdtemp(prefix="bazaar-sink-bench-"))
     # batches of at most 200k records, so the backlog is drained over several batches at the sink's pace
-    env = stack_env(work / "home", BAZAAR_SINK_MAX_OFFSETS_PER_TRIGGER="200000")
-    settings = settings_from(env)
+    env = isolated_env(work / "home", BAZAAR_SINK_MAX_OFFSETS_PER_TRIGGER="200000")
+    settings = stack_from_env(env)
     results: dict = {"trigger_s": settings.sinks.sink_trigger_seconds}
     try:
         with console.status("bazaar up"):

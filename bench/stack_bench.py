@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bazaar.settings import Stack  # noqa: E402
 from bazaar.stack import RelayService, services  # noqa: E402
-from bazaar.stack.ports import isolated_env as stack_env, stack_from_env as settings_from  # noqa: E402
+from bazaar.stack.ports import isolated_env, stack_from_env  # noqa: E402
 from bench.common import bazaar, group_rss_mib, percentile, save_results  # noqa: E402
 from engine import catalog  # noqa: E402
 from engine.db import make_redis  # noqa: E402
@@ -104,10 +104,10 @@ def trade_to_kafka_latency(settings: Stack, trades: int, rate: float) -> dict:
 @click.option("--rate", default=200.0, show_default=True, help="Trades per second in the latency run.")
 def main(cold: bool, events: int, trades: int, rate: float) -> None:
     work = Path(tempfile.mkdtemp(prefix="bazaar-stack-bench-"))
-    env = stack_env(work / "home")
+    env = isolated_env(work / "home")
     if cold:
         env |= {"BAZAAR_CACHE": str(work / "cache"), "BAZAAR_MAVEN_REPO": str(work / "m2")}
-    settings = settings_from(env)
+    settings = stack_from_env(env)
     results: dict = {}
     try:
         with console.status("bazaar up (cold)" if cold else "bazaar up (first)"):

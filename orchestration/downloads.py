@@ -55,8 +55,11 @@ def create_app(settings: Optional[ReportSettings] = None) -> Flask:
         if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
             for entry in entries:
                 entry["preview"] = _preview(settings, entry["name"]) if entry["rows"] is not None else None
-            return render_template("reports.html", reports=entries, preview_rows=PREVIEW_ROWS)
-        return jsonify(entries)
+            page = app.make_response(render_template("reports.html", reports=entries, preview_rows=PREVIEW_ROWS))
+        else:
+            page = jsonify(entries)
+        page.vary.add("Accept")  # one URL, two representations: caches must keep them apart
+        return page
 
     @app.get("/reports/<name>.<fmt>")
     def download(name: str, fmt: str):

@@ -47,7 +47,8 @@ class KafkaResource(ConfigurableResource):
 
 
 class SparkSinksResource(ConfigurableResource):
-    """The sinks' launcher of this deployment (`spark_jobs.launch`) and what it passes to the sinks."""
+    """The sinks' launcher of this deployment (`spark_jobs.launch`) and every setting it passes to
+    the sinks, so a sink the supervisor restarts runs as the one `bazaar up` started."""
 
     launcher_name: str = "local"
     home: str
@@ -58,14 +59,34 @@ class SparkSinksResource(ConfigurableResource):
     warehouse_uri: str
     checkpoint_uri: str
     database: str = "default"
+    driver_memory: str = "1g"
+    driver_host: str = "127.0.0.1"
+    trigger_seconds: float = 0.5
+    dedup_window: str = "1 hour"
+    max_clock_skew: str = "5 minutes"
+    max_offsets_per_trigger: Optional[int] = None
     jars: str = ""
     local_fs_jar: str = ""
+
+    @classmethod
+    def of(cls, s: LauncherSettings, **endpoints) -> "SparkSinksResource":
+        """From the sinks' settings; `endpoints` (EnvVars, in the cluster) take the place of theirs."""
+        return cls(**{"launcher_name": s.sink_launcher, "home": str(s.sink_home), "spark_master": s.spark_master,
+                      "kafka_bootstrap": s.kafka_bootstrap, "topic": s.topic, "metastore_uri": s.metastore_uri,
+                      "warehouse_uri": s.warehouse_uri, "checkpoint_uri": s.checkpoint_uri, "database": s.database,
+                      "driver_memory": s.spark_driver_memory, "driver_host": s.spark_driver_host,
+                      "trigger_seconds": s.sink_trigger_seconds, "dedup_window": s.sink_dedup_window,
+                      "max_clock_skew": s.sink_max_clock_skew, "max_offsets_per_trigger": s.sink_max_offsets_per_trigger,
+                      "jars": s.sink_jars, "local_fs_jar": s.sink_local_fs_jar, **endpoints})
 
     def launcher(self) -> SinkLauncher:
         return launcher_for(LauncherSettings(
             sink_launcher=self.launcher_name, sink_home=self.home, spark_master=self.spark_master,
             kafka_bootstrap=self.kafka_bootstrap, topic=self.topic, metastore_uri=self.metastore_uri,
             warehouse_uri=self.warehouse_uri, checkpoint_uri=self.checkpoint_uri, database=self.database,
+            spark_driver_memory=self.driver_memory, spark_driver_host=self.driver_host,
+            sink_trigger_seconds=self.trigger_seconds, sink_dedup_window=self.dedup_window,
+            sink_max_clock_skew=self.max_clock_skew, sink_max_offsets_per_trigger=self.max_offsets_per_trigger,
             sink_jars=self.jars, sink_local_fs_jar=self.local_fs_jar))
 
 
@@ -113,11 +134,7 @@ def local_resources(redis: Optional[RedisSettings] = None, topic: Optional[Topic
         "redis": RedisResource(url=redis.redis_url, password=pw, namespace=redis.namespace),
         "kafka": KafkaResource(bootstrap_servers=topic.kafka_bootstrap, topic=topic.topic,
                                partitions=topic.topic_partitions, retention_ms=topic.topic_retention_ms),
-        "sinks": SparkSinksResource(launcher_name=sinks.sink_launcher, home=str(sinks.sink_home),
-                                    spark_master=sinks.spark_master, kafka_bootstrap=sinks.kafka_bootstrap,
-                                    topic=sinks.topic, metastore_uri=sinks.metastore_uri,
-                                    warehouse_uri=sinks.warehouse_uri, checkpoint_uri=sinks.checkpoint_uri,
-                                    database=sinks.database, jars=sinks.sink_jars, local_fs_jar=sinks.sink_local_fs_jar),
+        "sinks": SparkSinksResource.of(sinks),
         "report_store": ReportStoreResource(reports_dir=str(report_settings.reports_dir)),
         "trino": TrinoResource(host=trino.trino_host, port=trino.trino_port, user=trino.trino_user,
                                catalog=trino.trino_catalog, database=trino.database),
@@ -133,13 +150,11 @@ def cluster_resources() -> dict:
         "redis": RedisResource(url=EnvVar("BAZAAR_REDIS_URL"), namespace=redis.namespace, **password),
         "kafka": KafkaResource(bootstrap_servers=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"), topic=topic.topic,
                                partitions=topic.topic_partitions, retention_ms=topic.topic_retention_ms),
-        "sinks": SparkSinksResource(launcher_name=sinks.sink_launcher, home=EnvVar("BAZAAR_SINK_HOME"),
-                                    spark_master=EnvVar("BAZAAR_SPARK_MASTER"),
-                                    kafka_bootstrap=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"), topic=sinks.topic,
-                                    metastore_uri=EnvVar("BAZAAR_METASTORE_URI"),
-                                    warehouse_uri=EnvVar("BAZAAR_WAREHOUSE_URI"),
-                                    checkpoint_uri=EnvVar("BAZAAR_CHECKPOINT_URI"), database=sinks.database,
-                                    jars=sinks.sink_jars, local_fs_jar=sinks.sink_local_fs_jar),
+        "sinks": SparkSinksResource.of(sinks, home=EnvVar("BAZAAR_SINK_HOME"), spark_master=EnvVar("BAZAAR_SPARK_MASTER"),
+                                       kafka_bootstrap=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"),
+                                       metastore_uri=EnvVar("BAZAAR_METASTORE_URI"),
+                                       warehouse_uri=EnvVar("BAZAAR_WAREHOUSE_URI"),
+                                       checkpoint_uri=EnvVar("BAZAAR_CHECKPOINT_URI")),
         "report_store": ReportStoreResource(reports_dir=EnvVar("BAZAAR_REPORTS_DIR")),
         "trino": TrinoResource(host=EnvVar("BAZAAR_TRINO_HOST"), port=EnvVar.int("BAZAAR_TRINO_PORT"),
                                user=trino.trino_user, catalog=trino.trino_catalog, database=trino.database),

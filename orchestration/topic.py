@@ -29,6 +29,7 @@ def ensure_topic(settings: TopicSettings) -> dict:
         if have < settings.topic_partitions:
             admin.create_partitions({settings.topic: NewPartitions(settings.topic_partitions)})
         done["partitions"] = max(have, settings.topic_partitions)
+        # incremental (IncrementalAlterConfigs): the topic's other overrides stay as an operator set them
         admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, settings.topic, configs=want)])
         return done
     finally:

@@ -15,7 +15,6 @@ from engine.store import Store
 from orchestration.settings import TrinoSettings
 
 DEFAULT_PARAMS = {"ratio": 10, "min_value": 1_000, "min_repeats": 2}
-TABLES = ("trades", "trade_sides", "player_states", "state_summaries", "quarantine")
 SEED_QUESTIONS = ("trade_count", "most_traded_items", "most_diverse_inventory", "most_valuable_inventory")
 COUNTED_IN = {"trades": "trades", "trade_sides": "trades", "player_states": "player_states",
               "state_summaries": "player_states"}  # table -> the engine counter it must reach
@@ -107,6 +106,6 @@ def wait_until_complete(settings: TrinoSettings, store: Store, timeout: float = 
     after its table), hold every trade and player state the engine has counted."""
     found = completeness(settings, store, drain_s=timeout)
     if not found.complete:
-        raise TimeoutError(f"tables hold {found.tables}, the engine counted {found.engine}; "
-                           "see `bazaar status` and `bazaar lag`")
+        raise TimeoutError(f"after {timeout:.0f}s the tables hold {found.tables} and the engine counted "
+                           f"{found.engine}: is the relay moving the outbox, are both sinks running?")
     return found.tables

@@ -59,12 +59,3 @@ TRADE_EVENT = spark_schema(TradeEvent)
 PLAYER_STATE_EVENT = spark_schema(PlayerStateEvent)
 ENVELOPE = T.StructType([T.StructField("event_type", T.StringType()), T.StructField("event_id", T.StringType()),
                          T.StructField("schema_version", T.LongType()), T.StructField(CORRUPT, T.StringType())])
-
-PLAYER_STATES_COLUMNS = [
-    "state_id", "state_time", "player_id", "username", "player_class", "version",
-    "inventory_max_capacity", "inventory_current_capacity", "item_held_item_id", "item_held_name",
-    "item_held_level", "item_held_value", "item_held_quantity", "gold", "event_id", "event_time", "future_dated",
-    "dt",
-]
-QUARANTINE_COLUMNS = ["received_time", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_key",
-                      "raw", "reason", "source", "dt"]

@@ -45,10 +45,16 @@ def ddl(table: str, database: str, location: str) -> str:
 
 
 def register_tables(spark: SparkSession, settings: SinkSettings, tables: list[str]) -> None:
-    """The tables this sink writes, created in the metastore (the one place tables are created)."""
+    """The tables this sink writes, created in the metastore (the one place tables are created);
+    a column the DDL declares that an existing table lacks (one added since) is added to it."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {settings.database}")
     for table in tables:
         spark.sql(ddl(table, settings.database, f"{settings.warehouse_uri}/{table}"))
+        name = f"{settings.database}.{table}"
+        have = {field.name.lower() for field in spark.table(name).schema}
+        missing = [f"{column} {kind}" for column, kind in sql.ddl_columns(table) if column.lower() not in have]
+        if missing:
+            spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({', '.join(missing)})")
 
 
 class Partitions:

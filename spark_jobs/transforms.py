@@ -118,13 +118,15 @@ def timed(classified: DataFrame, window: str, skew: str, now: Column | None = No
     - `watermark_ts`: `arrival`, never older than nine tenths of `window` before `now`. The dedup
       watermark follows it, so it moves only with the sink's clock, and no record is ever older
       than the watermark: none is dropped as late, however old its own `event_time`.
-    - `future_dated`: a valid event whose `event_time` is more than `skew` ahead of its arrival
-      (a host whose clock runs ahead); it is kept, with its own times, and flagged.
+    - `future_dated`: a valid event whose `event_time` is more than `skew` ahead of the broker's
+      timestamp (a host whose clock runs ahead); it is kept, with its own times, and flagged.
+      Compared with the broker's time, not the sink's, so a sink host whose clock runs behind
+      flags nothing.
     """
     now = F.current_timestamp() if now is None else now
     arrival = F.least(F.col("timestamp"), now)
     floor = now - F.expr(f"INTERVAL {window}") * 0.9
-    future = F.col("event_ts") > arrival + F.expr(f"INTERVAL {skew}")
+    future = F.col("event_ts") > F.col("timestamp") + F.expr(f"INTERVAL {skew}")
     return (classified.withColumn("arrival", arrival)
             .withColumn("watermark_ts", F.greatest(F.col("arrival"), floor))
             .withColumn("future_dated", F.col("reason").isNull() & F.coalesce(future, F.lit(False))))

@@ -20,10 +20,11 @@ def pipeline_stack(stack, home, **extra):
 
 
 @contextmanager
-def running_pipeline(s, *more):
-    """The pipeline's topic provisioned, its relay and two sinks (and `more` services) running;
-    stopped afterwards, in reverse order."""
-    ensure_topic(s.topic)
+def running_pipeline(s, *more, provision=True):
+    """The pipeline's topic provisioned (unless the test did), its relay and two sinks (and `more`
+    services) running; stopped afterwards, in reverse order."""
+    if provision:
+        ensure_topic(s.topic)
     services = [RelayService(s), SinkService(s, "trades"), SinkService(s, "player_states"), *more]
     try:
         for svc in services:

@@ -42,10 +42,6 @@ def launcher_settings(stack: Stack) -> LauncherSettings:
                                           "sink_local_fs_jar": str(local_fs)})
 
 
-def launcher(stack: Stack) -> LocalSinkLauncher:
-    return LocalSinkLauncher(launcher_settings(stack))
-
-
 class SinkService(SinkProcess):
     """A sink as a service of `bazaar up`: the local launcher's own process, once the jars are here."""
 

@@ -21,7 +21,7 @@ from orchestration.assets.reports import report_assets
 from orchestration.checks import checks
 from orchestration.resources import local_resources
 from orchestration.sensors import sink_supervisor
-from tests.pipeline import counts_settle, pipeline_stack, played_ledger
+from tests.pipeline import counts_settle, pipeline_stack, played_ledger, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +126,8 @@ def test_completeness_fails_while_events_are_missing_and_passes_once_they_land(o
     try:
         before = len(ledger.trades)
         ledger.trade(20, random.Random(23))
+        for table in ("player_states", "state_summaries"):  # the other sink runs: its events land
+            wait_for(s, f"select count(distinct event_id) from {table}", [[len(ledger.states)]])
         monkeypatch.setenv("BAZAAR_COMPLETENESS_DRAIN_S", "5")
         (failed,) = materialize([hive_tables, check], resources=resources).get_asset_check_evaluations()
         assert not failed.passed and failed.severity == AssetCheckSeverity.ERROR
