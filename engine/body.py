@@ -1,7 +1,8 @@
 """Reading a JSON request body, whatever Content-Type the client sent.
 
 The seed's clients (and `ab -u`) do not always say `application/json`, so the
-body is parsed as JSON regardless; anything that is not a JSON object is a 400.
+body is parsed as JSON regardless; anything that is not a JSON object, or is
+nested deeper than `MAX_DEPTH`, is a 400 (never a 500 from the parser's recursion).
 """
 
 from __future__ import annotations
@@ -15,6 +16,20 @@ from pydantic import BaseModel
 from engine.errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
+MAX_DEPTH = 32  # the deepest valid body (a trade side's inventory items) is 5
+
+
+def depth(doc: Any) -> int:
+    """How deeply arrays and objects nest in a parsed document (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def json_body(allow_empty: bool = False) -> dict[str, Any]:
@@ -27,6 +42,11 @@ def json_body(allow_empty: bool = False) -> dict[str, Any]:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:  # nested far deeper than MAX_DEPTH: the parser gave up before we could count
+        raise ApiError(400, "too_deep", f"the request body nests arrays and objects more than {MAX_DEPTH} deep") \
+            from None
+    if depth(doc) > MAX_DEPTH:
+        raise ApiError(400, "too_deep", f"the request body nests arrays and objects more than {MAX_DEPTH} deep")
     if not isinstance(doc, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
     return doc

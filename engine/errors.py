@@ -1,16 +1,23 @@
 """JSON errors for everything a client can get wrong; never a 500 for client input.
 
 Every error body is `{"error": <code>, "message": <text>}`, plus `fields` (each
-with `field` and `message`) for a 400 from validation.
+with `field` and `message`) for a 400 from validation. Every response carries
+`X-Request-Id`; an error the engine did not foresee is a JSON 500 naming it,
+logged with its traceback under the same id.
 """
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+import logging
+import uuid
+
+from flask import Flask, g, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from engine.store import Contention, StoreUnavailable
+
+log = logging.getLogger("engine")
 
 
 class ApiError(Exception):
@@ -26,7 +33,8 @@ def error_response(status: int, code: str, message: str, **extra):
 
 def validation_error(exc: ValidationError):
     fields = [
-        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+        {"field": ".".join(str(p) for p in e["loc"]) or "body",
+         "message": "unknown field" if e["type"] == "extra_forbidden" else e["msg"]}
         for e in exc.errors(include_url=False)
     ]
     names = ", ".join(f["field"] for f in fields)
@@ -49,4 +57,22 @@ def init_app(app: Flask) -> None:
     def _http(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
         messages = {413: f"request body larger than {app.config['MAX_CONTENT_LENGTH']} bytes"}
-        return error_response(exc.code or 500, code, messages.get(exc.code, exc.description or exc.name))
+        body, status = error_response(exc.code or 500, code, messages.get(exc.code, exc.description or exc.name))
+        allow = dict(exc.get_headers()).get("Allow")  # a 405 says which methods the route takes
+        return (body, status, {"Allow": allow}) if allow else (body, status)
+
+    @app.errorhandler(Exception)
+    def _unforeseen(exc: Exception):
+        log.exception("request %s failed", g.get("request_id", "-"))
+        return error_response(500, "internal_error", f"the engine failed on this request; it is logged as "
+                                                     f"request {g.get('request_id', '-')}", request_id=g.get("request_id"))
+
+    @app.before_request
+    def _start() -> None:
+        g.request_id = uuid.uuid4().hex
+
+    @app.after_request
+    def _finish(response):
+        # gunicorn's access log prints it beside the request line (see bazaar/stack/engine_server.py)
+        response.headers["X-Request-Id"] = g.get("request_id", "-")
+        return response

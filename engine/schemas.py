@@ -1,8 +1,10 @@
 """Request bodies, validated with pydantic; a violation becomes a 400 naming the field.
 
 Types are strict (`"3"` is not a player id, `true` is not a quantity).  Unknown
-fields are ignored so that the seed's full item objects and cached player views
-pass; of an item only `item_id` and `quantity` are trusted.
+fields are refused, each named in the 400 (a typo such as `gold_trade` must not
+silently trade zero gold); the seed's full item objects and player views stay
+known: of an item only `item_id` and `quantity` are trusted, `name`, `level` and
+`value` are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -23,29 +25,37 @@ Quantity = Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
 Gold = Annotated[StrictInt, Field(ge=0, le=MAX_GOLD)]
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-class ItemLine(_Lenient):
-    """An item given in a trade; `name`, `level` and `value` may be sent but are ignored."""
+class _CatalogFields(_Strict):
+    """What the seed's clients send of an item beside its id and quantity: ignored, the catalog decides."""
+
+    name: Optional[StrictStr] = Field(default=None, description="Ignored: the catalog's name is used.")
+    level: Optional[StrictInt] = Field(default=None, description="Ignored: the catalog's level is used.")
+    value: Optional[StrictInt] = Field(default=None, description="Ignored: the catalog's value is used.")
+
+
+class ItemLine(_CatalogFields):
+    """An item given in a trade."""
 
     item_id: Annotated[StrictInt, Field(ge=1, le=2**31)]
     quantity: Quantity
 
 
-class HeldItem(_Lenient):
+class HeldItem(_CatalogFields):
     item_id: Annotated[StrictInt, Field(ge=1, le=2**31)]
     quantity: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
 
 
-class InventoryView(_Lenient):
+class InventoryView(_Strict):
     max_capacity: Optional[StrictInt] = None
     current_capacity: Optional[StrictInt] = None
     items: Optional[list[HeldItem]] = Field(default=None, max_length=MAX_ITEM_LINES)
 
 
-class TradeSideIn(_Lenient):
+class TradeSideIn(_Strict):
     """One side of a trade; `username`, `player_class`, `gold`, `inventory` and `version`,
     when present, are the client's view of the player and must match the server's."""
 
@@ -81,7 +91,7 @@ class TradeSideIn(_Lenient):
         return Offer(self.player_id, items, self.gold_traded, claim)
 
 
-class TradeIn(_Lenient):
+class TradeIn(_Strict):
     player_1: TradeSideIn
     player_2: TradeSideIn
 

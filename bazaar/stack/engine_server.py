@@ -29,6 +29,9 @@ class EngineService(Service):
             "--backlog", "2048",
             "--graceful-timeout", "10",
             "--error-logfile", "-",
+            # a line per request: no header or body, so no key or token ever reaches the log
+            "--access-logfile", "-",
+            "--access-logformat", '%(h)s "%(r)s" %(s)s %(B)s %(M)sms id=%({x-request-id}o)s',
             "engine:create_app()",
         ]
 

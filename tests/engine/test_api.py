@@ -276,8 +276,60 @@ def test_oversized_body_is_413(client):
 def test_wrong_method_and_unknown_route_are_json(client):
     r = client.get("/trade")
     assert r.status_code == 405 and r.get_json()["error"] == "method_not_allowed"
+    assert set(r.headers["Allow"].replace(" ", "").split(",")) == {"POST", "OPTIONS"}
+    r = client.post("/create_player")
+    assert r.status_code == 405 and "PUT" in r.headers["Allow"]
     r = client.get("/nowhere")
     assert r.status_code == 404 and r.get_json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize("levels", [33, 5_000, 100_000])
+def test_deep_json_is_400_and_changes_nothing(client, pair, outbox, levels):
+    n = len(outbox.entries())
+    raw = b'{"x":' * levels + b"1" + b"}" * levels
+    r = client.post("/trade", data=raw, content_type="application/json")
+    assert r.status_code == 400 and r.get_json()["error"] == "too_deep"
+    assert len(outbox.entries()) == n
+
+
+def test_a_body_as_deep_as_a_full_seed_trade_is_fine(client, pair):
+    mara, monk = pair
+    helm = next(i for i in mara["inventory"]["items"] if i["item_id"] == 18)
+    assert trade(client, seed_side(mara, [helm], 0), seed_side(monk, [], 150)).status_code == 200
+
+
+@pytest.mark.parametrize("body, fields", [
+    ({"player_1": {"player_id": 1, "gold_trade": 500}, "player_2": {"player_id": 2}}, ["player_1.gold_trade"]),
+    ({"player_1": {"player_id": 1}, "player_2": {"player_id": 2}, "note": "hi"}, ["note"]),
+    ({"player_1": {"player_id": 1, "items_traded": [{"item_id": 1, "quantity": 1, "qty": 2}]},
+      "player_2": {"player_id": 2, "inventory": {"items": [], "slots": 3}}},
+     ["player_1.items_traded.0.qty", "player_2.inventory.slots"]),
+])
+def test_unknown_fields_are_refused_by_name_and_change_nothing(client, pair, outbox, body, fields):
+    before = [client.get(f"/players/{i}").get_json() for i in (1, 2)]
+    n = len(outbox.entries())
+    r = client.post("/trade", json=body)
+    assert r.status_code == 400
+    err = r.get_json()
+    assert sorted(f["field"] for f in err["fields"]) == sorted(fields)
+    assert all(f["message"] == "unknown field" for f in err["fields"])
+    assert len(outbox.entries()) == n
+    assert [client.get(f"/players/{i}").get_json() for i in (1, 2)] == before
+
+
+def test_every_answer_has_a_request_id_and_an_unforeseen_error_is_a_json_500(app, client, pair, monkeypatch):
+    ids = {client.get("/health").headers["X-Request-Id"], client.get("/nowhere").headers["X-Request-Id"]}
+    assert len(ids) == 2 and all(len(i) == 32 for i in ids)
+
+    def broken(*_):
+        raise RuntimeError("a bug")
+    from engine.store import Store
+    monkeypatch.setattr(Store, "trade", broken)
+    r = trade(client, {"player_id": 1, "gold_traded": 1}, {"player_id": 2})
+    body = r.get_json()
+    assert r.status_code == 500 and body["error"] == "internal_error"
+    assert body["request_id"] == r.headers["X-Request-Id"] and body["request_id"] in body["message"]
+    assert "a bug" not in json.dumps(body)  # the details go to the log, not to the client
 
 
 # -- health, docs ---------------------------------------------------------------
