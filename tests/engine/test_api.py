@@ -283,7 +283,7 @@ def test_wrong_method_and_unknown_route_are_json(client):
     assert r.status_code == 404 and r.get_json()["error"] == "not_found"
 
 
-@pytest.mark.parametrize("levels", [33, 5_000, 100_000])
+@pytest.mark.parametrize("levels", [33, 1_000, 5_000])  # 5,000: the largest that fits in a 64 KiB body
 def test_deep_json_is_400_and_changes_nothing(client, pair, outbox, levels):
     n = len(outbox.entries())
     raw = b'{"x":' * levels + b"1" + b"}" * levels
