@@ -95,9 +95,9 @@ def test_events_arrive_in_kafka_exactly_as_appended(relay_stack, relay, redis_cl
 
 
 def test_broker_down_while_trading_then_back_loses_nothing(relay_stack, relay, redis_client, kafka_service):
-    relay.start()
     play(relay_stack, players=5, trades=50, seed=2)
-    first = outbox_snapshot(redis_client, relay_stack)  # may already be partly sent; the ids tell
+    first = outbox_snapshot(redis_client, relay_stack)  # all of it: the relay starts after
+    relay.start()
     wait_drained(relay)
 
     kafka_service.stop()
