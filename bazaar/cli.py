@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 from typing import Optional
 
 import click
+import redis
 from rich.console import Console
 from rich.table import Table
 
@@ -94,6 +96,60 @@ def lag() -> None:
     console.print(table)
 
 
+@main.group()
+def keys() -> None:
+    """API keys for game backends: create, list, revoke (in the stack's Redis)."""
+
+
+@contextmanager
+def _keys():
+    from engine.auth import Keys, KeyProblem
+    from engine.db import make_redis
+
+    stack = get_stack()
+    client = make_redis(stack.redis)
+    try:
+        yield Keys(client, stack.redis.namespace)
+    except KeyProblem as exc:
+        raise click.ClickException(str(exc))
+    except redis.RedisError as exc:
+        raise click.ClickException(f"Redis at {stack.redis.redis_url} does not answer ({exc}); "
+                                   "start it with `bazaar up redis`")
+    finally:
+        client.close()
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="A name for the key's holder, unique (e.g. the game server's).")
+@click.option("--rate", type=click.IntRange(1), default=None,
+              help="Requests per second the key may make (default: BAZAAR_KEY_RATE, 1000).")
+def keys_create(name: str, rate: Optional[int]) -> None:
+    """Print a new key, alone on one line: the only time it is shown (only its hash is kept)."""
+    with _keys() as store:
+        key = store.create(name, rate or get_stack().engine.key_rate)
+    click.echo(key)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Name, creation, last use and rate of every key (never the key itself)."""
+    with _keys() as store:
+        listed = store.list()
+    table = Table("name", "created", "last used", "rate (req/s)")
+    for k in listed:
+        table.add_row(k.name, k.created, k.last_used or "never", f"{k.rate:,}")
+    console.print(table)
+
+
+@keys.command("revoke")
+@click.argument("name")
+def keys_revoke(name: str) -> None:
+    """Revoke a key by name: the next request with it, on any worker, is a 401."""
+    with _keys() as store:
+        store.revoke(name)
+    console.print(f"revoked {name!r}")
+
+
 def _sim_options(players: int, trades: int):
     def wrap(f):
         for opt in reversed([
@@ -124,7 +180,7 @@ def simulate(players: int, trades: int, concurrency: int, cheater_share: float, 
     stack = get_stack()
     try:
         summary, _ = main_job.simulate(stack, players, trades, concurrency, cheater_share, seed, url=url)
-    except EngineUnreachable as exc:
+    except (EngineUnreachable, FileNotFoundError) as exc:
         raise click.ClickException(str(exc))
     _print_summary(summary)
     console.print(f"ground truth in {main_job.simulation_dir(stack)}")

@@ -34,7 +34,7 @@ def simulate(stack: Stack, players: int, trades: int, concurrency: int, cheater_
              seed: int | None, show_progress: bool = True, url: str | None = None) -> tuple[Summary, Truth]:
     """Play the economy against the engine (the stack's, or `url`); the ground truth is saved
     under HOME/simulation."""
-    sim = Simulator(url or stack.engine_url, seed, concurrency, cheater_share)
+    sim = Simulator(url or stack.engine_url, seed, concurrency, cheater_share, stack.api_key)
     summary = sim.run(players, trades, show_progress)
     sim.truth.save(simulation_dir(stack))
     return summary, sim.truth

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.settings import EngineSettings, RedisSettings, RelaySettings, to_env
@@ -39,6 +39,10 @@ class StackSettings(BaseSettings):
                              description="Maven's local repository (download cache).")
     host: str = Field(default="127.0.0.1", description="Address the local services bind to.")
     redis_port: int = 6379
+    redis_maxmemory: str = Field(default="2gb", description="Redis's memory limit (noeviction: writes refused beyond).")
+    api_key: Optional[SecretStr] = Field(
+        default=None, description="The API key the stack's tools send; HOME/api-key (made by `bazaar up`) when unset."
+    )
     engine_port: int = 5000
     engine_workers: int = Field(default=4, description="gunicorn worker processes.")
     kafka_port: int = 9092
@@ -87,6 +91,17 @@ class Stack:
     @property
     def host(self) -> str:
         return self.local.host
+
+    @property
+    def api_key(self) -> str:
+        """The key the stack's tools send: `BAZAAR_API_KEY`, else the one `bazaar up` keeps at HOME/api-key."""
+        if self.local.api_key is not None:
+            return self.local.api_key.get_secret_value()
+        path = self.home / "api-key"
+        if not path.exists():
+            raise FileNotFoundError(f"no API key at {path}: run `bazaar up` (it makes one), or set BAZAAR_API_KEY "
+                                    "to a key from `bazaar keys create`")
+        return path.read_text().strip()
 
     @property
     def engine_url(self) -> str:

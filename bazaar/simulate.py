@@ -104,7 +104,7 @@ def _value(item: dict) -> int:
 
 class Simulator:
     def __init__(self, base_url: str, seed: Optional[int] = None, concurrency: int = 8,
-                 cheater_share: float = 0.02):
+                 cheater_share: float = 0.02, api_key: str = ""):
         if not 0 <= cheater_share < 0.5:
             raise ValueError(f"cheater_share must be in [0, 0.5), got {cheater_share}")
         self.base_url = base_url.rstrip("/")
@@ -118,11 +118,12 @@ class Simulator:
         self._lock = threading.Lock()
         # urllib3 directly: half the client CPU per request of `requests`, which counts on 2 cores
         self._http = urllib3.PoolManager(maxsize=concurrency, timeout=30.0, retries=False)
+        self._headers = {"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"}
 
     def _call(self, method: str, path: str, body: Optional[dict] = None) -> tuple[int, Any]:
         """(HTTP status, parsed JSON answer)."""
         r = self._http.request(method, f"{self.base_url}{path}", body=json.dumps(body).encode(),
-                               headers={"Content-Type": "application/json"})
+                               headers=self._headers)
         return r.status, json.loads(r.data)
 
     # players
@@ -268,6 +269,11 @@ class Simulator:
         if r.status != 200:
             raise EngineUnreachable(f"the engine at {self.base_url} answers /health with {r.status}: "
                                     f"{r.data[:200]!r}; see `bazaar logs engine`")
+        r = self._http.request("GET", f"{self.base_url}/players/1", headers=self._headers, timeout=5.0)
+        if r.status == 401:
+            raise EngineUnreachable(f"the engine at {self.base_url} refuses the API key ({r.data[:200]!r}); "
+                                    "set BAZAAR_API_KEY to a key from `bazaar keys create`, or run `bazaar up` "
+                                    "to register the stack's own")
 
     def run(self, players: int, trades: int, show_progress: bool = True) -> Summary:
         self.check_engine()

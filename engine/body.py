@@ -8,14 +8,12 @@ nested deeper than `MAX_DEPTH`, is a 400 (never a 500 from the parser's recursio
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import request
-from pydantic import BaseModel
 
 from engine.errors import ApiError
 
-M = TypeVar("M", bound=BaseModel)
 MAX_DEPTH = 32  # the deepest valid body (a trade side's inventory items) is 5
 
 
@@ -50,7 +48,3 @@ def json_body(allow_empty: bool = False) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
     return doc
-
-
-def parse(model: type[M], allow_empty: bool = False) -> M:
-    return model.model_validate(json_body(allow_empty))

@@ -11,7 +11,7 @@ import random
 import redis
 from flask import Flask, current_app, g
 
-from engine.settings import RedisSettings
+from engine.settings import EngineSettings, RedisSettings
 from engine.store import Store
 
 _EXT = "bazaar_store"
@@ -24,6 +24,8 @@ def make_redis(settings: RedisSettings) -> redis.Redis:
 
 def make_store(settings: RedisSettings) -> Store:
     """The engine's store on its own connection pool (for tools and checks outside a request)."""
+    if isinstance(settings, EngineSettings):
+        return Store(make_redis(settings), settings.namespace, settings.outbox_max)
     return Store(make_redis(settings), settings.namespace)
 
 

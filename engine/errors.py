@@ -10,25 +10,31 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Optional
 
 from flask import Flask, g, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from engine.store import Contention, StoreUnavailable
+from engine.store import Backpressure, Contention, LostClaim, StoreUnavailable
 
 log = logging.getLogger("engine")
+RETRY = {"Retry-After": "1"}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra):
+    """An error answer: `status`, the stable `code`, a message saying what to do, response `headers`,
+    and any other fields of the body."""
+
+    def __init__(self, status: int, code: str, message: str, headers: Optional[dict[str, str]] = None, **extra):
         super().__init__(message)
         self.status, self.code, self.message, self.extra = status, code, message, extra
+        self.headers = headers or {}
 
 
-def error_response(status: int, code: str, message: str, **extra):
+def error_response(status: int, code: str, message: str, headers: Optional[dict[str, str]] = None, **extra):
     body = {"error": code, "message": message, **extra}
-    return jsonify(body), status
+    return jsonify(body), status, headers or {}
 
 
 def validation_error(exc: ValidationError):
@@ -43,23 +49,35 @@ def validation_error(exc: ValidationError):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(ValidationError, validation_error)
-    app.register_error_handler(ApiError, lambda e: error_response(e.status, e.code, e.message, **e.extra))
+    app.register_error_handler(
+        ApiError, lambda e: error_response(e.status, e.code, e.message, e.headers, **e.extra))
     app.register_error_handler(
         StoreUnavailable,
-        lambda e: error_response(503, "store_unavailable", "the engine's store is unreachable; retry shortly"),
+        lambda e: error_response(503, "store_unavailable", "the engine's store is unreachable; retry shortly",
+                                 RETRY),
     )
     app.register_error_handler(
         Contention,
-        lambda e: error_response(503, "contention", "the players kept changing under this trade; retry it"),
+        lambda e: error_response(503, "contention", "the players kept changing under this trade; retry it", RETRY),
+    )
+    app.register_error_handler(
+        Backpressure,
+        lambda e: error_response(503, "backpressure", f"{e}: events wait for the relay to publish them; "
+                                                      "nothing was changed, retry after the delay given", RETRY),
+    )
+    app.register_error_handler(
+        LostClaim,
+        lambda e: error_response(409, "idempotency_key_in_use", "another request holds this Idempotency-Key; "
+                                                                "retry after the delay given", RETRY),
     )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
         messages = {413: f"request body larger than {app.config['MAX_CONTENT_LENGTH']} bytes"}
-        body, status = error_response(exc.code or 500, code, messages.get(exc.code, exc.description or exc.name))
         allow = dict(exc.get_headers()).get("Allow")  # a 405 says which methods the route takes
-        return (body, status, {"Allow": allow}) if allow else (body, status)
+        return error_response(exc.code or 500, code, messages.get(exc.code, exc.description or exc.name),
+                              {"Allow": allow} if allow else None)
 
     @app.errorhandler(Exception)
     def _unforeseen(exc: Exception):

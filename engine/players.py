@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Optional
 
-from engine import catalog
-from engine.body import parse
+from flask import Blueprint, current_app
+
+from engine import catalog, idempotency
+from engine.body import json_body
 from engine.db import get_rng, get_store
 from engine.errors import ApiError
+from engine.rules import Player
 from engine.schemas import CreatePlayerIn
-from engine.store import UsernameTaken
+from engine.store import Answer, Claim, UsernameTaken
 
 bp = Blueprint("players", __name__)
 
 
+def answer(player: Player) -> Answer:
+    return 201, current_app.json.dumps(player.to_state().model_dump())
+
+
 @bp.put("/create_player")
 def create_player():
-    body = parse(CreatePlayerIn, allow_empty=True)
+    doc = json_body(allow_empty=True)
+    body = CreatePlayerIn.model_validate(doc)
     rng = get_rng()
     if body.player_class == catalog.RANDOM_CLASS:
         cls = catalog.draw_class(rng)
     else:
         cls = catalog.CLASSES[body.player_class]
-    try:
-        player = get_store().create_player(cls, body.username, rng)
-    except UsernameTaken:
-        raise ApiError(409, "username_taken", f"username {body.username!r} is taken; choose another") from None
-    return player.to_state().model_dump(), 201
+    store = get_store()
+
+    def execute(claim: Optional[Claim]) -> Answer:
+        try:
+            return store.create_player(cls, body.username, rng, answer, claim)[1]
+        except UsernameTaken:
+            raise ApiError(409, "username_taken", f"username {body.username!r} is taken; choose another") from None
+
+    return idempotency.run(store, doc, execute)
 
 
 @bp.get("/players/<int:player_id>")

@@ -9,9 +9,9 @@ known: of an item only `item_id` and `quantity` are trusted, `name`, `level` and
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from engine import catalog
 from engine.rules import Claim, Offer
@@ -96,20 +96,14 @@ class TradeIn(_Strict):
     player_2: TradeSideIn
 
 
-class CreatePlayerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+ClassName = Literal[(catalog.RANDOM_CLASS, *sorted(catalog.CLASSES))]  # type: ignore[valid-type]
 
-    player_class: StrictStr = Field(
+
+class CreatePlayerIn(_Strict):
+    player_class: ClassName = Field(
         default=catalog.RANDOM_CLASS,
         description="`random` (drawn from the game's class distribution) or a class name.",
     )
     username: Optional[
         Annotated[StrictStr, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{2,31}$")]
     ] = Field(default=None, description="3-32 letters, digits, `_`, `.`, `-`; random when absent.")
-
-    @field_validator("player_class")
-    @classmethod
-    def _known_class(cls, value: str) -> str:
-        if value != catalog.RANDOM_CLASS and value not in catalog.CLASSES:
-            raise ValueError(f"unknown class; choose 'random' or one of {sorted(catalog.CLASSES)}")
-        return value

@@ -27,6 +27,18 @@ class RedisSettings(BaseSettings):
 
 class EngineSettings(RedisSettings):
     max_body_bytes: int = Field(default=64 * 1024, description="Larger request bodies get 413.")
+    key_rate: int = Field(
+        default=1000, ge=1, description="Requests per second a new API key may make, unless created with its own."
+    )
+    outbox_max: int = Field(
+        default=1_000_000, ge=1,
+        description="Events the outbox may hold before writes answer 503 `backpressure` (about 1 KB each in Redis).",
+    )
+    idempotency_keep_s: int = Field(default=24 * 3600, ge=1, description="How long an Idempotency-Key's answer is kept.")
+    idempotency_wait_s: float = Field(
+        default=5.0, ge=0,
+        description="How long a repeat waits for the first request with its Idempotency-Key before a 409.",
+    )
 
 
 class RelaySettings(RedisSettings):

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
-from engine.body import parse
+from engine import idempotency
+from engine.body import json_body
 from engine.db import get_store
 from engine.schemas import TradeIn
+from engine.store import Answer, TradeOutcome
 
 bp = Blueprint("trades", __name__)
 
 
-@bp.post("/trade")
-def trade():
-    body = parse(TradeIn)
-    outcome = get_store().trade(body.player_1.to_offer(), body.player_2.to_offer())
+def answer(outcome: TradeOutcome) -> Answer:
     ev = outcome.event
-    answer = {
+    body = {
         "trade_id": ev.trade_id,
         "status": "executed" if ev.valid_trade else "rejected",
         "trade_time": ev.trade_time,
@@ -24,4 +23,13 @@ def trade():
         "player_1": outcome.player_1.to_state().model_dump() if outcome.player_1 else None,
         "player_2": outcome.player_2.to_state().model_dump() if outcome.player_2 else None,
     }
-    return answer, 200 if ev.valid_trade else 409
+    return 200 if ev.valid_trade else 409, current_app.json.dumps(body)
+
+
+@bp.post("/trade")
+def trade():
+    doc = json_body()
+    body = TradeIn.model_validate(doc)
+    store = get_store()
+    offers = body.player_1.to_offer(), body.player_2.to_offer()
+    return idempotency.run(store, doc, lambda claim: store.trade(*offers, answer, claim)[1])

@@ -9,6 +9,7 @@ import pytest
 import redis as redis_lib
 
 from bazaar.settings import Stack
+from bazaar.stack.api_key import ensure_stack_key
 from bazaar.stack import EngineService, KafkaService, MetastoreService, RedisService, TrinoService
 from bazaar.stack.ports import isolated_stack
 
@@ -46,8 +47,25 @@ def app(stack, redis_client):
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def api_key(stack, redis_client) -> str:
+    """The test stack's own key, registered in Redis (as `bazaar up` does) after the flush."""
+    return ensure_stack_key(stack)
+
+
+def authorized(client, key: str):
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return client
+
+
+@pytest.fixture
+def client(app, api_key):
+    return authorized(app.test_client(), api_key)
+
+
+@pytest.fixture
+def auth(api_key) -> dict[str, str]:
+    """The header the engine under gunicorn needs."""
+    return {"Authorization": f"Bearer {api_key}"}
 
 
 @pytest.fixture(scope="session")

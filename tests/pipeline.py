@@ -8,6 +8,7 @@ from collections import Counter
 from contextlib import contextmanager
 
 from bazaar.stack import RelayService, SinkService
+from bazaar.stack.api_key import ensure_stack_key
 from engine import catalog, create_app
 from orchestration import warehouse
 from orchestration.topic import ensure_topic
@@ -40,6 +41,7 @@ class Ledger:
 
     def __init__(self, s):
         self.client = create_app(s.engine).test_client()
+        self.client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ensure_stack_key(s)}"
         self.states: list[dict] = []
         self.trades: list[tuple[dict, dict]] = []  # (request, answer)
 

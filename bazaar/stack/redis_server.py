@@ -1,5 +1,7 @@
 """Redis from Debian's `redis-server`, with an append-only file so that a
-killed server restarts with every acknowledged write (fsync every second)."""
+killed server restarts with every acknowledged write (fsync every second),
+bounded by `maxmemory` with no eviction.  Once it answers, the stack's own API
+key is registered in it (`bazaar.stack.api_key`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import shutil
 
 import redis
 
+from bazaar.stack.api_key import ensure_stack_key
 from bazaar.stack.service import Service, ServiceError
 
 
@@ -36,6 +39,9 @@ class RedisService(Service):
             "appendfsync everysec",
             'save ""',
             "loglevel notice",
+            # bounded: when full, writes are refused whole (the engine answers 503), nothing is evicted
+            f"maxmemory {self.local.redis_maxmemory}",
+            "maxmemory-policy noeviction",
         ]
         if self.stack.redis.redis_password:
             lines.append(f"requirepass {self.stack.redis.redis_password.get_secret_value()}")
@@ -44,6 +50,9 @@ class RedisService(Service):
 
     def command(self) -> list[str]:
         return ["redis-server", str(self.conf_path)]
+
+    def after_start(self) -> None:
+        ensure_stack_key(self.stack)
 
     def healthy(self) -> bool:
         pw = self.stack.redis.redis_password

@@ -1,33 +1,53 @@
+#!lua
 -- commit.lua: apply one engine step atomically, only if no player it read has
--- changed since the caller's snapshot (optimistic concurrency).
+-- changed since the caller's snapshot (optimistic concurrency), the outbox has
+-- room, and the request still holds its Idempotency-Key (if it came with one).
+-- The shebang makes Redis refuse the whole script when it is out of memory
+-- (maxmemory), never a part of it.
 --
 -- KEYS[1]            outbox stream (entries: k = Kafka key, t = event type, e = event JSON)
 -- KEYS[2]            counters hash
--- KEYS[3 .. 2+n]     player hashes (fields: v = version, s = state)
+-- KEYS[3]            the Idempotency-Key's record (see idempotency_begin.lua; unused without a token)
+-- KEYS[4 .. 3+n]     player hashes (fields: v = version, s = state)
 -- ARGV[1]            n, the number of player keys
--- ARGV[2 .. 1+n]     each player's version in the snapshot ('' = it did not exist)
--- ARGV[2+n .. 1+2n]  each player's new state ('' = unchanged); a new state gets version + 1
--- ARGV[2+2n]         counters to bump by one, separated by spaces
--- ARGV[3+2n ..]      events to append, as (key, type, json) triples, in order
+-- ARGV[2]            the outbox's cap: at or above it, nothing is written
+-- ARGV[3]            the Idempotency-Key's lock token ('' = no key)
+-- ARGV[4], ARGV[5]   the answer's status and body, stored under the Idempotency-Key
+-- ARGV[6]            how long the answer is kept, in seconds
+-- ARGV[7 .. 6+n]     each player's version in the snapshot ('' = it did not exist)
+-- ARGV[7+n .. 6+2n]  each player's new state ('' = unchanged); a new state gets version + 1
+-- ARGV[7+2n]         counters to bump by one, separated by spaces
+-- ARGV[8+2n ..]      events to append, as (key, type, json) triples, in order
 --
--- Returns 1 when everything was written, 0 when a player changed and nothing
--- was written (the caller reads again and retries).
+-- Returns 1 when everything was written; 0 when a player changed (the caller reads
+-- again and retries); -1 when the outbox is full; -2 when the Idempotency-Key's
+-- lock is no longer this request's. Nothing is written unless it returns 1.
 local n = tonumber(ARGV[1])
-for i = 1, n do
-  local v = redis.call('HGET', KEYS[2 + i], 'v')
-  if v == false then v = '' end
-  if v ~= ARGV[1 + i] then return 0 end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end
+if ARGV[3] ~= '' then
+  local rec = redis.call('HMGET', KEYS[3], 'lock', 'status')
+  if rec[1] ~= ARGV[3] or rec[2] then return -2 end
 end
 for i = 1, n do
-  local s = ARGV[1 + n + i]
+  local v = redis.call('HGET', KEYS[3 + i], 'v')
+  if v == false then v = '' end
+  if v ~= ARGV[6 + i] then return 0 end
+end
+for i = 1, n do
+  local s = ARGV[6 + n + i]
   if s ~= '' then
-    redis.call('HSET', KEYS[2 + i], 'v', tonumber(ARGV[1 + i]) + 1, 's', s)
+    redis.call('HSET', KEYS[3 + i], 'v', tonumber(ARGV[6 + i]) + 1, 's', s)
   end
 end
-for counter in string.gmatch(ARGV[2 + 2 * n], '%S+') do
+for counter in string.gmatch(ARGV[7 + 2 * n], '%S+') do
   redis.call('HINCRBY', KEYS[2], counter, 1)
 end
-for e = 3 + 2 * n, #ARGV, 3 do
+for e = 8 + 2 * n, #ARGV, 3 do
   redis.call('XADD', KEYS[1], '*', 'k', ARGV[e], 't', ARGV[e + 1], 'e', ARGV[e + 2])
+end
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[3], 'status', ARGV[4], 'body', ARGV[5])
+  redis.call('HDEL', KEYS[3], 'lock')
+  redis.call('EXPIRE', KEYS[3], ARGV[6])
 end
 return 1

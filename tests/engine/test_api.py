@@ -344,8 +344,10 @@ def test_store_down_is_503_not_500(stack):
     dead = stack.engine.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     client = create_app(dead).test_client()
     assert client.get("/health").status_code == 503
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer bzk_any"  # the key cannot be checked either
     r = client.put("/create_player")
     assert r.status_code == 503 and r.get_json()["error"] == "store_unavailable"
+    assert r.headers["Retry-After"] == "1"
     assert trade(client, {"player_id": 1, "gold_traded": 1}, {"player_id": 2}).status_code == 503
 
 

@@ -17,9 +17,10 @@ CLASSES = ["merchant", "merchant", "bard", "cleric", "monk", "druid"]
 
 
 @pytest.fixture
-def hot_players(engine_service, redis_client):
+def hot_players(engine_service, redis_client, auth):
     base = engine_service.address
-    states = [requests.put(f"{base}/create_player", json={"player_class": c}).json() for c in CLASSES]
+    states = [requests.put(f"{base}/create_player", json={"player_class": c}, headers=auth).json()
+              for c in CLASSES]
     return base, states
 
 
@@ -42,7 +43,7 @@ def random_trade(rng, ids, item_ids):
     return {"player_1": side(a), "player_2": side(b)}
 
 
-def test_conflicting_trades_conserve_items_and_gold(hot_players, outbox):
+def test_conflicting_trades_conserve_items_and_gold(hot_players, outbox, auth):
     base, start = hot_players
     ids = [s["player_id"] for s in start]
     item_ids = sorted({i for c in CLASSES for i, _ in catalog.CLASSES[c].items})
@@ -51,6 +52,7 @@ def test_conflicting_trades_conserve_items_and_gold(hot_players, outbox):
 
     def worker(seed):
         rng, session = random.Random(seed), requests.Session()
+        session.headers.update(auth)
         for _ in range(TRADES_PER_THREAD):
             r = session.post(f"{base}/trade", json=random_trade(rng, ids, item_ids), timeout=30)
             with lock:
@@ -63,7 +65,7 @@ def test_conflicting_trades_conserve_items_and_gold(hot_players, outbox):
     assert set(statuses) <= {200, 409} and sum(statuses.values()) == n_requests
     assert statuses[200] > 100 and statuses[409] > 100  # both paths were exercised under contention
 
-    end = [requests.get(f"{base}/players/{i}").json() for i in ids]
+    end = [requests.get(f"{base}/players/{i}", headers=auth).json() for i in ids]
     assert totals(end) == totals(start)
     for s in end:
         assert s["gold"] >= 0 and all(i["quantity"] > 0 for i in s["inventory"]["items"])

@@ -1,0 +1,49 @@
+"""The local stack's own API key, for its tools: the simulator, the demo, the benchmarks, the tests.
+
+Made on the first `bazaar up` (once Redis answers), kept at HOME/api-key (mode 0600 from
+its creation) and registered under the name `bazaar-local`.  A later `up` registers the
+file's key again if Redis lost it, so the file always opens the stack.  `BAZAAR_API_KEY`
+in the environment wins over the file (`Stack.api_key`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bazaar.settings import Stack
+from engine.auth import Keys, key_hash, new_key
+from engine.db import make_redis
+
+NAME = "bazaar-local"
+RATE = 1_000_000  # the stack's own tools drive thousands of trades a second (the benchmarks)
+
+
+def key_path(stack: Stack) -> Path:
+    return stack.home / "api-key"
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+
+
+def ensure_stack_key(stack: Stack) -> str:
+    """The stack's key, made and registered if missing; Redis must be up."""
+    path = key_path(stack)
+    if not path.exists():
+        _write_private(path, new_key())
+    key = path.read_text().strip()
+    client = make_redis(stack.redis)
+    try:
+        keys = Keys(client, stack.redis.namespace)
+        digest = keys.lookup(NAME)
+        if digest != key_hash(key):
+            if digest is not None:  # the name holds a key whose file is gone: the file's key replaces it
+                keys.revoke(NAME)
+            keys.register(NAME, key, RATE)
+    finally:
+        client.close()
+    return key

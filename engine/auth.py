@@ -1,0 +1,184 @@
+"""Who may call the engine: API keys for the game backend, each with its own rate.
+
+A key is `bzk_` and 43 URL-safe characters (32 random bytes).  Redis keeps only
+its SHA-256 (a key is random, so a plain hash cannot be reversed by guessing),
+with a name, the creation time, the last use and a rate:
+
+- `{ns}:apikeys`          hash: name -> the key's hash (names are unique)
+- `{ns}:apikey:{hash}`    hash: name, created, rate, and the token bucket (tokens, ts, used)
+
+Every request but `GET /health`, `/openapi.json` and `/docs` sends
+`Authorization: Bearer <key>`.  One Lua step (`authorize.lua`) checks the key and
+takes a token from its bucket, so the rate holds across every worker and a revoked
+key is refused by the next request anywhere.  A missing, malformed, unknown or
+revoked key is a 401 `unauthorized` with `WWW-Authenticate: Bearer`; an empty
+bucket a 429 `rate_limited` with `Retry-After`.  Either way the request stops
+before anything reads its body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Optional
+
+import redis
+from flask import Flask, current_app, g, request
+
+from engine.errors import ApiError
+from engine.store import redis_errors
+
+PREFIX = "bzk_"
+KEY_BYTES = 32
+PUBLIC_ENDPOINTS = frozenset({"meta.health", "meta.openapi", "meta.docs"})
+CHALLENGE = 'Bearer realm="bazaar"'
+
+
+class KeyProblem(Exception):
+    """A key operation the caller asked for cannot be done (the message says why)."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    name: str
+    created: str
+    last_used: Optional[str]
+    rate: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What `authorize.lua` decided: `allowed`, else `retry_after_ms` when limited, else unknown."""
+
+    allowed: bool
+    name: Optional[str] = None
+    scope: Optional[str] = None  # what the caller's Idempotency-Keys are scoped to
+    retry_after_ms: Optional[int] = None
+
+
+def new_key() -> str:
+    return PREFIX + secrets.token_urlsafe(KEY_BYTES)
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _iso_ms(ms: Optional[bytes]) -> Optional[str]:
+    if not ms:
+        return None
+    return datetime.fromtimestamp(int(ms) / 1000, timezone.utc).isoformat(timespec="seconds")
+
+
+class Keys:
+    """The API keys in Redis: created, listed and revoked by `bazaar keys`, checked per request."""
+
+    def __init__(self, client: redis.Redis, namespace: str):
+        self.r = client
+        self.k_names = f"{namespace}:apikeys"
+        self.prefix = f"{namespace}:apikey:"
+        self._authorize = client.register_script(
+            resources.files("engine").joinpath("lua", "authorize.lua").read_text())
+
+    def create(self, name: str, rate: int) -> str:
+        """A new key under a new name; the key itself is returned once and stored nowhere."""
+        key = new_key()
+        self.register(name, key, rate)
+        return key
+
+    def register(self, name: str, key: str, rate: int) -> None:
+        """Store a key the caller made (the local stack's own, kept in a file) under a new name."""
+        if not name or len(name) > 64 or not name.isprintable() or name.strip() != name:
+            raise KeyProblem("a key's name is 1-64 printable characters, without spaces at either end")
+        if rate < 1:
+            raise KeyProblem("a key's rate is at least 1 request per second")
+        digest = key_hash(key)
+        if not self.r.hsetnx(self.k_names, name, digest):
+            raise KeyProblem(f"a key named {name!r} exists; revoke it first or choose another name")
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.r.hset(self.prefix + digest, mapping={"name": name, "created": created, "rate": rate})
+
+    def lookup(self, name: str) -> Optional[str]:
+        """The hash of the key with this name, if there is one."""
+        digest = self.r.hget(self.k_names, name)
+        return digest.decode() if digest else None
+
+    def list(self) -> list[KeyInfo]:
+        names = {n.decode(): d.decode() for n, d in self.r.hgetall(self.k_names).items()}
+        pipe = self.r.pipeline(transaction=False)
+        for digest in names.values():
+            pipe.hmget(self.prefix + digest, "created", "used", "rate")
+        out = []
+        for name, (created, used, rate) in zip(names, pipe.execute()):
+            if created is not None:
+                out.append(KeyInfo(name, created.decode(), _iso_ms(used), int(rate)))
+        return sorted(out, key=lambda k: k.created)
+
+    def revoke(self, name: str) -> None:
+        digest = self.lookup(name)
+        if digest is None:
+            raise KeyProblem(f"no key named {name!r}; `bazaar keys list` shows the names")
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self.prefix + digest)
+        pipe.hdel(self.k_names, name)
+        pipe.execute()
+
+    def authorize(self, key: str) -> Verdict:
+        digest = key_hash(key)
+        answer = self._authorize(keys=[self.prefix + digest])
+        if answer[0] == 0:
+            return Verdict(False)
+        name = answer[1].decode()
+        if answer[0] == 2:
+            return Verdict(False, name, digest[:32], int(answer[2]))
+        return Verdict(True, name, digest[:32])
+
+
+# -- the Flask side -----------------------------------------------------------
+def _unauthorized(message: str, error: Optional[str] = None) -> ApiError:
+    challenge = CHALLENGE + (f', error="{error}"' if error else "")
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
+
+
+def bearer() -> str:
+    """The credential of `Authorization: Bearer <credential>`, or a 401 naming what is wrong."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise _unauthorized("this route needs an API key: send `Authorization: Bearer <key>`")
+    scheme, _, credential = header.strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential or " " in credential:
+        raise _unauthorized("the Authorization header must be `Bearer <key>`", "invalid_request")
+    return credential
+
+
+def get_keys() -> Keys:
+    from engine.db import get_store  # one Redis pool per process, made after gunicorn forks
+
+    keys = current_app.extensions.get("bazaar_keys")
+    if keys is None:
+        store = get_store()
+        keys = current_app.extensions["bazaar_keys"] = Keys(store.r, store.ns)
+    return keys
+
+
+def _authenticate() -> None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    credential = bearer()
+    with redis_errors():  # an unreachable Redis is a 503, as everywhere
+        verdict = get_keys().authorize(credential)
+    if verdict.retry_after_ms is not None:
+        raise ApiError(429, "rate_limited", f"key {verdict.name!r} is over its rate; retry after the delay given",
+                       headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after_ms / 1000)))})
+    if not verdict.allowed:
+        raise _unauthorized("unknown or revoked API key", "invalid_token")
+    g.key_name, g.key_scope = verdict.name, verdict.scope
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_authenticate)
