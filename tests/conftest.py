@@ -10,6 +10,7 @@ import redis as redis_lib
 
 from bazaar.settings import Stack
 from bazaar.stack.api_key import ensure_stack_key
+from tests.pipeline import authorized
 from bazaar.stack import EngineService, KafkaService, MetastoreService, RedisService, TrinoService
 from bazaar.stack.ports import isolated_stack
 
@@ -50,11 +51,6 @@ def app(stack, redis_client):
 def api_key(stack, redis_client) -> str:
     """The test stack's own key, registered in Redis (as `bazaar up` does) after the flush."""
     return ensure_stack_key(stack)
-
-
-def authorized(client, key: str):
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
-    return client
 
 
 @pytest.fixture

@@ -14,6 +14,12 @@ from orchestration import warehouse
 from orchestration.topic import ensure_topic
 
 
+def authorized(client, key: str):
+    """A Flask test client that sends `Authorization: Bearer <key>` with every request."""
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return client
+
+
 def pipeline_stack(stack, home, **extra):
     """The test stack with a topic, Redis namespace, Hive database and home of this pipeline's own."""
     name = f"p{uuid.uuid4().hex[:10]}"
@@ -40,8 +46,7 @@ class Ledger:
     """What the engine answered over HTTP: the ground truth the tables must match."""
 
     def __init__(self, s):
-        self.client = create_app(s.engine).test_client()
-        self.client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ensure_stack_key(s)}"
+        self.client = authorized(create_app(s.engine).test_client(), ensure_stack_key(s))
         self.states: list[dict] = []
         self.trades: list[tuple[dict, dict]] = []  # (request, answer)
 

@@ -10,11 +10,13 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from bazaar.stack import RelayService
+from bazaar.stack.api_key import ensure_stack_key
 from orchestration.topic import ensure_topic
 from engine import catalog, create_app
 from engine.db import make_redis
 from engine.rules import Offer
 from engine.store import Store
+from tests.pipeline import authorized
 
 
 @pytest.fixture
@@ -63,7 +65,7 @@ def wait_drained(relay, timeout=90):
 
 def play(s, players=20, trades=300, seed=1):
     """Players and trades through the engine's HTTP API (Flask test client, real Redis)."""
-    client = create_app(s.engine).test_client()
+    client = authorized(create_app(s.engine).test_client(), ensure_stack_key(s))
     rng = random.Random(seed)
     answers = [client.put("/create_player").get_json() for _ in range(players)]
     for _ in range(trades):

@@ -1,0 +1,166 @@
+"""API keys: the engine under gunicorn refuses every route without a live key, changes nothing
+when it does, limits each key to its rate across workers; `bazaar keys` manages them."""
+
+import os
+import re
+import stat
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from bazaar.stack.api_key import ensure_stack_key, key_path
+from engine.auth import Keys, key_hash
+
+KEY = re.compile(r"^bzk_[A-Za-z0-9_-]{43}$")  # 32 random bytes, URL-safe base64
+
+
+@pytest.fixture
+def keys(redis_client, stack) -> Keys:
+    return Keys(redis_client, stack.redis.namespace)
+
+
+@pytest.fixture
+def engine(engine_service, auth):
+    """The engine's address, with two players made through it."""
+    base = engine_service.address
+    for cls in ("merchant", "monk"):
+        assert requests.put(f"{base}/create_player", json={"player_class": cls}, headers=auth).status_code == 201
+    return base
+
+
+def snapshot(redis_client, stack):
+    """Everything the engine keeps but the keys' own records (their buckets change on every use)."""
+    ns = stack.redis.namespace
+    out = {}
+    for k in sorted(redis_client.scan_iter(f"{ns}:*")):
+        if k.startswith(f"{ns}:apikey".encode()):
+            continue
+        kind = redis_client.type(k)
+        out[k] = (redis_client.hgetall(k) if kind == b"hash" else redis_client.xrange(k) if kind == b"stream"
+                  else redis_client.get(k))
+    return out
+
+
+TRADE = {"player_1": {"player_id": 1, "gold_traded": 10}, "player_2": {"player_id": 2}}
+ROUTES = [("put", "/create_player", {"player_class": "noble"}), ("put", "/create_player", None),
+          ("post", "/trade", TRADE), ("get", "/players/1", None), ("get", "/players/999", None),
+          ("get", "/no_such_route", None)]
+
+
+def test_keys_are_random_stored_as_hashes_listed_without_the_key(keys, redis_client):
+    first, second = keys.create("game-eu", 50), keys.create("game-us", 7)
+    assert KEY.match(first) and KEY.match(second) and first != second
+    dump = b"".join(str(redis_client.hgetall(k)).encode() for k in redis_client.scan_iter("*"))
+    assert first.encode() not in dump and key_hash(first).encode() in dump  # only the hash is kept
+    listed = {k.name: k for k in keys.list()}
+    assert set(listed) >= {"game-eu", "game-us"} and listed["game-us"].rate == 7
+    assert listed["game-eu"].last_used is None
+    assert keys.authorize(first).allowed
+    assert {k.name: k for k in keys.list()}["game-eu"].last_used is not None
+    with pytest.raises(Exception, match="exists"):
+        keys.create("game-eu", 5)
+    keys.revoke("game-eu")
+    assert not keys.authorize(first).allowed and keys.authorize(second).allowed
+    with pytest.raises(Exception, match="no key named"):
+        keys.revoke("game-eu")
+
+
+@pytest.mark.parametrize("method,path,body", ROUTES)
+@pytest.mark.parametrize("header", ["none", "Basic dXNlcjpwdw==", "Bearer", "Bearer a b", "unknown", "revoked"])
+def test_every_route_refuses_a_caller_without_a_live_key(engine, keys, redis_client, stack, method, path, body,
+                                                         header):
+    if header == "unknown":
+        header = f"Bearer {keys.create('other', 10) + 'x'}"
+    elif header == "revoked":
+        key = keys.create("gone", 10)
+        keys.revoke("gone")
+        header = f"Bearer {key}"
+    headers = {} if header == "none" else {"Authorization": header}
+    before = snapshot(redis_client, stack)
+    r = getattr(requests, method)(f"{engine}{path}", json=body, headers=headers, timeout=10)
+    assert r.status_code == 401, r.text
+    assert r.json()["error"] == "unauthorized" and r.json()["message"]
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert r.headers["X-Request-Id"]
+    assert snapshot(redis_client, stack) == before  # nothing changed, nothing appended to the outbox
+
+
+def test_public_routes_need_no_key(engine_service):
+    base = engine_service.address
+    for path in ("/health", "/openapi.json", "/docs"):
+        assert requests.get(f"{base}{path}", timeout=10).status_code == 200, path
+
+
+def test_revoked_key_is_refused_by_every_worker_at_once(engine, keys):
+    key = keys.create("soon-gone", 10_000)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
+    assert {session.get(f"{engine}/players/1", timeout=10).status_code for _ in range(30)} == {200}
+    keys.revoke("soon-gone")
+    revoked_at = time.monotonic()
+    # fresh connections land on every worker (3 in the test stack)
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(lambda _: requests.get(f"{engine}/players/1", headers=session.headers,
+                                                     timeout=10).status_code, range(60)))
+    assert codes == [401] * 60 and time.monotonic() - revoked_at < 5
+
+
+def test_rate_limit_holds_across_workers(engine, keys):
+    key = keys.create("slow", 20)
+    headers = {"Authorization": f"Bearer {key}"}
+    codes, retry_after, lock = [], set(), threading.Lock()
+
+    def one(_):
+        r = requests.get(f"{engine}/players/1", headers=headers, timeout=10)
+        with lock:
+            codes.append(r.status_code)
+            if r.status_code == 429:
+                assert r.json()["error"] == "rate_limited"
+                retry_after.add(r.headers["Retry-After"])
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, range(100)))
+    elapsed = time.monotonic() - start
+    allowed = codes.count(200)
+    # a full bucket of 20, and 20 more for every second the burst took
+    assert 20 <= allowed <= 20 + 20 * elapsed + 1, (allowed, elapsed)
+    assert codes.count(429) == 100 - allowed and retry_after == {"1"}
+    time.sleep(1.1)  # the bucket refills
+    assert requests.get(f"{engine}/players/1", headers=headers, timeout=10).status_code == 200
+
+
+def test_stack_key_file_is_private_and_reregistered_after_a_flush(stack, redis_client, keys):
+    key = ensure_stack_key(stack)
+    path = key_path(stack)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and path.read_text().strip() == key
+    redis_client.flushall()
+    assert not keys.authorize(key).allowed
+    assert ensure_stack_key(stack) == key and keys.authorize(key).allowed
+
+
+def bazaar_keys(stack, *args):
+    env = {**os.environ, "BAZAAR_HOME": str(stack.home), "BAZAAR_REDIS_PORT": str(stack.local.redis_port),
+           "BAZAAR_NAMESPACE": stack.redis.namespace}
+    return subprocess.run([sys.executable, "-m", "bazaar", "keys", *args], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_keys_cli_create_list_revoke(stack, keys):
+    made = bazaar_keys(stack, "create", "--name", "game-server", "--rate", "25")
+    assert made.returncode == 0, made.stderr
+    assert KEY.match(made.stdout.rstrip("\n")) and made.stdout.count("\n") == 1  # the key, alone on one line
+    key = made.stdout.strip()
+    assert keys.authorize(key).allowed
+    listed = bazaar_keys(stack, "list")
+    assert "game-server" in listed.stdout and "25" in listed.stdout and key not in listed.stdout
+    assert bazaar_keys(stack, "create", "--name", "game-server").returncode == 1  # names are unique
+    gone = bazaar_keys(stack, "revoke", "game-server")
+    assert gone.returncode == 0 and not keys.authorize(key).allowed
+    again = bazaar_keys(stack, "revoke", "game-server")
+    assert again.returncode == 1 and "no key named 'game-server'" in again.stderr
