@@ -46,6 +46,7 @@ setup(
             # drives Debian's chromium (executable_path), never a downloaded browser
             "playwright==1.65.2",
             "import-linter==2.5",  # the contract that the runtime packages never import the tooling
+            "schemathesis==4.32.5",  # fuzzes the engine against its own OpenAPI document
         ],
     },
     entry_points={"console_scripts": ["bazaar=bazaar.cli:main"]},

@@ -23,9 +23,10 @@ import math
 import time
 import uuid
 from importlib import resources
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from flask import Response, current_app, g, request
+from pydantic import BaseModel
 
 from engine.errors import ApiError
 from engine.store import Answer, Claim, Store, redis_errors
@@ -37,9 +38,10 @@ LOCK_MS = 30_000  # far beyond a request's longest run (Redis timeouts are 5 s)
 POLL_S = 0.02
 
 
-def fingerprint(method: str, path: str, doc: Any) -> str:
-    """The request as compared for a reused key: method, path and the body in canonical JSON."""
-    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def fingerprint(method: str, path: str, body: BaseModel) -> str:
+    """The request as compared for a reused key: method, path and the validated body in canonical
+    JSON (keys sorted, defaults filled in, 3.0 as 3: one request however the client spelled it)."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
@@ -104,7 +106,7 @@ def get_ledger(store: Store) -> Ledger:
     return ledger
 
 
-def run(store: Store, doc: Any, execute: Callable[[Optional[Claim]], Answer]) -> Response:
+def run(store: Store, body: BaseModel, execute: Callable[[Optional[Claim]], Answer]) -> Response:
     """Answer a write: `execute(claim)` runs it and stores its answer under the claim (if any)."""
     key = request.headers.get(HEADER)
     if key is None:
@@ -114,7 +116,7 @@ def run(store: Store, doc: Any, execute: Callable[[Optional[Claim]], Answer]) ->
                        f"{HEADER} must be 1-{MAX_LENGTH} printable ASCII characters")
     settings = current_app.config["BAZAAR_SETTINGS"]
     ledger = get_ledger(store)
-    begun = ledger.begin(ledger.record(g.key_scope, key), fingerprint(request.method, request.path, doc),
+    begun = ledger.begin(ledger.record(g.key_scope, key), fingerprint(request.method, request.path, body),
                          settings.idempotency_keep_s, settings.idempotency_wait_s)
     if not isinstance(begun, Claim):
         return json_response(begun, replayed=True)

@@ -23,10 +23,16 @@ class TradeResult(BaseModel):
     player_2: PlayerState | None
 
 
-class Error(BaseModel):
-    error: str = Field(description="Stable error code, e.g. `invalid_request`, `invalid_json`.")
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the field, e.g. `player_1.items_traded.0.quantity`.")
     message: str
-    fields: list[dict[str, str]] | None = Field(default=None, description="Each bad field and why (400).")
+
+
+class Error(BaseModel):
+    error: str = Field(description="Stable error code; the README lists every one.")
+    message: str = Field(description="What went wrong and what to do next.")
+    fields: list[FieldError] | None = Field(default=None, description="Each bad field and why (400).")
+    request_id: str | None = Field(default=None, description="The id the engine logged the failure under (500).")
 
 
 class Health(BaseModel):
@@ -35,8 +41,46 @@ class Health(BaseModel):
     players: int
 
 
-def _json(ref: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": ref}}}}
+def _json(ref: str, description: str, headers: tuple[str, ...] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": {"$ref": ref}}}}
+    out["headers"] = {"X-Request-Id": HEADERS["X-Request-Id"], **{h: HEADERS[h] for h in headers}}
+    return out
+
+
+HEADERS = {
+    "X-Request-Id": {"description": "The request's id, also in the engine's access log.", "required": True,
+                     "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait before retrying.", "required": True,
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+    "WWW-Authenticate": {"description": "`Bearer realm=\"bazaar\"`, with an `error` when a key was sent.",
+                         "required": True, "schema": {"type": "string"}},
+    "Allow": {"description": "The methods the route takes.", "required": True, "schema": {"type": "string"}},
+    "Idempotent-Replayed": {"description": "`true` when this is the stored answer to an earlier request with "
+                                           "the same Idempotency-Key.", "schema": {"type": "string", "enum": ["true"]}},
+}
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Makes the write safe to retry: the first request with a key executes and its answer is "
+                   "stored in the same atomic step; a repeat with the same body gets that answer again "
+                   "(`Idempotent-Replayed: true`) and executes nothing. Scoped to the API key, kept 24 h.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
+
+SECURED_ERRORS = {
+    "401": ("Missing, malformed, unknown or revoked API key; nothing changed.", ("WWW-Authenticate",)),
+    "405": ("The route does not take this method.", ("Allow",)),
+    "429": ("The API key is over its rate (`rate_limited`).", ("Retry-After",)),
+    "500": ("The engine failed (`internal_error`); logged under `request_id`.", ()),
+    "503": ("`store_unavailable`, `contention` or `backpressure` (the outbox is full): nothing changed, retry.",
+            ("Retry-After",)),
+}
+WRITE_ERRORS = {
+    "400": ("Malformed request (`invalid_json`, `too_deep`, `invalid_request` naming each field, "
+            "`invalid_idempotency_key`); nothing changed.", ()),
+    "413": ("Body too large.", ()),
+    "422": ("`idempotency_key_reused`: the key came with another request.", ()),
+}
 
 
 @cache
@@ -45,37 +89,57 @@ def spec() -> dict[str, Any]:
     models += [(m, "serialization") for m in (PlayerState, TradeResult, Error, Health)]
     refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     ref = {m: refs[(m, mode)]["$ref"] for m, mode in models}
-    err = lambda d: _json(ref[Error], d)  # noqa: E731
+
+    def errors(*tables: dict) -> dict[str, Any]:
+        return {code: _json(ref[Error], text, headers) for table in tables for code, (text, headers) in table.items()}
+
+    secured = errors(SECURED_ERRORS)
+    write = errors(SECURED_ERRORS, WRITE_ERRORS)
+    public = {"security": []}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Bazaar trade engine", "version": "1.0.0"},
+        "info": {"title": "Bazaar trade engine", "version": "1.1.0",
+                 "description": "Every route but /health, /openapi.json and /docs needs `Authorization: Bearer "
+                                "<API key>` (`bazaar keys create`)."},
+        "security": [{"apiKey": []}],
         "paths": {
             "/create_player": {"put": {
                 "summary": "Create a player (random class and username unless given).",
+                "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {"required": False, **_json(ref[CreatePlayerIn], "Optional body.")},
-                "responses": {"201": _json(ref[PlayerState], "The new player's state."),
-                              "400": err("Malformed body or unknown class."),
-                              "409": err("Username taken."), "413": err("Body too large."),
-                              "503": err("Store unreachable.")}}},
+                "responses": {"201": _json(ref[PlayerState], "The new player's state.", ("Idempotent-Replayed",)),
+                              "409": _json(ref[Error], "`username_taken`, or `idempotency_key_in_use`: a request "
+                                                       "with this Idempotency-Key is still running."),
+                              **write}}},
             "/trade": {"post": {
                 "summary": "Trade items and gold between two players, atomically.",
+                "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, **_json(ref[TradeIn], "Both sides of the trade.")},
-                "responses": {"200": _json(ref[TradeResult], "Executed."),
-                              "409": _json(ref[TradeResult], "Rejected by a game rule; nothing changed."),
-                              "400": err("Malformed request; names the field."),
-                              "413": err("Body too large."), "503": err("Store unreachable or contention.")}}},
+                "responses": {"200": _json(ref[TradeResult], "Executed.", ("Idempotent-Replayed",)),
+                              "409": {"description": "Rejected by a game rule (a TradeResult with its `fail_reason`; "
+                                                     "nothing changed), or `idempotency_key_in_use` (an Error).",
+                                      "headers": {"X-Request-Id": HEADERS["X-Request-Id"],
+                                                  "Idempotent-Replayed": HEADERS["Idempotent-Replayed"]},
+                                      "content": {"application/json": {"schema": {
+                                          "anyOf": [{"$ref": ref[TradeResult]}, {"$ref": ref[Error]}]}}}},
+                              **write}}},
             "/players/{player_id}": {"get": {
                 "summary": "A player's current state.",
                 "parameters": [{"name": "player_id", "in": "path", "required": True,
-                                "schema": {"type": "integer", "minimum": 1}}],
-                "responses": {"200": _json(ref[PlayerState], "The state."), "404": err("No such player.")}}},
-            "/health": {"get": {"summary": "Liveness, checking Redis.",
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 2**53}}],
+                "responses": {"200": _json(ref[PlayerState], "The state."),
+                              "404": _json(ref[Error], "No such player."), **secured}}},
+            "/health": {"get": {"summary": "Liveness, checking Redis.", **public,
                                 "responses": {"200": _json(ref[Health], "Healthy."),
-                                              "503": err("Redis unreachable.")}}},
-            "/openapi.json": {"get": {"summary": "This document.",
+                                              "503": _json(ref[Error], "Redis unreachable.", ("Retry-After",))}}},
+            "/openapi.json": {"get": {"summary": "This document.", **public,
                                       "responses": {"200": {"description": "OpenAPI 3.1 JSON."}}}},
-            "/docs": {"get": {"summary": "This document as a page.",
+            "/docs": {"get": {"summary": "This document as a page.", **public,
                               "responses": {"200": {"description": "HTML."}}}},
         },
-        "components": {"schemas": defs.get("$defs", {})},
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
+                                           "description": "An API key from `bazaar keys create`."}},
+        },
     }

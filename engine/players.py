@@ -23,8 +23,7 @@ def answer(player: Player) -> Answer:
 
 @bp.put("/create_player")
 def create_player():
-    doc = json_body(allow_empty=True)
-    body = CreatePlayerIn.model_validate(doc)
+    body = CreatePlayerIn.model_validate(json_body(allow_empty=True))
     rng = get_rng()
     if body.player_class == catalog.RANDOM_CLASS:
         cls = catalog.draw_class(rng)
@@ -38,7 +37,7 @@ def create_player():
         except UsernameTaken:
             raise ApiError(409, "username_taken", f"username {body.username!r} is taken; choose another") from None
 
-    return idempotency.run(store, doc, execute)
+    return idempotency.run(store, body, execute)
 
 
 @bp.get("/players/<int:player_id>")

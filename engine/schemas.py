@@ -1,28 +1,41 @@
 """Request bodies, validated with pydantic; a violation becomes a 400 naming the field.
 
-Types are strict (`"3"` is not a player id, `true` is not a quantity).  Unknown
-fields are refused, each named in the 400 (a typo such as `gold_trade` must not
-silently trade zero gold); the seed's full item objects and player views stay
-known: of an item only `item_id` and `quantity` are trusted, `name`, `level` and
-`value` are accepted and ignored.
+Types are strict (`"3"` is not a player id, `true` is not a quantity; `3.0` is 3,
+as JSON Schema has it).  Unknown fields are refused, each named in the 400 (a typo
+such as `gold_trade` must not silently trade zero gold); the seed's full item
+objects and player views stay known: of an item only `item_id` and `quantity` are
+trusted, `name`, `level` and `value` are accepted and ignored.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from engine import catalog
 from engine.rules import Claim, Offer
+
+def _whole(value: object) -> object:
+    """JSON has one number type: 7007.0 is the integer 7007 (as JSON Schema says); 7007.5, "7007"
+    and true are not integers."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def whole(ge: Optional[int] = None, le: Optional[int] = None):
+    """A JSON integer within bounds (the validator goes last, so the bounds stay in the JSON schema)."""
+    return Annotated[StrictInt, Field(ge=ge, le=le), BeforeValidator(_whole)]
+
+
+Int = whole()
 
 MAX_QUANTITY = 1_000_000
 MAX_GOLD = 10**12  # far above any balance the catalog can produce, well inside exact JSON integers
 MAX_ITEM_LINES = 100
 
-PlayerId = Annotated[StrictInt, Field(ge=1, le=2**53)]
-Quantity = Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
-Gold = Annotated[StrictInt, Field(ge=0, le=MAX_GOLD)]
+PlayerId = whole(ge=1, le=2**53)
+Quantity = whole(ge=1, le=MAX_QUANTITY)
+Gold = whole(ge=0, le=MAX_GOLD)
 
 
 class _Strict(BaseModel):
@@ -33,25 +46,25 @@ class _CatalogFields(_Strict):
     """What the seed's clients send of an item beside its id and quantity: ignored, the catalog decides."""
 
     name: Optional[StrictStr] = Field(default=None, description="Ignored: the catalog's name is used.")
-    level: Optional[StrictInt] = Field(default=None, description="Ignored: the catalog's level is used.")
-    value: Optional[StrictInt] = Field(default=None, description="Ignored: the catalog's value is used.")
+    level: Optional[Int] = Field(default=None, description="Ignored: the catalog's level is used.")
+    value: Optional[Int] = Field(default=None, description="Ignored: the catalog's value is used.")
 
 
 class ItemLine(_CatalogFields):
     """An item given in a trade."""
 
-    item_id: Annotated[StrictInt, Field(ge=1, le=2**31)]
+    item_id: whole(ge=1, le=2**31)
     quantity: Quantity
 
 
 class HeldItem(_CatalogFields):
-    item_id: Annotated[StrictInt, Field(ge=1, le=2**31)]
-    quantity: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
+    item_id: whole(ge=1, le=2**31)
+    quantity: whole(ge=0, le=MAX_QUANTITY)
 
 
 class InventoryView(_Strict):
-    max_capacity: Optional[StrictInt] = None
-    current_capacity: Optional[StrictInt] = None
+    max_capacity: Optional[Int] = None
+    current_capacity: Optional[Int] = None
     items: Optional[list[HeldItem]] = Field(default=None, max_length=MAX_ITEM_LINES)
 
 
@@ -64,8 +77,8 @@ class TradeSideIn(_Strict):
     gold_traded: Gold = 0
     username: Optional[StrictStr] = None
     player_class: Optional[StrictStr] = None
-    gold: Optional[StrictInt] = None
-    version: Optional[StrictInt] = None
+    gold: Optional[Int] = None
+    version: Optional[Int] = None
     inventory: Optional[InventoryView] = None
 
     def to_offer(self) -> Offer:
@@ -92,6 +105,13 @@ class TradeSideIn(_Strict):
 
 
 class TradeIn(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"player_1": {"player_id": 1, "items_traded": [{"item_id": 1, "quantity": 1}], "gold_traded": 0},
+         "player_2": {"player_id": 2, "items_traded": [], "gold_traded": 10}},
+        {"player_1": {"player_id": 2, "items_traded": [], "gold_traded": 1},
+         "player_2": {"player_id": 1, "items_traded": [], "gold_traded": 0}},
+    ]})
+
     player_1: TradeSideIn
     player_2: TradeSideIn
 
@@ -100,6 +120,9 @@ ClassName = Literal[(catalog.RANDOM_CLASS, *sorted(catalog.CLASSES))]  # type: i
 
 
 class CreatePlayerIn(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"player_class": "merchant"}, {"player_class": "random", "username": "Lady_Ashe"}]})
+
     player_class: ClassName = Field(
         default=catalog.RANDOM_CLASS,
         description="`random` (drawn from the game's class distribution) or a class name.",

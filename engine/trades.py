@@ -28,8 +28,7 @@ def answer(outcome: TradeOutcome) -> Answer:
 
 @bp.post("/trade")
 def trade():
-    doc = json_body()
-    body = TradeIn.model_validate(doc)
+    body = TradeIn.model_validate(json_body())
     store = get_store()
     offers = body.player_1.to_offer(), body.player_2.to_offer()
-    return idempotency.run(store, doc, lambda claim: store.trade(*offers, answer, claim)[1])
+    return idempotency.run(store, body, lambda claim: store.trade(*offers, answer, claim)[1])

@@ -360,3 +360,14 @@ def test_openapi_describes_every_route(client, app):
     assert {"player_id", "items_traded", "gold_traded"} <= set(trade_in["properties"])
     page = client.get("/docs").get_data(as_text=True)
     assert all(path in page for path in doc["paths"])
+
+
+def test_whole_number_written_as_float_is_that_integer(client, pair):
+    """JSON Schema counts 10.0 as the integer 10; the server takes what its document promises."""
+    merchant, monk = pair
+    r = trade(client, {"player_id": merchant["player_id"], "gold_traded": 10.0},
+              {"player_id": monk["player_id"], "gold_traded": 0.0})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["player_1"]["gold"] == merchant["gold"] - 10
+    bad = trade(client, {"player_id": merchant["player_id"], "gold_traded": 10.5}, {"player_id": monk["player_id"]})
+    assert bad.status_code == 400 and bad.get_json()["fields"][0]["field"] == "player_1.gold_traded"

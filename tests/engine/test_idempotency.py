@@ -15,6 +15,7 @@ import requests
 from engine import create_app
 from engine.auth import Keys
 from engine.idempotency import Ledger, fingerprint
+from engine.schemas import TradeIn
 from tests.pipeline import authorized
 
 TRADE = {"player_1": {"player_id": 1, "gold_traded": 25, "items_traded": [{"item_id": 1, "quantity": 2}]},
@@ -87,8 +88,10 @@ def test_same_key_other_body_is_refused(engine, auth, outbox):
     r = requests.post(f"{base}/trade", json=other, headers=headers, timeout=10)
     assert first.status_code == 200 and r.status_code == 422
     assert r.json()["error"] == "idempotency_key_reused"
-    # the same body, keys in another order and spaced otherwise, is the same request
-    same = json.dumps({"player_2": TRADE["player_2"], "player_1": TRADE["player_1"]}, indent=3)
+    # the same body, keys in another order, spaced otherwise, 25 as 25.0, a default spelled out:
+    # the same request
+    same = json.dumps({"player_2": {**TRADE["player_2"], "items_traded": []},
+                       "player_1": {**TRADE["player_1"], "gold_traded": 25.0}}, indent=3)
     again = requests.post(f"{base}/trade", data=same, headers=headers, timeout=10)
     assert again.status_code == 200 and again.content == first.content
     # the same key on another route is another request
@@ -155,7 +158,7 @@ def test_repeat_while_the_first_runs_waits_then_is_told_to_retry(stack, redis_cl
     scope = Keys(redis_client, stack.redis.namespace).authorize(api_key).scope
     record = ledger.record(scope, "slow-one")
     # another worker holds the key: it began, and has not answered yet
-    assert ledger.begin(record, fingerprint("POST", "/trade", TRADE), 60, 0).token
+    assert ledger.begin(record, fingerprint("POST", "/trade", TradeIn.model_validate(TRADE)), 60, 0).token
     started = time.monotonic()
     r = client.post("/trade", json=TRADE, headers={"Idempotency-Key": "slow-one"})
     assert time.monotonic() - started >= 0.3  # it waited for the first
