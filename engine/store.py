@@ -127,8 +127,11 @@ class Store:
         """A new player with the class's starting kit; a random unused name if none is given.
         `answer` is the reply for the new player, stored under `claim` in the same step."""
         with redis_errors():
-            if self.r.xlen(self.k_outbox) >= self.outbox_max:  # before taking an id (the script checks again)
+            # refusals known before taking an id, so a refused request leaves no gap (the script checks again)
+            if self.r.xlen(self.k_outbox) >= self.outbox_max:
                 raise Backpressure(f"the outbox holds {self.outbox_max} events")
+            if username and self.r.hexists(self.k_usernames, username.lower()):
+                raise UsernameTaken(username)
             player_id = int(self.r.incr(self.k_seq))
             for _ in range(100):
                 name = username or catalog.random_username(rng)

@@ -371,3 +371,68 @@ def test_whole_number_written_as_float_is_that_integer(client, pair):
     assert r.get_json()["player_1"]["gold"] == merchant["gold"] - 10
     bad = trade(client, {"player_id": merchant["player_id"], "gold_traded": 10.5}, {"player_id": monk["player_id"]})
     assert bad.status_code == 400 and bad.get_json()["fields"][0]["field"] == "player_1.gold_traded"
+
+
+def test_redis_at_its_memory_limit_refuses_writes_whole(client, pair, redis_client, outbox):
+    """Redis runs with maxmemory and noeviction; at the limit every write script is refused whole
+    (a 503 `backpressure`), keys are still checked and reads still answer."""
+    assert redis_client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    limit = redis_client.config_get("maxmemory")["maxmemory"]
+    assert int(limit) > 0
+    merchant, monk = pair
+    events = outbox.entries()
+    redis_client.config_set("maxmemory", 1)
+    try:
+        r = trade(client, {"player_id": merchant["player_id"], "gold_traded": 5}, {"player_id": monk["player_id"]})
+        made = client.put("/create_player")
+        read = client.get(f"/players/{merchant['player_id']}")
+    finally:
+        redis_client.config_set("maxmemory", limit)
+    assert r.status_code == made.status_code == 503, (r.get_json(), made.get_json())
+    assert r.get_json()["error"] == made.get_json()["error"] == "backpressure"
+    assert read.status_code == 200 and read.get_json() == merchant
+    assert outbox.entries() == events
+    assert trade(client, {"player_id": merchant["player_id"], "gold_traded": 5},
+                 {"player_id": monk["player_id"]}).status_code == 200
+
+
+def _everything(redis_client, namespace):
+    """All the engine keeps, but the API keys' buckets (they change with every request)."""
+    out = {}
+    for k in sorted(redis_client.scan_iter(f"{namespace}:*")):
+        if not k.startswith(f"{namespace}:apikey".encode()):
+            out[k] = redis_client.dump(k)
+    return out
+
+
+@pytest.mark.parametrize("method,path,kwargs,status,code", [
+    ("post", "/trade", {"data": "{not json"}, 400, "invalid_json"),
+    ("post", "/trade", {"data": "[" * 40 + "]" * 40}, 400, "too_deep"),
+    ("post", "/trade", {"data": '{"x":' * 5000 + "1" + "}" * 5000}, 400, "too_deep"),
+    ("post", "/trade", {"json": {"player_1": {"player_id": 1, "gold_trade": 5}, "player_2": {"player_id": 2}}},
+     400, "invalid_request"),
+    ("post", "/trade", {"json": {"player_1": {"player_id": 1}, "player_2": {"player_id": 2}, "note": "hi"}},
+     400, "invalid_request"),
+    ("put", "/create_player", {"json": {"player_class": "wizard"}}, 400, "invalid_request"),
+    ("put", "/create_player", {"json": {"username": "Mara"}}, 409, "username_taken"),
+    ("post", "/trade", {"json": {"player_1": {"player_id": 1, "gold_traded": 1}, "player_2": {"player_id": 2}},
+                        "headers": {"Idempotency-Key": "x" * 256}}, 400, "invalid_idempotency_key"),
+    ("post", "/trade", {"json": {"player_1": {"player_id": 1, "gold_traded": 2}, "player_2": {"player_id": 2}},
+                        "headers": {"Idempotency-Key": "once"}}, 422, "idempotency_key_reused"),
+    ("post", "/trade", {"data": "x" * (65 * 1024)}, 413, "request_entity_too_large"),
+    ("get", "/players/999", {}, 404, "unknown_player"),
+    ("delete", "/players/1", {}, 405, "method_not_allowed"),
+    ("get", "/no_such_route", {}, 404, "not_found"),
+    ("get", "/players/1", {"headers": {"Authorization": "Bearer bzk_nope"}}, 401, "unauthorized"),
+])
+def test_every_4xx_answers_its_code_and_changes_nothing(client, pair, redis_client, stack, method, path, kwargs,
+                                                       status, code):
+    first = client.post("/trade", json={"player_1": {"player_id": 1, "gold_traded": 1}, "player_2": {"player_id": 2}},
+                        headers={"Idempotency-Key": "once"})
+    assert first.status_code == 200
+    before = _everything(redis_client, stack.redis.namespace)
+    r = getattr(client, method)(path, **kwargs)
+    assert r.status_code == status, r.get_data(as_text=True)
+    body = r.get_json()
+    assert body["error"] == code and body["message"] and r.headers["X-Request-Id"]
+    assert _everything(redis_client, stack.redis.namespace) == before

@@ -104,7 +104,7 @@ def test_broker_down_while_trading_then_back_loses_nothing(relay_stack, relay, r
 
     kafka_service.stop()
     try:
-        client = create_app(relay_stack.engine).test_client()
+        client = authorized(create_app(relay_stack.engine).test_client(), ensure_stack_key(relay_stack))
         for i in range(200):
             client.post("/trade", json={"player_1": {"player_id": 1 + i % 5, "gold_traded": 1},
                                         "player_2": {"player_id": 1 + (i + 1) % 5}})
@@ -165,3 +165,43 @@ def test_the_broker_stamps_each_record_with_its_own_time(relay_stack):
     assert record.value == b"dated ahead"
     assert record.timestamp_type == 1  # LogAppendTime
     assert before_ms - 1000 <= record.timestamp <= time.time() * 1000 + 1000
+
+
+def test_full_outbox_refuses_writes_whole_until_the_relay_drains_it(relay_stack, relay, redis_client, kafka_service):
+    s = relay_stack.replace(outbox_max=60)
+    client = authorized(create_app(s.engine).test_client(), ensure_stack_key(s))
+    for cls in ("merchant", "merchant", "noble"):
+        assert client.put("/create_player", json={"player_class": cls}).status_code == 201
+    relay.start()
+    wait_drained(relay)
+    ns = s.redis.namespace
+
+    def state():
+        players = {k: redis_client.hgetall(k) for k in redis_client.scan_iter(f"{ns}:player:*")}
+        return players, redis_client.hgetall(f"{ns}:counters"), redis_client.xlen(f"{ns}:outbox")
+
+    kafka_service.stop()
+    try:
+        answers = Counter()
+        for i in range(40):  # three events a trade: the cap is reached within 20
+            before = state()
+            r = client.post("/trade", json={"player_1": {"player_id": 1 + i % 3, "gold_traded": 1},
+                                            "player_2": {"player_id": 1 + (i + 1) % 3}})
+            answers[r.status_code] += 1
+            if r.status_code == 503:
+                assert r.get_json()["error"] == "backpressure" and r.headers["Retry-After"] == "1"
+                assert state() == before  # refused whole: no player, counter or event changed
+        assert answers[200] >= 15 and answers[503] >= 15 and set(answers) == {200, 503}
+        before = state()
+        made = client.put("/create_player")
+        assert made.status_code == 503 and made.get_json()["error"] == "backpressure" and state() == before
+        assert client.get("/players/1").status_code == 200  # reads go on
+        held = outbox_snapshot(redis_client, s)
+        assert 60 <= len(held) < 63
+    finally:
+        kafka_service.start()
+    wait_drained(relay, timeout=120)
+    after = client.post("/trade", json={"player_1": {"player_id": 1, "gold_traded": 1}, "player_2": {"player_id": 2}})
+    assert after.status_code == 200  # writes resume once the relay drained the outbox
+    got = {m.value for m in consume(s, 3 + 3 * answers[200] + 3)}
+    assert {v for _, v in held} <= got
