@@ -1,12 +1,24 @@
-"""Engine benchmark: trade throughput and latency under gunicorn, and the cost
-of create_player as the player count grows.
+"""Engine benchmark: trade throughput and latency under gunicorn, what the trust
+boundary costs per trade, and the cost of create_player as the player count grows.
 
     python bench/engine_bench.py [--seconds 10] [--players 10000]
 
 Starts its own Redis and engine (the `bazaar up` code, free ports, a temporary
-home), drives trades with `wrk` at 1, 8 and 32 connections, then times
-`PUT /create_player` over HTTP at 1k and at 100k existing players.  Prints a
-table and writes bench/results/engine.json.
+home) — the engine and Redis only: no relay and no Kafka beside them, so these
+figures are the engine's own, not the whole hot path (`stack_bench.py` runs
+that).  Every request carries the stack's API key, so every figure includes
+the key check and the rate limit.
+
+- trades with `wrk` at 1, 8 and 32 connections;
+- at 32 connections, without and with a fresh `Idempotency-Key` on every
+  trade: executed trades/s and the CPU (engine workers + Redis, from /proc)
+  per executed trade, so the idempotency's cost is a difference in one run;
+- the key check and rate limit timed alone as a trade pays for them (queued in
+  the pipeline that reads the trade's players): client and Redis CPU per read
+  with and without it, as a share of a trade's;
+- `PUT /create_player` over HTTP at 1k and at 100k existing players.
+
+Prints tables and writes bench/results/engine.json.
 """
 
 from __future__ import annotations
@@ -35,7 +47,10 @@ sys.path.insert(0, str(ROOT))
 from bazaar.stack.ports import isolated_stack  # noqa: E402
 from bench.common import save_results  # noqa: E402
 from bazaar.stack import EngineService, RedisService  # noqa: E402
+from bazaar.stack.api_key import ensure_stack_key  # noqa: E402
 from engine import catalog  # noqa: E402
+from engine.auth import Keys  # noqa: E402
+from spark_jobs.processes import children  # noqa: E402
 from engine.store import Store  # noqa: E402
 
 console = Console()
@@ -62,30 +77,87 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, connections: int, seconds: int, players: int) -> dict:
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used so far, from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def run_wrk(url: str, connections: int, seconds: int, players: int, key: str, idempotent: bool = False,
+            measured: tuple[list[int], list[int]] = ((), ())) -> dict:
+    """A wrk run; with `measured` (engine pids, Redis pids), the CPU each used per executed trade."""
     threads = min(2, connections)
+    engine_cpu, redis_cpu = cpu_s(measured[0]), cpu_s(measured[1])
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
          "-s", str(ROOT / "bench" / "trade.lua"), url],
-        capture_output=True, text=True, check=True, env={**os.environ, "PLAYERS": str(players)},
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "PLAYERS": str(players), "API_KEY": key, "IDEMPOTENT": "1" if idempotent else "0",
+             "RUN": f"{time.time_ns()}"},
     ).stdout
+    engine_cpu, redis_cpu = cpu_s(measured[0]) - engine_cpu, cpu_s(measured[1]) - redis_cpu
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     errors = re.search(r"Socket errors: (.*)", out)
     pct = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.M))
-    return {
+    executed = total - non2xx
+    row = {
         "connections": connections,
+        "idempotency_key": idempotent,
         "requests": total,
-        "executed": total - non2xx,
-        "executed_per_s": round((total - non2xx) / seconds, 1),
+        "executed": executed,
+        "executed_per_s": round(executed / seconds, 1),
         "p50_ms": _ms(pct["50"]),
         "p99_ms": _ms(pct["99"]),
         "socket_errors": errors.group(1) if errors else None,
     }
+    if measured[0] and executed:
+        row["engine_cpu_ms_per_trade"] = round(1000 * engine_cpu / executed, 4)
+        row["redis_cpu_ms_per_trade"] = round(1000 * redis_cpu / executed, 4)
+    return row
 
 
-def time_creates(url: str, n: int) -> dict:
+def time_key_check(client: redis.Redis, keys: Keys, key: str, namespace: str, redis_pids: list[int],
+                   calls: int) -> dict:
+    """The key check and rate limit as a trade pays for them: `authorize.lua` queued in the pipeline
+    that reads the trade's two players.  CPU per read, here and in Redis, with and without it."""
+
+    def read(with_key: bool) -> None:
+        pipe = client.pipeline(transaction=False)
+        if with_key:
+            keys.queue_authorize(pipe, key)
+        pipe.hmget(f"{namespace}:player:1", "v", "s")
+        pipe.hmget(f"{namespace}:player:2", "v", "s")
+        pipe.execute()
+
+    out = {"calls": calls}
+    for with_key in (True, False, True, False):  # warm, then measured
+        for _ in range(200):
+            read(with_key)
+        here, there = time.process_time(), cpu_s(redis_pids)
+        for _ in range(calls):
+            read(with_key)
+        name = "with_key_check" if with_key else "without"
+        out[name] = {"client_cpu_ms": round(1000 * (time.process_time() - here) / calls, 4),
+                     "redis_cpu_ms": round(1000 * (cpu_s(redis_pids) - there) / calls, 4)}
+    both = lambda side: side["client_cpu_ms"] + side["redis_cpu_ms"]  # noqa: E731
+    out["cost_ms"] = round(both(out["with_key_check"]) - both(out["without"]), 4)
+    return out
+
+
+def time_creates(url: str, n: int, key: str) -> dict:
     session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
     samples = []
     for _ in range(n):
         t = time.perf_counter()
@@ -115,18 +187,29 @@ def main(seconds: int, players: int, workers: int, samples: int) -> None:
         store = Store(client, settings.redis.namespace)
         url = settings.engine_url
 
+        key = ensure_stack_key(settings)
         fill(store, players)
         results["trades"] = []
         for c in (1, 8, 32):
             with console.status(f"wrk: {c} connection(s) for {seconds}s"):
-                results["trades"].append(run_wrk(url, c, seconds, players))
+                results["trades"].append(run_wrk(url, c, seconds, players, key))
+
+        engine_pids = [services[1].pid(), *children(services[1].pid())]
+        redis_pids = [services[0].pid()]
+        costs = []
+        for idempotent in (False, True, False, True):  # alternated, so drift hits both alike
+            with console.status(f"wrk: 32 connections for {seconds}s, Idempotency-Key: {idempotent}"):
+                costs.append(run_wrk(url, 32, seconds, players, key, idempotent, (engine_pids, redis_pids)))
+        results["trust"] = {"runs": costs, "key_check": time_key_check(
+            client, Keys(client, settings.redis.namespace), key, settings.redis.namespace, redis_pids, 20_000)}
 
         client.flushall()
+        key = ensure_stack_key(settings)
         creates = {}
         for size in (1_000, 100_000):
             fill(store, size)
             with console.status(f"timing {samples} create_player calls at {size:,} players"):
-                creates[size] = time_creates(url, samples)
+                creates[size] = time_creates(url, samples, key)
         results["create_player"] = {str(k): v for k, v in creates.items()}
         results["create_player"]["ratio_100k_to_1k"] = round(
             creates[100_000]["mean_ms"] / creates[1_000]["mean_ms"], 3)
@@ -145,6 +228,30 @@ def report(results: dict) -> None:
         table.add_row(str(row["connections"]), str(row["requests"]), f"{row['executed_per_s']:.0f}",
                       f"{row['p50_ms']:.2f}", f"{row['p99_ms']:.2f}")
     console.print(table)
+    trust = results["trust"]
+    plain = [r for r in trust["runs"] if not r["idempotency_key"]]
+    keyed = [r for r in trust["runs"] if r["idempotency_key"]]
+    mean = lambda rows, f: statistics.fmean(r[f] for r in rows)  # noqa: E731
+    table = Table("POST /trade, 32 connections", "executed/s", "p99 ms", "engine CPU ms/trade",
+                  "Redis CPU ms/trade", title="What the trust boundary costs (each row: mean of 2 runs)")
+    for name, rows in (("API key + rate limit", plain), ("... + Idempotency-Key", keyed)):
+        table.add_row(name, f"{mean(rows, 'executed_per_s'):.0f}", f"{mean(rows, 'p99_ms'):.1f}",
+                      f"{mean(rows, 'engine_cpu_ms_per_trade'):.3f}", f"{mean(rows, 'redis_cpu_ms_per_trade'):.3f}")
+    console.print(table)
+    per_trade = mean(plain, "engine_cpu_ms_per_trade") + mean(plain, "redis_cpu_ms_per_trade")
+    auth = trust["key_check"]["cost_ms"]
+    idem = (mean(keyed, "engine_cpu_ms_per_trade") + mean(keyed, "redis_cpu_ms_per_trade")) - per_trade
+    trust["summary"] = {"trade_cpu_ms": round(per_trade, 4), "authorize_cpu_ms": round(auth, 4),
+                        "idempotency_cpu_ms": round(idem, 4),
+                        "share_of_trade": round((auth + max(idem, 0)) / per_trade, 4),
+                        "throughput_ratio_keyed_to_plain": round(
+                            mean(keyed, "executed_per_s") / mean(plain, "executed_per_s"), 3)}
+    console.print(
+        f"per executed trade (engine + Redis CPU {per_trade:.3f} ms): key check and rate limit {auth:.3f} ms "
+        f"(in the trade's read pipeline, timed alone), Idempotency-Key {idem:+.3f} ms (difference of the runs); "
+        "together "
+        f"{100 * trust['summary']['share_of_trade']:.1f}% of a trade (target < 10%); throughput with a key / "
+        f"without: {trust['summary']['throughput_ratio_keyed_to_plain']:.3f}")
     cp = results["create_player"]
     table = Table("players", "mean ms", "p50 ms", "p99 ms", title="PUT /create_player (one client)")
     for size in ("1000", "100000"):

@@ -93,6 +93,7 @@ def drain(sink: SinkService, total_records: int, expected_events: int) -> dict:
 def send_trades(settings, trades: int, rate: float, answered: dict[str, float]) -> None:
     """`trades` trades at `rate` a second, each answer's time recorded by trade id."""
     session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {settings.api_key}"
     ids = [session.put(f"{settings.engine_url}/create_player").json()["player_id"] for _ in range(10)]
     due = time.monotonic()
     for _ in range(trades):

@@ -78,6 +78,7 @@ def trade_to_kafka_latency(settings: Stack, trades: int, rate: float) -> dict:
     reader = threading.Thread(target=consume, daemon=True)
     reader.start()
     session, sent = requests.Session(), {}
+    session.headers["Authorization"] = f"Bearer {settings.api_key}"
     ids = [int(session.put(f"{settings.engine_url}/create_player").json()["player_id"]) for _ in range(20)]
     for i in range(trades):
         t = time.monotonic()

@@ -21,10 +21,11 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
-from typing import Optional
+from typing import Iterator, Optional
 
 import redis
 from flask import Flask, current_app, g, request
@@ -66,6 +67,11 @@ def new_key() -> str:
 
 def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def scope_of(key: str) -> str:
+    """What a key's Idempotency-Keys are scoped to (a prefix of its hash)."""
+    return key_hash(key)[:32]
 
 
 def _iso_ms(ms: Optional[bytes]) -> Optional[str]:
@@ -128,14 +134,20 @@ class Keys:
         pipe.execute()
 
     def authorize(self, key: str) -> Verdict:
-        digest = key_hash(key)
-        answer = self._authorize(keys=[self.prefix + digest])
+        return self.verdict(key, self._authorize(keys=[self.prefix + key_hash(key)]))
+
+    def queue_authorize(self, pipe: redis.client.Pipeline, key: str) -> None:
+        """The same check, queued in a pipeline the caller runs (one round trip for it and the reads)."""
+        self._authorize(keys=[self.prefix + key_hash(key)], client=pipe)
+
+    @staticmethod
+    def verdict(key: str, answer: list) -> Verdict:
         if answer[0] == 0:
             return Verdict(False)
-        name = answer[1].decode()
+        name, scope = answer[1].decode(), scope_of(key)
         if answer[0] == 2:
-            return Verdict(False, name, digest[:32], int(answer[2]))
-        return Verdict(True, name, digest[:32])
+            return Verdict(False, name, scope, int(answer[2]))
+        return Verdict(True, name, scope)
 
 
 # -- the Flask side -----------------------------------------------------------
@@ -166,18 +178,62 @@ def get_keys() -> Keys:
     return keys
 
 
-def _authenticate() -> None:
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return
-    credential = bearer()
-    with redis_errors():  # an unreachable Redis is a 503, as everywhere
-        verdict = get_keys().authorize(credential)
+def enforce(verdict: Verdict) -> None:
+    """Refuse the request unless the verdict allows it."""
     if verdict.retry_after_ms is not None:
         raise ApiError(429, "rate_limited", f"key {verdict.name!r} is over its rate; retry after the delay given",
                        headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after_ms / 1000)))})
     if not verdict.allowed:
         raise _unauthorized("unknown or revoked API key", "invalid_token")
-    g.key_name, g.key_scope = verdict.name, verdict.scope
+    g.key_name = verdict.name
+
+
+class KeyCheck:
+    """The key check as a write's preflight (`engine.store.Preflight`): queued with the write's first
+    reads, judged before the write uses them, so a write pays no round trip of its own for it."""
+
+    def __init__(self, credential: str):
+        self.credential = credential
+
+    def queue(self, pipe: redis.client.Pipeline) -> None:
+        get_keys().queue_authorize(pipe, self.credential)
+
+    def judge(self, results: list) -> None:
+        enforce(Keys.verdict(self.credential, results[0]))
+
+
+# Write routes that check the key in their own first round trip (`key_check()`), not in a round
+# trip of its own before the route runs; they call `refusals_after_key_check()` around their parsing.
+DEFERRED = frozenset({"trades.trade", "players.create_player"})
+
+
+def key_check() -> KeyCheck:
+    return KeyCheck(g.credential)
+
+
+def check_now() -> None:
+    """The key check on its own round trip."""
+    with redis_errors():  # an unreachable Redis is a 503, as everywhere
+        enforce(get_keys().authorize(g.credential))
+
+
+@contextmanager
+def refusals_after_key_check() -> Iterator[None]:
+    """In a deferred route, a request refused before its first round trip (a bad body) is checked
+    first: an unknown key hears 401, not what is wrong with its body."""
+    try:
+        yield
+    except Exception:
+        check_now()
+        raise
+
+
+def _authenticate() -> None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    g.credential = bearer()
+    if request.endpoint not in DEFERRED:
+        check_now()
 
 
 def init_app(app: Flask) -> None:

@@ -16,7 +16,7 @@ from flask import Flask, g, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from engine.store import Backpressure, Contention, LostClaim, StoreUnavailable
+from engine.store import Backpressure, Contention, KeyReused, StoreUnavailable
 
 log = logging.getLogger("engine")
 RETRY = {"Retry-After": "1"}
@@ -66,9 +66,9 @@ def init_app(app: Flask) -> None:
                                                       "nothing was changed, retry after the delay given", RETRY),
     )
     app.register_error_handler(
-        LostClaim,
-        lambda e: error_response(409, "idempotency_key_in_use", "another request holds this Idempotency-Key; "
-                                                                "retry after the delay given", RETRY),
+        KeyReused,
+        lambda e: error_response(422, "idempotency_key_reused", "this Idempotency-Key came with another request; "
+                                                                "use a new key for a new request"),
     )
 
     @app.errorhandler(HTTPException)

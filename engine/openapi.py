@@ -108,20 +108,16 @@ def spec() -> dict[str, Any]:
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {"required": False, **_json(ref[CreatePlayerIn], "Optional body.")},
                 "responses": {"201": _json(ref[PlayerState], "The new player's state.", ("Idempotent-Replayed",)),
-                              "409": _json(ref[Error], "`username_taken`, or `idempotency_key_in_use`: a request "
-                                                       "with this Idempotency-Key is still running."),
+                              "409": _json(ref[Error], "`username_taken`."),
                               **write}}},
             "/trade": {"post": {
                 "summary": "Trade items and gold between two players, atomically.",
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, **_json(ref[TradeIn], "Both sides of the trade.")},
                 "responses": {"200": _json(ref[TradeResult], "Executed.", ("Idempotent-Replayed",)),
-                              "409": {"description": "Rejected by a game rule (a TradeResult with its `fail_reason`; "
-                                                     "nothing changed), or `idempotency_key_in_use` (an Error).",
-                                      "headers": {"X-Request-Id": HEADERS["X-Request-Id"],
-                                                  "Idempotent-Replayed": HEADERS["Idempotent-Replayed"]},
-                                      "content": {"application/json": {"schema": {
-                                          "anyOf": [{"$ref": ref[TradeResult]}, {"$ref": ref[Error]}]}}}},
+                              "409": _json(ref[TradeResult], "Rejected by a game rule (its `fail_reason`); nothing "
+                                                             "changed but the trade is recorded.",
+                                           ("Idempotent-Replayed",)),
                               **write}}},
             "/players/{player_id}": {"get": {
                 "summary": "A player's current state.",

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from flask import Blueprint, current_app
 
-from engine import catalog, idempotency
+from engine import auth, catalog, idempotency
 from engine.body import json_body
 from engine.db import get_rng, get_store
 from engine.errors import ApiError
 from engine.rules import Player
 from engine.schemas import CreatePlayerIn
-from engine.store import Answer, Claim, UsernameTaken
+from engine.store import Answer, UsernameTaken
 
 bp = Blueprint("players", __name__)
 
@@ -23,21 +21,20 @@ def answer(player: Player) -> Answer:
 
 @bp.put("/create_player")
 def create_player():
-    body = CreatePlayerIn.model_validate(json_body(allow_empty=True))
+    store = get_store()
+    with auth.refusals_after_key_check():
+        body = CreatePlayerIn.model_validate(json_body(allow_empty=True))
+        idem = idempotency.from_request(store, body)
     rng = get_rng()
     if body.player_class == catalog.RANDOM_CLASS:
         cls = catalog.draw_class(rng)
     else:
         cls = catalog.CLASSES[body.player_class]
-    store = get_store()
-
-    def execute(claim: Optional[Claim]) -> Answer:
-        try:
-            return store.create_player(cls, body.username, rng, answer, claim)[1]
-        except UsernameTaken:
-            raise ApiError(409, "username_taken", f"username {body.username!r} is taken; choose another") from None
-
-    return idempotency.run(store, body, execute)
+    try:
+        done = store.create_player(cls, body.username, rng, answer, idem, auth.key_check())
+    except UsernameTaken:
+        raise ApiError(409, "username_taken", f"username {body.username!r} is taken; choose another") from None
+    return idempotency.respond(done)
 
 
 @bp.get("/players/<int:player_id>")

@@ -35,10 +35,6 @@ class EngineSettings(RedisSettings):
         description="Events the outbox may hold before writes answer 503 `backpressure` (about 1 KB each in Redis).",
     )
     idempotency_keep_s: int = Field(default=24 * 3600, ge=1, description="How long an Idempotency-Key's answer is kept.")
-    idempotency_wait_s: float = Field(
-        default=5.0, ge=0,
-        description="How long a repeat waits for the first request with its Idempotency-Key before a 409.",
-    )
 
 
 class RelaySettings(RedisSettings):

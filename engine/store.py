@@ -26,7 +26,7 @@ import random
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Protocol
 
 import redis
 
@@ -52,20 +52,31 @@ class Backpressure(Exception):
     """The outbox holds its cap of events, or Redis its memory limit: writes wait for the relay."""
 
 
-class LostClaim(Exception):
-    """The request's Idempotency-Key lock lapsed and another request holds the key now."""
+class KeyReused(Exception):
+    """The request's Idempotency-Key came with another request."""
 
 
 @dataclass(frozen=True)
-class Claim:
-    """An Idempotency-Key this request holds: its record in Redis and the lock's token."""
+class Idem:
+    """A request's Idempotency-Key: its record in Redis (fields fp, status, body), the request's
+    fingerprint, and how long the answer is kept."""
 
     record: str
-    token: str
+    fingerprint: str
     keep_s: int
 
 
 Answer = tuple[int, str]  # an HTTP status and the JSON body, as stored for replay
+
+
+class Preflight(Protocol):
+    """Checks a write makes in its first round trip to Redis, before it reads anything else for
+    itself (the caller's API key): `queue` adds their commands to the pipeline, `judge` gets
+    their results and raises to refuse the request."""
+
+    def queue(self, pipe: redis.client.Pipeline) -> None: ...
+
+    def judge(self, results: list) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,14 @@ class TradeOutcome:
     event: events.TradeEvent
     player_1: Optional[Player]
     player_2: Optional[Player]
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a write answered: the answer, and whether it is the stored one of an earlier request."""
+
+    answer: Answer
+    replayed: bool = False
 
 
 def _script(name: str) -> str:
@@ -88,7 +107,7 @@ class Store:
         self.k_usernames = f"{namespace}:usernames"
         self.k_counters = f"{namespace}:counters"
         self.k_outbox = f"{namespace}:outbox"
-        self.k_no_claim = f"{namespace}:idem:-"  # a placeholder key for scripts run without a claim
+        self.k_no_idem = f"{namespace}:idem:-"  # a placeholder key for scripts run without an Idempotency-Key
         self._commit = client.register_script(_script("commit.lua"))
         self._create = client.register_script(_script("create_player.lua"))
 
@@ -100,12 +119,34 @@ class Store:
         return self.get_players([player_id])[0]
 
     def get_players(self, ids: list[int]) -> list[Optional[Player]]:
+        return self._read(ids)[1]
+
+    def _read(
+        self, ids: list[int], preflight: Optional[Preflight] = None, idem: Optional[Idem] = None,
+        more: Callable[[redis.client.Pipeline], None] = lambda pipe: None,
+    ) -> tuple[Optional[Answer], list[Optional[Player]], list]:
+        """One round trip: the preflight's checks first (judged before anything is used), the
+        Idempotency-Key's record, the players, and `more`.  Returns the stored answer to replay
+        (if any), the players and the results of `more`."""
         with redis_errors():
             pipe = self.r.pipeline(transaction=False)
+            if preflight is not None:
+                preflight.queue(pipe)
+            n_pre = len(pipe)
+            if idem is not None:
+                pipe.hmget(idem.record, "fp", "status", "body")
             for pid in ids:
                 pipe.hmget(self.player_key(pid), "v", "s")
+            more(pipe)
             rows = pipe.execute()
-        return [None if v is None else Player.loads(pid, int(v), s) for pid, (v, s) in zip(ids, rows)]
+        if preflight is not None:
+            preflight.judge(rows[:n_pre])
+        rows = rows[n_pre:]
+        replay = None
+        if idem is not None:
+            replay = _stored(idem, rows.pop(0))
+        players = [None if v is None else Player.loads(pid, int(v), s) for pid, (v, s) in zip(ids, rows)]
+        return replay, players, rows[len(ids):]
 
     def ping(self) -> None:
         with redis_errors():
@@ -122,65 +163,81 @@ class Store:
     # -- writes ------------------------------------------------------------
     def create_player(
         self, cls: catalog.PlayerClass, username: Optional[str], rng: random.Random,
-        answer: Callable[[Player], Answer] = lambda p: (201, ""), claim: Optional[Claim] = None,
-    ) -> tuple[Player, Answer]:
+        answer: Callable[[Player], Answer] = lambda p: (201, ""), idem: Optional[Idem] = None,
+        preflight: Optional[Preflight] = None,
+    ) -> Done:
         """A new player with the class's starting kit; a random unused name if none is given.
-        `answer` is the reply for the new player, stored under `claim` in the same step."""
+        `answer` is the reply for the new player, stored under `idem` in the same step."""
+
+        def checks(pipe: redis.client.Pipeline) -> None:
+            pipe.xlen(self.k_outbox)
+            if username:
+                pipe.hexists(self.k_usernames, username.lower())
+
+        replay, _, (outbox, *taken) = self._read([], preflight, idem, checks)
+        if replay is not None:
+            return Done(replay, True)
+        # refusals known before taking an id, so a refused request leaves no gap (the script checks again)
+        if outbox >= self.outbox_max:
+            raise Backpressure(f"the outbox holds {self.outbox_max} events")
+        if taken and taken[0]:
+            raise UsernameTaken(username)
         with redis_errors():
-            # refusals known before taking an id, so a refused request leaves no gap (the script checks again)
-            if self.r.xlen(self.k_outbox) >= self.outbox_max:
-                raise Backpressure(f"the outbox holds {self.outbox_max} events")
-            if username and self.r.hexists(self.k_usernames, username.lower()):
-                raise UsernameTaken(username)
             player_id = int(self.r.incr(self.k_seq))
             for _ in range(100):
                 name = username or catalog.random_username(rng)
                 player = rules.new_player(player_id, name, cls)
                 event = events.player_state_event(player.to_state(), events.utc_now_iso())
-                status, body = reply = answer(player)
+                reply = answer(player)
                 args = [name.lower(), player_id, player.dumps(), event.kafka_key, event.model_dump_json(),
-                        self.outbox_max, *self._claim_args(claim), status, body, claim.keep_s if claim else 0]
+                        self.outbox_max, *self._idem_args(idem, reply)]
                 keys = [self.k_outbox, self.k_counters, self.k_usernames, self.player_key(player_id),
-                        claim.record if claim else self.k_no_claim]
-                done = self._check_written(self._create(keys=keys, args=args))
-                if done:
-                    return player, reply
+                        idem.record if idem else self.k_no_idem]
+                done = self._written(self._create(keys=keys, args=args), reply)
+                if done is not None:
+                    return done
                 if username:
                     raise UsernameTaken(username)
         raise Contention("no free username found in 100 draws")
 
     def trade(
-        self, o1: Offer, o2: Offer,
-        answer: Callable[[TradeOutcome], Answer] = lambda o: (200, ""), claim: Optional[Claim] = None,
-    ) -> tuple[TradeOutcome, Answer]:
+        self, o1: Offer, o2: Offer, answer: Callable[[TradeOutcome], Answer] = lambda o: (200, ""),
+        idem: Optional[Idem] = None, preflight: Optional[Preflight] = None,
+    ) -> Done:
         """Decide and commit one trade; a rejected trade changes nothing but is recorded.
-        `answer` is the reply to the outcome, stored under `claim` in the same step."""
+        `answer` is the reply to the outcome, stored under `idem` in the same step."""
         ids = list(dict.fromkeys([o1.player_id, o2.player_id]))
-        for _ in range(MAX_ATTEMPTS):
-            snapshot = dict(zip(ids, self.get_players(ids)))
-            p1, p2 = snapshot[o1.player_id], snapshot[o2.player_id]
-            outcome, changed = _decide(p1, p2, o1, o2)
+        for attempt in range(MAX_ATTEMPTS):
+            replay, players, _ = self._read(ids, preflight if attempt == 0 else None, idem if attempt == 0 else None)
+            if replay is not None:
+                return Done(replay, True)
+            snapshot = dict(zip(ids, players))
+            outcome, changed = _decide(snapshot[o1.player_id], snapshot[o2.player_id], o1, o2)
             reply = answer(outcome)
-            if self._try_commit(snapshot, changed, outcome.event, reply, claim):
-                return outcome, reply
+            done = self._try_commit(snapshot, changed, outcome.event, reply, idem)
+            if done is not None:
+                return done
         raise Contention(f"players {ids} changed on each of {MAX_ATTEMPTS} attempts")
 
-    @staticmethod
-    def _claim_args(claim: Optional[Claim]) -> list[str]:
-        return [claim.token if claim else ""]
+    def _idem_args(self, idem: Optional[Idem], reply: Answer) -> list:
+        if idem is None:
+            return ["", "", "", 0]
+        return [idem.fingerprint, *reply, idem.keep_s]
 
-    def _check_written(self, result: int) -> bool:
-        """A script's answer: written (True), a lost race (False), or an exception."""
+    def _written(self, result, reply: Answer) -> Optional[Done]:
+        """A write script's result: written (the reply), lost a race (None), or another answer."""
+        if isinstance(result, list):  # the Idempotency-Key holds an answer already: ["done", status, body]
+            return Done((int(result[1]), result[2].decode()), True)
         if result == -1:
             raise Backpressure(f"the outbox holds {self.outbox_max} events")
-        if result == -2:
-            raise LostClaim()
-        return bool(result)
+        if result == -3:
+            raise KeyReused()
+        return Done(reply) if result == 1 else None
 
     def _try_commit(
         self, snapshot: dict[int, Optional[Player]], changed: dict[int, Player], trade: events.TradeEvent,
-        reply: Answer, claim: Optional[Claim],
-    ) -> bool:
+        reply: Answer, idem: Optional[Idem],
+    ) -> Optional[Done]:
         ids = list(snapshot)
         versions = ["" if snapshot[i] is None else str(snapshot[i].version) for i in ids]
         states = [changed[i].dumps() if i in changed else "" for i in ids]
@@ -192,11 +249,22 @@ class Store:
             bumps.append("player_states")
             ev = events.player_state_event(player.to_state(), trade.event_time)
             evs += [ev.kafka_key, ev.event_type, ev.model_dump_json()]
-        keys = [self.k_outbox, self.k_counters, claim.record if claim else self.k_no_claim]
+        keys = [self.k_outbox, self.k_counters, idem.record if idem else self.k_no_idem]
         keys += [self.player_key(i) for i in ids]
-        head = [len(ids), self.outbox_max, *self._claim_args(claim), *reply, claim.keep_s if claim else 0]
+        head = [len(ids), self.outbox_max, *self._idem_args(idem, reply)]
         with redis_errors():
-            return self._check_written(self._commit(keys=keys, args=[*head, *versions, *states, " ".join(bumps), *evs]))
+            result = self._commit(keys=keys, args=[*head, *versions, *states, " ".join(bumps), *evs])
+        return self._written(result, reply)
+
+
+def _stored(idem: Idem, row: list) -> Optional[Answer]:
+    """The answer stored under an Idempotency-Key for this request, None if there is none yet."""
+    fp, status, body = row
+    if fp is None:
+        return None
+    if fp.decode() != idem.fingerprint:
+        raise KeyReused()
+    return int(status), body.decode()
 
 
 def _decide(

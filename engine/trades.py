@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
-from engine import idempotency
+from engine import auth, idempotency
 from engine.body import json_body
 from engine.db import get_store
 from engine.schemas import TradeIn
@@ -28,7 +28,9 @@ def answer(outcome: TradeOutcome) -> Answer:
 
 @bp.post("/trade")
 def trade():
-    body = TradeIn.model_validate(json_body())
     store = get_store()
+    with auth.refusals_after_key_check():
+        body = TradeIn.model_validate(json_body())
+        idem = idempotency.from_request(store, body)
     offers = body.player_1.to_offer(), body.player_2.to_offer()
-    return idempotency.run(store, body, lambda claim: store.trade(*offers, answer, claim)[1])
+    return idempotency.respond(store.trade(*offers, answer, idem, auth.key_check()))

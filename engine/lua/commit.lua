@@ -1,17 +1,18 @@
 #!lua
 -- commit.lua: apply one engine step atomically, only if no player it read has
 -- changed since the caller's snapshot (optimistic concurrency), the outbox has
--- room, and the request still holds its Idempotency-Key (if it came with one).
+-- room, and no request with its Idempotency-Key (if it came with one) has been
+-- answered; the answer is stored under the key in the same step.
 -- The shebang makes Redis refuse the whole script when it is out of memory
 -- (maxmemory), never a part of it.
 --
 -- KEYS[1]            outbox stream (entries: k = Kafka key, t = event type, e = event JSON)
 -- KEYS[2]            counters hash
--- KEYS[3]            the Idempotency-Key's record (see idempotency_begin.lua; unused without a token)
+-- KEYS[3]            the Idempotency-Key's record, a hash: fp (the request's fingerprint), status, body
 -- KEYS[4 .. 3+n]     player hashes (fields: v = version, s = state)
 -- ARGV[1]            n, the number of player keys
 -- ARGV[2]            the outbox's cap: at or above it, nothing is written
--- ARGV[3]            the Idempotency-Key's lock token ('' = no key)
+-- ARGV[3]            the request's fingerprint ('' = no Idempotency-Key)
 -- ARGV[4], ARGV[5]   the answer's status and body, stored under the Idempotency-Key
 -- ARGV[6]            how long the answer is kept, in seconds
 -- ARGV[7 .. 6+n]     each player's version in the snapshot ('' = it did not exist)
@@ -20,14 +21,18 @@
 -- ARGV[8+2n ..]      events to append, as (key, type, json) triples, in order
 --
 -- Returns 1 when everything was written; 0 when a player changed (the caller reads
--- again and retries); -1 when the outbox is full; -2 when the Idempotency-Key's
--- lock is no longer this request's. Nothing is written unless it returns 1.
+-- again and retries); -1 when the outbox is full; {'done', status, body} when a
+-- request with the same Idempotency-Key and fingerprint was answered (replay it);
+-- -3 when the key was used with another fingerprint. Nothing is written unless 1.
 local n = tonumber(ARGV[1])
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end
 if ARGV[3] ~= '' then
-  local rec = redis.call('HMGET', KEYS[3], 'lock', 'status')
-  if rec[1] ~= ARGV[3] or rec[2] then return -2 end
+  local rec = redis.call('HMGET', KEYS[3], 'fp', 'status', 'body')
+  if rec[1] then
+    if rec[1] ~= ARGV[3] then return -3 end
+    return {'done', rec[2], rec[3]}
+  end
 end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end
 for i = 1, n do
   local v = redis.call('HGET', KEYS[3 + i], 'v')
   if v == false then v = '' end
@@ -46,8 +51,7 @@ for e = 8 + 2 * n, #ARGV, 3 do
   redis.call('XADD', KEYS[1], '*', 'k', ARGV[e], 't', ARGV[e + 1], 'e', ARGV[e + 2])
 end
 if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[3], 'status', ARGV[4], 'body', ARGV[5])
-  redis.call('HDEL', KEYS[3], 'lock')
+  redis.call('HSET', KEYS[3], 'fp', ARGV[3], 'status', ARGV[4], 'body', ARGV[5])
   redis.call('EXPIRE', KEYS[3], ARGV[6])
 end
 return 1

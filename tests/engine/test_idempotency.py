@@ -2,6 +2,7 @@
 (16 at once, a reply dropped on the way), the original answer replayed, a reused key refused."""
 
 import json
+import random
 import socket
 import threading
 import time
@@ -12,11 +13,12 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from engine import create_app
+from engine import catalog
 from engine.auth import Keys
-from engine.idempotency import Ledger, fingerprint
+from engine.db import make_store
+from engine.idempotency import fingerprint
 from engine.schemas import TradeIn
-from tests.pipeline import authorized
+from engine.store import Idem, KeyReused
 
 TRADE = {"player_1": {"player_id": 1, "gold_traded": 25, "items_traded": [{"item_id": 1, "quantity": 2}]},
          "player_2": {"player_id": 2, "gold_traded": 0}}
@@ -149,25 +151,31 @@ def test_refused_request_stores_nothing_and_frees_its_key(client, outbox):
     assert len(trade_events(outbox)) == 1
 
 
-def test_repeat_while_the_first_runs_waits_then_is_told_to_retry(stack, redis_client, api_key, outbox):
-    app = create_app(stack.engine.model_copy(update={"idempotency_wait_s": 0.3}))
-    client = authorized(app.test_client(), api_key)
-    client.put("/create_player", json={"player_class": "merchant"})
-    client.put("/create_player", json={"player_class": "monk"})
-    ledger = Ledger(_store(app))
-    scope = Keys(redis_client, stack.redis.namespace).authorize(api_key).scope
-    record = ledger.record(scope, "slow-one")
-    # another worker holds the key: it began, and has not answered yet
-    assert ledger.begin(record, fingerprint("POST", "/trade", TradeIn.model_validate(TRADE)), 60, 0).token
-    started = time.monotonic()
-    r = client.post("/trade", json=TRADE, headers={"Idempotency-Key": "slow-one"})
-    assert time.monotonic() - started >= 0.3  # it waited for the first
-    assert r.status_code == 409 and r.get_json()["error"] == "idempotency_key_in_use"
-    assert int(r.headers["Retry-After"]) >= 1 and trade_events(outbox) == []
+def test_repeat_racing_the_first_replays_its_answer_at_commit(stack, redis_client, api_key, outbox):
+    """Two requests with one key read before either commits: the script finds the first one's
+    answer when the second commits, so the second replays it and writes nothing."""
+    store = make_store(stack.engine)
+    rng = random.Random(5)
+    for cls in ("merchant", "monk"):
+        store.create_player(catalog.CLASSES[cls], None, rng)
+    body = TradeIn.model_validate(TRADE)
+    idem = Idem(f"{stack.redis.namespace}:idem:race", fingerprint("POST", "/trade", body), 60)
+    offers = body.player_1.to_offer(), body.player_2.to_offer()
+    answer = lambda o: (200 if o.event.valid_trade else 409, o.event.trade_id)  # noqa: E731
+    first = []
 
+    class RunTheFirstMeanwhile:  # judged after the second's read, before its commit
+        def queue(self, pipe):
+            pipe.ping()
 
-def _store(app):
-    with app.app_context():
-        from engine.db import get_store
+        def judge(self, results):
+            first.append(store.trade(*offers, answer, idem))
 
-        return get_store()
+    second = store.trade(*offers, answer, idem, RunTheFirstMeanwhile())
+    assert not first[0].replayed and second.replayed and second.answer == first[0].answer
+    assert [e["trade_id"] for e in trade_events(outbox)] == [first[0].answer[1]]
+    assert [p.version for p in store.get_players([1, 2])] == [2, 2]
+    other = TradeIn.model_validate({**TRADE, "player_2": {"player_id": 2, "gold_traded": 3}})
+    with pytest.raises(KeyReused):
+        store.trade(other.player_1.to_offer(), other.player_2.to_offer(), answer,
+                    Idem(idem.record, fingerprint("POST", "/trade", other), 60))
