@@ -137,8 +137,14 @@ class Keys:
         return self.verdict(key, self._authorize(keys=[self.prefix + key_hash(key)]))
 
     def queue_authorize(self, pipe: redis.client.Pipeline, key: str) -> None:
-        """The same check, queued in a pipeline the caller runs (one round trip for it and the reads)."""
-        self._authorize(keys=[self.prefix + key_hash(key)], client=pipe)
+        """The same check, queued in a pipeline the caller runs (one round trip for it and the reads).
+        By its hash: redis-py would ask Redis whether the script exists before every such pipeline
+        (a round trip of its own), so a NOSCRIPT answer is handled by `load_scripts` instead."""
+        pipe.evalsha(self._authorize.sha, 1, self.prefix + key_hash(key))
+
+    def load_scripts(self) -> None:
+        """Load `authorize.lua` into Redis (after a restart or SCRIPT FLUSH emptied its cache)."""
+        self.r.script_load(self._authorize.script)
 
     @staticmethod
     def verdict(key: str, answer: list) -> Verdict:
@@ -200,6 +206,9 @@ class KeyCheck:
 
     def judge(self, results: list) -> None:
         enforce(Keys.verdict(self.credential, results[0]))
+
+    def load_scripts(self) -> None:
+        get_keys().load_scripts()
 
 
 # Write routes that check the key in their own first round trip (`key_check()`), not in a round

@@ -78,6 +78,9 @@ class Preflight(Protocol):
 
     def judge(self, results: list) -> None: ...
 
+    def load_scripts(self) -> None:
+        """Load the scripts `queue` runs by hash (called when Redis answered NOSCRIPT)."""
+
 
 @dataclass(frozen=True)
 class TradeOutcome:
@@ -129,16 +132,23 @@ class Store:
         Idempotency-Key's record, the players, and `more`.  Returns the stored answer to replay
         (if any), the players and the results of `more`."""
         with redis_errors():
-            pipe = self.r.pipeline(transaction=False)
-            if preflight is not None:
-                preflight.queue(pipe)
-            n_pre = len(pipe)
-            if idem is not None:
-                pipe.hmget(idem.record, "fp", "status", "body")
-            for pid in ids:
-                pipe.hmget(self.player_key(pid), "v", "s")
-            more(pipe)
-            rows = pipe.execute()
+            for attempt in (1, 2):
+                pipe = self.r.pipeline(transaction=False)
+                if preflight is not None:
+                    preflight.queue(pipe)
+                n_pre = len(pipe)
+                if idem is not None:
+                    pipe.hmget(idem.record, "fp", "status", "body")
+                for pid in ids:
+                    pipe.hmget(self.player_key(pid), "v", "s")
+                more(pipe)
+                try:
+                    rows = pipe.execute()
+                    break
+                except redis.exceptions.NoScriptError:  # Redis restarted: load the preflight's scripts, once
+                    if attempt == 2 or preflight is None:
+                        raise
+                    preflight.load_scripts()
         if preflight is not None:
             preflight.judge(rows[:n_pre])
         rows = rows[n_pre:]

@@ -436,3 +436,12 @@ def test_every_4xx_answers_its_code_and_changes_nothing(client, pair, redis_clie
     body = r.get_json()
     assert body["error"] == code and body["message"] and r.headers["X-Request-Id"]
     assert _everything(redis_client, stack.redis.namespace) == before
+
+
+def test_trade_after_redis_forgot_its_scripts(client, pair, redis_client):
+    """The key check runs by hash in the trade's first pipeline; a Redis that lost its script cache
+    (a restart, SCRIPT FLUSH) gets it loaded again, and the trade goes through."""
+    merchant, monk = pair
+    redis_client.script_flush()
+    r = trade(client, {"player_id": merchant["player_id"], "gold_traded": 7}, {"player_id": monk["player_id"]})
+    assert r.status_code == 200 and r.get_json()["player_2"]["gold"] == monk["gold"] + 7

@@ -171,6 +171,9 @@ def test_repeat_racing_the_first_replays_its_answer_at_commit(stack, redis_clien
         def judge(self, results):
             first.append(store.trade(*offers, answer, idem))
 
+        def load_scripts(self):
+            pass
+
     second = store.trade(*offers, answer, idem, RunTheFirstMeanwhile())
     assert not first[0].replayed and second.replayed and second.answer == first[0].answer
     assert [e["trade_id"] for e in trade_events(outbox)] == [first[0].answer[1]]
