@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless
 TEST_DEPS := $(DEMO_DEPS) chromium:chromium  # the browser test of the Dagster UI
 
-.PHONY: demo test bench install install-test up down status clean
+.PHONY: demo test bench fuzz install install-test up down status clean
 
 demo: install
 	$(VENV)/bin/bazaar demo
@@ -19,6 +19,10 @@ test: install-test
 
 bench: install-test
 	$(PY) bench/run_all.py
+
+# schemathesis against an engine of its own, longer than in `make test` and with a fresh seed
+fuzz: install-test
+	BAZAAR_FUZZ_EXAMPLES=3000 BAZAAR_FUZZ_SEED=random $(PY) -m pytest -s tests/engine/test_fuzz.py
 
 # Debian packages first: the virtualenv itself needs python3-venv on a stock Debian
 install:
