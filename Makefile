@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # command:Debian package, installed when the command is missing
 DEMO_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless
-TEST_DEPS := $(DEMO_DEPS) chromium:chromium  # the browser test of the Dagster UI
+TEST_DEPS := $(DEMO_DEPS) chromium:chromium ab:apache2-utils  # the Dagster UI in a browser; the seed's load client
 
 .PHONY: demo test bench fuzz install install-test up down status clean
 

@@ -164,3 +164,22 @@ def test_keys_cli_create_list_revoke(stack, keys):
     assert gone.returncode == 0 and not keys.authorize(key).allowed
     again = bazaar_keys(stack, "revoke", "game-server")
     assert again.returncode == 1 and "no key named 'game-server'" in again.stderr
+
+
+def ab(*args):
+    out = subprocess.run(["ab", "-q", *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    complete = int(re.search(r"Complete requests:\s+(\d+)", out.stdout).group(1))
+    non2xx = re.search(r"Non-2xx responses:\s+(\d+)", out.stdout)
+    return complete, int(non2xx.group(1)) if non2xx else 0
+
+
+def test_seed_load_client_works_with_the_header_added(engine_service, api_key, stack, redis_client, tmp_path):
+    """The seed drives the engine with ApacheBench (`ab -u` for PUT); it only adds the header."""
+    body = tmp_path / "player.json"
+    body.write_text('{"player_class": "random"}')
+    url = f"{engine_service.address}/create_player"
+    assert ab("-n", "200", "-c", "4", "-u", str(body), "-T", "application/json",
+              "-H", f"Authorization: Bearer {api_key}", url) == (200, 0)
+    assert ab("-n", "20", "-c", "2", "-u", str(body), "-T", "application/json", url) == (20, 20)  # no key: 401s
+    assert int(redis_client.hget(f"{stack.redis.namespace}:counters", "players")) == 200
