@@ -135,9 +135,10 @@ def keys_list() -> None:
     """Name, creation, last use and rate of every key (never the key itself)."""
     with _keys() as store:
         listed = store.list()
-    table = Table("name", "created", "last used", "rate (req/s)")
+    table = Table("name", "created (UTC)", "last used (UTC)", "rate (req/s)")
+    short = lambda iso: iso.replace("T", " ")[:19] if iso else "never"  # noqa: E731
     for k in listed:
-        table.add_row(k.name, k.created, k.last_used or "never", f"{k.rate:,}")
+        table.add_row(k.name, short(k.created), short(k.last_used), f"{k.rate:,}")
     console.print(table)
 
 

@@ -12,14 +12,19 @@ Every request but `GET /health`, `/openapi.json` and `/docs` sends
 takes a token from its bucket, so the rate holds across every worker and a revoked
 key is refused by the next request anywhere.  A missing, malformed, unknown or
 revoked key is a 401 `unauthorized` with `WWW-Authenticate: Bearer`; an empty
-bucket a 429 `rate_limited` with `Retry-After`.  Either way the request stops
-before anything reads its body.
+bucket a 429 `rate_limited` with `Retry-After`; either way nothing changes.  A
+request without the header stops before its body is read.  The two writes
+(`POST /trade`, `PUT /create_player`) check the key in their own first round
+trip to Redis (`KeyCheck`), so they parse the body of a request that sent some
+key first; one that fails to parse is checked before it is answered, so an
+unknown key still hears 401.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +40,8 @@ from engine.store import redis_errors
 
 PREFIX = "bzk_"
 KEY_BYTES = 32
+KEY_FORMAT = re.compile(r"bzk_[A-Za-z0-9_-]{43}")  # what `new_key` makes
+NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PUBLIC_ENDPOINTS = frozenset({"meta.health", "meta.openapi", "meta.docs"})
 CHALLENGE = 'Bearer realm="bazaar"'
 
@@ -98,8 +105,8 @@ class Keys:
 
     def register(self, name: str, key: str, rate: int) -> None:
         """Store a key the caller made (the local stack's own, kept in a file) under a new name."""
-        if not name or len(name) > 64 or not name.isprintable() or name.strip() != name:
-            raise KeyProblem("a key's name is 1-64 printable characters, without spaces at either end")
+        if not NAME.fullmatch(name):
+            raise KeyProblem(f"a key's name is 1-64 letters, digits, '.', '_' or '-' (got {name!r})")
         if rate < 1:
             raise KeyProblem("a key's rate is at least 1 request per second")
         digest = key_hash(key)
@@ -213,7 +220,7 @@ class KeyCheck:
 
 # Write routes that check the key in their own first round trip (`key_check()`), not in a round
 # trip of its own before the route runs; they call `refusals_after_key_check()` around their parsing.
-DEFERRED = frozenset({"trades.trade", "players.create_player"})
+DEFERRED = frozenset({("trades.trade", "POST"), ("players.create_player", "PUT")})
 
 
 def key_check() -> KeyCheck:
@@ -241,7 +248,9 @@ def _authenticate() -> None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
     g.credential = bearer()
-    if request.endpoint not in DEFERRED:
+    # a write defers its check to its first round trip; anything else (OPTIONS, HEAD, a 404 or a
+    # 405 the view never sees) is checked here
+    if (request.endpoint, request.method) not in DEFERRED:
         check_now()
 
 

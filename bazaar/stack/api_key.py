@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from bazaar.settings import Stack
-from engine.auth import Keys, key_hash, new_key
+from engine.auth import KEY_FORMAT, Keys, key_hash, new_key
 from engine.db import make_redis
 
 NAME = "bazaar-local"
@@ -33,6 +33,8 @@ def _write_private(path: Path, text: str) -> None:
 def ensure_stack_key(stack: Stack) -> str:
     """The stack's key, made and registered if missing; Redis must be up."""
     path = key_path(stack)
+    if path.exists() and not KEY_FORMAT.fullmatch(path.read_text().strip()):
+        path.unlink()  # emptied or damaged (a crash while it was written): the stack makes another
     if not path.exists():
         _write_private(path, new_key())
     key = path.read_text().strip()

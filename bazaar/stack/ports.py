@@ -4,6 +4,7 @@ folder of its own (the tests and the benchmarks use it, so they never touch a us
 from __future__ import annotations
 
 import os
+import random
 import socket
 from pathlib import Path
 
@@ -13,10 +14,33 @@ PORTS = ("redis_port", "engine_port", "kafka_port", "kafka_controller_port", "me
          "dagster_port", "reports_port")
 
 
+_given: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now, below the ephemeral range: a port the kernel hands out (bind to 0) may next
+    be taken as the source port of some outgoing connection before the service binds it."""
+    low = min(_ephemeral_range()[0], 32768)
+    for _ in range(200):
+        port = random.randrange(10_000, low)
+        if port in _given:  # free now, but promised to another service of this process
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _given.add(port)
+            return port
+    raise RuntimeError(f"no free port found between 10000 and {low}")
 
 
 def isolated_stack(home: Path, **changes) -> Stack:

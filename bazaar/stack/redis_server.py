@@ -52,12 +52,21 @@ class RedisService(Service):
         return ["redis-server", str(self.conf_path)]
 
     def after_start(self) -> None:
+        client = self._client()
+        try:  # a Redis started by an earlier version of its config gets the limit now
+            client.config_set("maxmemory", self.local.redis_maxmemory)
+            client.config_set("maxmemory-policy", "noeviction")
+        finally:
+            client.close()
         ensure_stack_key(self.stack)
 
-    def healthy(self) -> bool:
+    def _client(self) -> redis.Redis:
         pw = self.stack.redis.redis_password
-        client = redis.Redis(host=self.local.host, port=self.local.redis_port, socket_timeout=1,
-                             password=pw.get_secret_value() if pw else None)
+        return redis.Redis(host=self.local.host, port=self.local.redis_port, socket_timeout=1,
+                           password=pw.get_secret_value() if pw else None)
+
+    def healthy(self) -> bool:
+        client = self._client()
         try:
             return bool(client.ping())
         finally:

@@ -33,7 +33,7 @@ def test_schemathesis_finds_no_failure(engine_service, api_key, redis_client, st
     if SEED != "random":
         command += ["--seed", SEED]
     run = subprocess.run(command, env={**os.environ, "BAZAAR_API_KEY": api_key}, capture_output=True, text=True,
-                         timeout=1200)
+                         timeout=1200, cwd=tmp_path)  # its crash cache (.schemathesis/) stays out of the checkout
     result = json.loads(report.read_text())
     cases = result["test_cases"]
     print(f"schemathesis {result['schemathesis_version']}, seed {result['seed']}: {cases['generated']} cases, "
