@@ -11,10 +11,12 @@ composition as `BAZAAR_*` variables (`Stack.env`).
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +24,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from engine.settings import EngineSettings, RedisSettings, RelaySettings, to_env
 from orchestration.settings import CheckSettings, ReportSettings, TopicSettings, TrinoSettings
 from spark_jobs.settings import LauncherSettings
+
+
+def private_file(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in `path`, made with `make()` first if the file is missing; created 0600 (never
+    readable by others, not even for a moment)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # made meanwhile by another process of the stack
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(make() + "\n")
+    return path.read_text().strip()
 
 
 def _state_home() -> Path:
@@ -122,7 +138,11 @@ class Stack:
 
     @cached_property
     def engine(self) -> EngineSettings:
-        return self._compose(EngineSettings, redis_url=self.redis.redis_url)
+        secret = {}
+        if "token_secret" not in self.runtime and not os.environ.get("BAZAAR_TOKEN_SECRET"):
+            # the local stack signs player tokens with a secret of its own, made on first use
+            secret["token_secret"] = private_file(self.home / "token-secret", lambda: secrets.token_urlsafe(48))
+        return self._compose(EngineSettings, redis_url=self.redis.redis_url, **secret)
 
     @cached_property
     def relay(self) -> RelaySettings:

@@ -1,4 +1,5 @@
-"""Who may call the engine: API keys for the game backend, each with its own rate.
+"""Who may call the engine: API keys for the game backend, each with its own rate, and the
+player tokens it mints (`engine.tokens`), each acting for one player on its own routes only.
 
 A key is `bzk_` and 43 URL-safe characters (32 random bytes).  Redis keeps only
 its SHA-256 (a key is random, so a plain hash cannot be reversed by guessing),
@@ -36,6 +37,8 @@ import redis
 from flask import Flask, current_app, g, request
 
 from engine.errors import ApiError
+from engine.tokens import PREFIX as TOKEN_PREFIX
+from engine.tokens import TokenProblem, Tokens
 from engine.store import redis_errors
 
 PREFIX = "bzk_"
@@ -244,10 +247,45 @@ def refusals_after_key_check() -> Iterator[None]:
         raise
 
 
+# What a player token may call: (endpoint, method) -> the view argument that must be its own id
+PLAYER_ROUTES = {("players.get_player", "GET"): "player_id", ("players.history", "GET"): "player_id"}
+
+
+def get_tokens() -> Optional[Tokens]:
+    if "bazaar_tokens" not in current_app.extensions:
+        secret = current_app.config["BAZAAR_SETTINGS"].token_secret
+        current_app.extensions["bazaar_tokens"] = Tokens(secret.get_secret_value()) if secret else None
+    return current_app.extensions["bazaar_tokens"]
+
+
+def _as_player(token: str) -> None:
+    """A player token acts as its player on that player's own routes; anything else is 403."""
+    tokens = get_tokens()
+    if tokens is None:
+        raise _unauthorized("this engine takes no player tokens (BAZAAR_TOKEN_SECRET is unset)", "invalid_token")
+    try:
+        player_id = tokens.player(token)
+    except TokenProblem as exc:
+        raise _unauthorized(str(exc), "invalid_token") from None
+    own = PLAYER_ROUTES.get((request.endpoint, request.method))
+    if own is None or (request.view_args or {}).get(own) != player_id:
+        raise ApiError(403, "forbidden", f"a player token acts for player {player_id} only, on its own state and "
+                                         "history; this needs the game's API key")
+    g.player_id = player_id
+
+
+def is_player() -> bool:
+    return g.get("player_id") is not None
+
+
 def _authenticate() -> None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    g.credential = bearer()
+    credential = bearer()
+    if credential.startswith(TOKEN_PREFIX):
+        _as_player(credential)
+        return
+    g.credential = credential
     # a write defers its check to its first round trip; anything else (OPTIONS, HEAD, a 404 or a
     # 405 the view never sees) is checked here
     if (request.endpoint, request.method) not in DEFERRED:

@@ -25,7 +25,7 @@ def make_redis(settings: RedisSettings) -> redis.Redis:
 def make_store(settings: RedisSettings) -> Store:
     """The engine's store on its own connection pool (for tools and checks outside a request)."""
     if isinstance(settings, EngineSettings):
-        return Store(make_redis(settings), settings.namespace, settings.outbox_max)
+        return Store(make_redis(settings), settings.namespace, settings.outbox_max, settings.history_max)
     return Store(make_redis(settings), settings.namespace)
 
 

@@ -11,7 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from engine import rules
 from engine.events import PlayerState
-from engine.schemas import CreatePlayerIn, TradeIn
+from engine.schemas import CreatePlayerIn, HistoryQuery, TokenIn, TradeIn
 
 
 class TradeResult(BaseModel):
@@ -33,6 +33,34 @@ class Error(BaseModel):
     message: str = Field(description="What went wrong and what to do next.")
     fields: list[FieldError] | None = Field(default=None, description="Each bad field and why (400).")
     request_id: str | None = Field(default=None, description="The id the engine logged the failure under (500).")
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="`bzp_...`: send as `Authorization: Bearer <token>`.")
+    player_id: int
+    expires_at: str = Field(description="ISO-8601 UTC.")
+
+
+class Goods(BaseModel):
+    items: list[dict[str, int]] = Field(description="`item_id` and `quantity` of each item line.")
+    gold: int
+
+
+class HistoryEntry(BaseModel):
+    trade_id: str
+    trade_time: str
+    status: str = Field(description="`executed` or `rejected`.")
+    fail_reason: str | None
+    counterparty: int = Field(description="The other player's id (its own id when a trade named it twice).")
+    gave: Goods
+    received: Goods
+    offer_id: str | None = Field(description="The offer it came from, if any.")
+
+
+class HistoryPage(BaseModel):
+    player_id: int
+    trades: list[HistoryEntry] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null on the last.")
 
 
 class Health(BaseModel):
@@ -67,8 +95,13 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
 }
 
+PLAYER_ID = {"name": "player_id", "in": "path", "required": True,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 2**53}}
+
 SECURED_ERRORS = {
-    "401": ("Missing, malformed, unknown or revoked API key; nothing changed.", ("WWW-Authenticate",)),
+    "401": ("Missing, malformed, unknown or revoked API key, or an expired or forged player token; nothing "
+            "changed.", ("WWW-Authenticate",)),
+    "403": ("`forbidden`: a player token on a route that is not its own player's; nothing changed.", ()),
     "405": ("The route does not take this method.", ("Allow",)),
     "429": ("The API key is over its rate (`rate_limited`).", ("Retry-After",)),
     "500": ("The engine failed (`internal_error`); logged under `request_id`.", ()),
@@ -86,7 +119,8 @@ WRITE_ERRORS = {
 @cache
 def spec() -> dict[str, Any]:
     models = [(m, "validation") for m in (CreatePlayerIn, TradeIn)]
-    models += [(m, "serialization") for m in (PlayerState, TradeResult, Error, Health)]
+    models += [(m, "serialization") for m in (PlayerState, TradeResult, Error, Health, TokenOut, HistoryPage)]
+    models += [(TokenIn, "validation")]
     refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     ref = {m: refs[(m, mode)]["$ref"] for m, mode in models}
 
@@ -120,10 +154,32 @@ def spec() -> dict[str, Any]:
                                            ("Idempotent-Replayed",)),
                               **write}}},
             "/players/{player_id}": {"get": {
-                "summary": "A player's current state.",
-                "parameters": [{"name": "player_id", "in": "path", "required": True,
-                                "schema": {"type": "integer", "minimum": 1, "maximum": 2**53}}],
+                "summary": "A player's current state (API key, or the player's own token).",
+                "security": [{"apiKey": []}, {"playerToken": []}],
+                "parameters": [PLAYER_ID],
                 "responses": {"200": _json(ref[PlayerState], "The state."),
+                              "404": _json(ref[Error], "No such player."), **secured}}},
+            "/players/{player_id}/tokens": {"post": {
+                "summary": "Mint a player token (API key only).",
+                "parameters": [PLAYER_ID],
+                "requestBody": {"required": False, **_json(ref[TokenIn], "Optional body.")},
+                "responses": {"201": _json(ref[TokenOut], "The token."),
+                              "404": _json(ref[Error], "No such player."),
+                              **errors(SECURED_ERRORS, {k: v for k, v in WRITE_ERRORS.items() if k != "422"}),
+                              "503": _json(ref[Error], "`tokens_unavailable` (no BAZAAR_TOKEN_SECRET), or "
+                                                       "`store_unavailable`.", ("Retry-After",))}}},
+            "/players/{player_id}/trades": {"get": {
+                "summary": "The player's trades, newest first (API key, or the player's own token).",
+                "security": [{"apiKey": []}, {"playerToken": []}],
+                "parameters": [PLAYER_ID,
+                               {"name": "limit", "in": "query", "required": False,
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+                               {"name": "cursor", "in": "query", "required": False,
+                                "description": HistoryQuery.model_fields["cursor"].description,
+                                "schema": {"type": "string", "pattern": "^[0-9]{1,19}-[0-9]{1,19}$"}}],
+                "responses": {"200": _json(ref[HistoryPage], "A page of trades."),
+                              "400": _json(ref[Error], "`invalid_request`: `limit` or `cursor` malformed, or an "
+                                                       "unknown query parameter."),
                               "404": _json(ref[Error], "No such player."), **secured}}},
             "/health": {"get": {"summary": "Liveness, checking Redis.", **public,
                                 "responses": {"200": _json(ref[Health], "Healthy."),
@@ -136,6 +192,9 @@ def spec() -> dict[str, Any]:
         "components": {
             "schemas": defs.get("$defs", {}),
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
-                                           "description": "An API key from `bazaar keys create`."}},
+                                           "description": "An API key from `bazaar keys create`."},
+                                "playerToken": {"type": "http", "scheme": "bearer",
+                                                "description": "A player token from "
+                                                               "`POST /players/{player_id}/tokens`."}},
         },
     }

@@ -1,15 +1,15 @@
-"""Player routes: create one, read one."""
+"""Player routes: create one, read one, mint a player token for one, read one's trade history."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, request
 
 from engine import auth, catalog, idempotency
 from engine.body import json_body
 from engine.db import get_rng, get_store
-from engine.errors import ApiError
+from engine.errors import RETRY, ApiError
 from engine.rules import Player
-from engine.schemas import CreatePlayerIn
+from engine.schemas import CreatePlayerIn, HistoryQuery, TokenIn
 from engine.store import Answer, UsernameTaken
 
 bp = Blueprint("players", __name__)
@@ -43,3 +43,28 @@ def get_player(player_id: int):
     if player is None:
         raise ApiError(404, "unknown_player", f"no player with id {player_id}")
     return player.to_state().model_dump()
+
+
+@bp.post("/players/<int:player_id>/tokens")
+def mint_token(player_id: int):
+    """A player token for this player (the game's API key only: a token cannot mint tokens)."""
+    body = TokenIn.model_validate(json_body(allow_empty=True))
+    tokens = auth.get_tokens()
+    if tokens is None:
+        raise ApiError(503, "tokens_unavailable", "this engine mints no player tokens: set BAZAAR_TOKEN_SECRET "
+                                                  "(32+ characters) in its environment", headers=RETRY)
+    if get_store().get_player(player_id) is None:
+        raise ApiError(404, "unknown_player", f"no player with id {player_id}")
+    minted = tokens.mint(player_id, body.ttl_s)
+    return {"token": minted.token, "player_id": minted.player_id, "expires_at": minted.expires_at}, 201
+
+
+@bp.get("/players/<int:player_id>/trades")
+def history(player_id: int):
+    """The player's trades, newest first, a page at a time (its own, with a player token)."""
+    query = HistoryQuery.model_validate(request.args.to_dict())
+    store = get_store()
+    if store.get_player(player_id) is None:
+        raise ApiError(404, "unknown_player", f"no player with id {player_id}")
+    page, more = store.history(player_id, query.limit, query.cursor)
+    return {"player_id": player_id, "trades": page, "next_cursor": more}

@@ -14,6 +14,8 @@ from typing import Annotated, Literal, Optional
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from engine import catalog
+from engine.tokens import DEFAULT_TTL_S as DEFAULT_TOKEN_TTL_S
+from engine.tokens import MAX_TTL_S as MAX_TOKEN_TTL_S
 from engine.rules import Claim, Offer
 
 def _whole(value: object) -> object:
@@ -130,3 +132,16 @@ class CreatePlayerIn(_Strict):
     username: Optional[
         Annotated[StrictStr, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{2,31}$")]
     ] = Field(default=None, description="3-32 letters, digits, `_`, `.`, `-`; random when absent.")
+
+
+class TokenIn(_Strict):
+    ttl_s: whole(ge=1, le=MAX_TOKEN_TTL_S) = Field(  # type: ignore[valid-type]
+        default=DEFAULT_TOKEN_TTL_S, description="Seconds the token is good for (default 1 h, at most 24 h).")
+
+
+class HistoryQuery(_Strict):
+    """Query string of a history page (strings, as query strings are)."""
+
+    limit: Annotated[int, Field(ge=1, le=200)] = Field(default=50, description="Trades per page, 1-200.")
+    cursor: Optional[Annotated[str, Field(pattern=r"^[0-9]{1,19}-[0-9]{1,19}$")]] = Field(
+        default=None, description="`next_cursor` of the page before (opaque); absent for the newest trades.")

@@ -35,6 +35,11 @@ class EngineSettings(RedisSettings):
         description="Events the outbox may hold before writes answer 503 `backpressure` (about 1 KB each in Redis).",
     )
     idempotency_keep_s: int = Field(default=24 * 3600, ge=1, description="How long an Idempotency-Key's answer is kept.")
+    token_secret: Optional[SecretStr] = Field(
+        default=None, min_length=32,
+        description="Signs player tokens (at least 32 characters); unset, no player tokens are minted or accepted.",
+    )
+    history_max: int = Field(default=10_000, ge=1, description="Trades kept in each player's history.")
 
 
 class RelaySettings(RedisSettings):

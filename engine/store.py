@@ -9,6 +9,7 @@ Keys (under a namespace, `bazaar` by default):
                        trades_rejected, rejected:{fail_reason}
 - `{ns}:outbox`        stream of events for the relay: k (Kafka key), t (type), e (JSON)
 - `{ns}:idem:{scope}:{key}`  an Idempotency-Key's record (`engine.idempotency`)
+- `{ns}:history:{id}`  stream: the player's trades as it saw them (field e, JSON), capped
 - `{ns}:apikeys`, `{ns}:apikey:{hash}`  API keys (`engine.auth`)
 
 A trade reads both players, lets `engine.rules` decide, then commits with
@@ -22,6 +23,7 @@ relay cannot keep up, or Kafka is down) refuses every write until it drains.
 
 from __future__ import annotations
 
+import json
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,10 +104,12 @@ def _script(name: str) -> str:
 
 
 class Store:
-    def __init__(self, client: redis.Redis, namespace: str = "bazaar", outbox_max: int = 1_000_000):
+    def __init__(self, client: redis.Redis, namespace: str = "bazaar", outbox_max: int = 1_000_000,
+                 history_max: int = 10_000):
         self.r = client
         self.ns = namespace
         self.outbox_max = outbox_max
+        self.history_max = history_max
         self.k_seq = f"{namespace}:players:seq"
         self.k_usernames = f"{namespace}:usernames"
         self.k_counters = f"{namespace}:counters"
@@ -116,6 +120,23 @@ class Store:
 
     def player_key(self, player_id: int) -> str:
         return f"{self.ns}:player:{player_id}"
+
+    def history_key(self, player_id: int) -> str:
+        return f"{self.ns}:history:{player_id}"
+
+    def history(self, player_id: int, limit: int, before: Optional[str] = None) -> tuple[list[dict], Optional[str]]:
+        """A player's trades, newest first: up to `limit` older than the entry `before` (a stream id),
+        and the id to continue from when there are more."""
+        top = "+"
+        if before is not None:  # the entry just older than `before` (an id is two unsigned 64-bit numbers)
+            ms, seq = (int(part) for part in before.split("-"))
+            if (ms, seq) == (0, 0):
+                return [], None
+            top = f"{ms}-{seq - 1}" if seq else f"{ms - 1}-{2**64 - 1}"
+        with redis_errors():
+            rows = self.r.xrevrange(self.history_key(player_id), max=top, min="-", count=limit + 1)
+        page = [json.loads(fields[b"e"]) for _, fields in rows[:limit]]
+        return page, (rows[limit - 1][0].decode() if len(rows) > limit else None)
 
     # -- reads -------------------------------------------------------------
     def get_player(self, player_id: int) -> Optional[Player]:
@@ -251,6 +272,7 @@ class Store:
         ids = list(snapshot)
         versions = ["" if snapshot[i] is None else str(snapshot[i].version) for i in ids]
         states = [changed[i].dumps() if i in changed else "" for i in ids]
+        logged = [_history_entry(trade, i) if snapshot[i] is not None else "" for i in ids]
         bumps = ["trades", "trades_executed" if trade.valid_trade else "trades_rejected"]
         if not trade.valid_trade:
             bumps.append(f"rejected:{trade.fail_reason}")
@@ -260,11 +282,26 @@ class Store:
             ev = events.player_state_event(player.to_state(), trade.event_time)
             evs += [ev.kafka_key, ev.event_type, ev.model_dump_json()]
         keys = [self.k_outbox, self.k_counters, idem.record if idem else self.k_no_idem]
-        keys += [self.player_key(i) for i in ids]
-        head = [len(ids), self.outbox_max, *self._idem_args(idem, reply)]
+        keys += [self.player_key(i) for i in ids] + [self.history_key(i) for i in ids]
+        head = [len(ids), self.outbox_max, *self._idem_args(idem, reply), self.history_max]
         with redis_errors():
-            result = self._commit(keys=keys, args=[*head, *versions, *states, " ".join(bumps), *evs])
+            result = self._commit(keys=keys, args=[*head, *versions, *states, *logged, " ".join(bumps), *evs])
         return self._written(result, reply)
+
+
+def _history_entry(trade: events.TradeEvent, player_id: int) -> str:
+    """The trade as one of its players sees it (a line of its history)."""
+    mine, theirs = ((trade.player_1, trade.player_2) if trade.player_1.player_id == player_id
+                    else (trade.player_2, trade.player_1))
+
+    def goods(side: events.TradeSide) -> dict:
+        return {"items": [{"item_id": i.item_id, "quantity": i.quantity} for i in side.items_traded],
+                "gold": side.gold_traded}
+
+    return json.dumps({"trade_id": trade.trade_id, "trade_time": trade.trade_time,
+                       "status": "executed" if trade.valid_trade else "rejected", "fail_reason": trade.fail_reason,
+                       "counterparty": theirs.player_id, "gave": goods(mine), "received": goods(theirs),
+                       "offer_id": None}, separators=(",", ":"))
 
 
 def _stored(idem: Idem, row: list) -> Optional[Answer]:

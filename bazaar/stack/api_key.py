@@ -8,10 +8,9 @@ in the environment wins over the file (`Stack.api_key`).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from bazaar.settings import Stack
+from bazaar.settings import Stack, private_file
 from engine.auth import KEY_FORMAT, Keys, key_hash, new_key
 from engine.db import make_redis
 
@@ -23,21 +22,12 @@ def key_path(stack: Stack) -> Path:
     return stack.home / "api-key"
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-
-
 def ensure_stack_key(stack: Stack) -> str:
     """The stack's key, made and registered if missing; Redis must be up."""
     path = key_path(stack)
     if path.exists() and not KEY_FORMAT.fullmatch(path.read_text().strip()):
         path.unlink()  # emptied or damaged (a crash while it was written): the stack makes another
-    if not path.exists():
-        _write_private(path, new_key())
-    key = path.read_text().strip()
+    key = private_file(path, new_key)
     client = make_redis(stack.redis)
     try:
         keys = Keys(client, stack.redis.namespace)

@@ -1,0 +1,62 @@
+"""Player tokens: short-lived, signed credentials that let a player act as itself only.
+
+The game backend (with its API key) mints one with `POST /players/{id}/tokens`;
+the player then sends `Authorization: Bearer bzp_...`.  A token is the player's
+id and its expiry, signed with `BAZAAR_TOKEN_SECRET` by itsdangerous (HMAC-SHA1
+over a salted key derived from the secret; Flask's own dependency).  Nothing is
+stored: a token holds until it expires (at most 24 h), and changing the secret
+ends every token at once.  What a token may call is decided in `engine.auth`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+PREFIX = "bzp_"
+DEFAULT_TTL_S = 3600
+MAX_TTL_S = 24 * 3600
+SALT = "bazaar.player-token.v1"
+
+
+class TokenProblem(Exception):
+    """The token is expired, tampered with, signed with another secret, or not a token."""
+
+
+@dataclass(frozen=True)
+class Minted:
+    token: str
+    player_id: int
+    expires_at: str
+
+
+class Tokens:
+    def __init__(self, secret: str):
+        if len(secret) < 32:
+            raise ValueError("BAZAAR_TOKEN_SECRET must be at least 32 characters")
+        self._signer = URLSafeSerializer(secret, salt=SALT)
+
+    def mint(self, player_id: int, ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> Minted:
+        if not 1 <= ttl_s <= MAX_TTL_S:
+            raise ValueError(f"ttl_s must be 1..{MAX_TTL_S}")
+        expires = int((time.time() if now is None else now) + ttl_s)
+        token = PREFIX + self._signer.dumps({"p": player_id, "x": expires})
+        return Minted(token, player_id, datetime.fromtimestamp(expires, timezone.utc).isoformat())
+
+    def player(self, token: str, now: float | None = None) -> int:
+        """The player a valid token acts for; TokenProblem otherwise."""
+        if not token.startswith(PREFIX):
+            raise TokenProblem("not a player token")
+        try:
+            claims = self._signer.loads(token[len(PREFIX):])
+        except BadSignature:
+            raise TokenProblem("the token is not one this engine signed (tampered, truncated or another secret)") \
+                from None
+        if not (isinstance(claims, dict) and isinstance(claims.get("p"), int) and isinstance(claims.get("x"), int)):
+            raise TokenProblem("the token's claims are not a player's")
+        if claims["x"] <= (time.time() if now is None else now):
+            raise TokenProblem("the token has expired; ask the game for a new one")
+        return claims["p"]

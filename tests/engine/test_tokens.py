@@ -1,0 +1,157 @@
+"""Player tokens and trade history: a token acts for its own player on its own routes only, under
+gunicorn against a real Redis; a player's history holds every trade once, newest first, across pages."""
+
+import random
+import time
+from datetime import datetime
+
+import pytest
+import requests
+
+from engine import create_app
+from engine.tokens import Tokens, TokenProblem
+from tests.engine.test_auth import snapshot
+from tests.pipeline import authorized
+
+SECRET = "s" * 40
+
+
+# -- the tokens themselves (pure) ------------------------------------------------
+def test_token_round_trip_and_every_way_to_be_refused():
+    tokens = Tokens(SECRET)
+    minted = tokens.mint(7, 60, now=1_000)
+    assert minted.token.startswith("bzp_") and minted.player_id == 7
+    assert datetime.fromisoformat(minted.expires_at).timestamp() == 1_060
+    assert tokens.player(minted.token, now=1_059) == 7
+    body, sig = minted.token.rsplit(".", 1)
+    forged = {
+        "expired": minted.token,
+        "other secret": Tokens("t" * 40).mint(7, 60, now=1_000).token,
+        "truncated": minted.token[:-3],
+        "tampered signature": f"{body}.{sig[::-1]}",
+        "an API key": "bzk_" + "a" * 43,
+    }
+    for name, token in forged.items():
+        with pytest.raises(TokenProblem):
+            tokens.player(token, now=1_060 if name == "expired" else 1_001)
+    with pytest.raises(ValueError):
+        Tokens("short")
+    for ttl in (0, 24 * 3600 + 1):
+        with pytest.raises(ValueError):
+            tokens.mint(7, ttl)
+
+
+# -- authorization, under gunicorn -------------------------------------------------
+@pytest.fixture
+def players(engine_service, auth):
+    base = engine_service.address
+    for cls in ("merchant", "monk"):
+        assert requests.put(f"{base}/create_player", json={"player_class": cls}, headers=auth).status_code == 201
+    return base
+
+
+def mint(base, auth, player_id, **body):
+    r = requests.post(f"{base}/players/{player_id}/tokens", json=body or None, headers=auth, timeout=10)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_mint_answers_a_token_for_an_existing_player(players, auth):
+    before = time.time()
+    minted = mint(players, auth, 1, ttl_s=120)
+    assert minted["player_id"] == 1 and minted["token"].startswith("bzp_")
+    assert before + 119 <= datetime.fromisoformat(minted["expires_at"]).timestamp() <= time.time() + 121
+    assert datetime.fromisoformat(mint(players, auth, 2)["expires_at"]).timestamp() >= before + 3599  # 1 h default
+    for body, status in (({"ttl_s": 0}, 400), ({"ttl_s": 86_401}, 400), ({"ttl": 5}, 400)):
+        r = requests.post(f"{players}/players/1/tokens", json=body, headers=auth, timeout=10)
+        assert r.status_code == status and r.json()["error"] == "invalid_request"
+    r = requests.post(f"{players}/players/99/tokens", headers=auth, timeout=10)
+    assert r.status_code == 404 and r.json()["error"] == "unknown_player"
+
+
+OWN = [("get", "/players/1", None), ("get", "/players/1/trades", None), ("get", "/players/1/trades?limit=1", None)]
+FORBIDDEN = [
+    ("get", "/players/2", None), ("get", "/players/2/trades", None), ("get", "/players/999", None),
+    ("post", "/trade", {"player_1": {"player_id": 1}, "player_2": {"player_id": 2, "gold_traded": 10}}),
+    ("post", "/trade", {"player_1": {"player_id": 2, "gold_traded": 10}, "player_2": {"player_id": 1}}),
+    ("put", "/create_player", {"player_class": "noble"}), ("post", "/players/1/tokens", None),
+    ("post", "/players/2/tokens", None), ("options", "/trade", None), ("delete", "/players/1", None),
+    ("get", "/no_such_route", None),
+]
+
+
+def test_a_player_token_reaches_its_own_player_only(players, auth, redis_client, stack):
+    token = {"Authorization": f"Bearer {mint(players, auth, 1)['token']}"}
+    for method, path, body in OWN:
+        r = requests.request(method, f"{players}{path}", json=body, headers=token, timeout=10)
+        assert r.status_code == 200, (path, r.text)
+    assert requests.get(f"{players}/players/1", headers=token).json()["player_id"] == 1
+    before = snapshot(redis_client, stack)
+    for method, path, body in FORBIDDEN:
+        r = requests.request(method, f"{players}{path}", json=body, headers={**token, "Idempotency-Key": "x"},
+                             timeout=10)
+        assert r.status_code == 403 and r.json()["error"] == "forbidden", (method, path, r.text)
+    assert snapshot(redis_client, stack) == before  # nothing changed, nothing appended
+
+
+def test_expired_forged_and_truncated_tokens_are_401(players, auth, redis_client, stack):
+    short = mint(players, auth, 1, ttl_s=1)["token"]
+    good = mint(players, auth, 1)["token"]
+    time.sleep(2.1)  # expiry has a one-second grain
+    other = Tokens("x" * 48).mint(1).token
+    before = snapshot(redis_client, stack)
+    for token in (short, other, good[:-4], good.replace("bzp_", "bzp_A", 1)):
+        for method, path in (("get", "/players/1"), ("get", "/players/1/trades"), ("post", "/trade")):
+            r = requests.request(method, f"{players}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            assert r.status_code == 401 and r.json()["error"] == "unauthorized", (token, path, r.text)
+            assert "invalid_token" in r.headers["WWW-Authenticate"]
+    assert snapshot(redis_client, stack) == before
+
+
+# -- history -----------------------------------------------------------------------
+def test_history_holds_every_trade_once_newest_first_across_pages(client, outbox):
+    for cls in ("merchant", "merchant", "monk"):
+        assert client.put("/create_player", json={"player_class": cls}).status_code == 201
+    rng = random.Random(9)
+    sent = []  # (trade_id, body, status) in the order the engine answered them
+    for _ in range(60):
+        a, b = rng.sample([1, 2, 3], 2)
+        body = {"player_1": {"player_id": a, "gold_traded": rng.choice([1, 5, 10**7])},
+                "player_2": {"player_id": b, "items_traded": rng.choice([[], [{"item_id": 1, "quantity": 1}]])}}
+        r = client.post("/trade", json=body)
+        sent.append((r.get_json()["trade_id"], body, r.get_json()["status"], r.get_json()["fail_reason"]))
+    mine = [t for t in sent if 1 in (t[1]["player_1"]["player_id"], t[1]["player_2"]["player_id"])]
+    pages, cursor = [], None
+    while True:
+        r = client.get("/players/1/trades", query_string={"limit": 7, **({"cursor": cursor} if cursor else {})})
+        assert r.status_code == 200
+        pages.append(r.get_json()["trades"])
+        cursor = r.get_json()["next_cursor"]
+        if cursor is None:
+            break
+    got = [e for page in pages for e in page]
+    assert all(len(p) == 7 for p in pages[:-1]) and len(pages) == -(-len(mine) // 7)
+    assert [e["trade_id"] for e in got] == [t[0] for t in reversed(mine)]  # each once, newest first
+    for entry, (trade_id, body, status, reason) in zip(got, reversed(mine)):
+        me, them = ("player_1", "player_2") if body["player_1"]["player_id"] == 1 else ("player_2", "player_1")
+        assert entry["status"] == status and entry["fail_reason"] == reason
+        assert entry["counterparty"] == body[them]["player_id"] and entry["offer_id"] is None
+        assert entry["gave"]["gold"] == body[me].get("gold_traded", 0)
+        assert entry["received"]["gold"] == body[them].get("gold_traded", 0)
+        assert [i["item_id"] for i in entry["received"]["items"]] == [
+            i["item_id"] for i in body[them].get("items_traded", [])]
+    assert any(e["status"] == "rejected" for e in got) and any(e["status"] == "executed" for e in got)
+    for query in ({"limit": 0}, {"limit": 201}, {"cursor": "nope"}, {"page": 2}):
+        r = client.get("/players/1/trades", query_string=query)
+        assert r.status_code == 400 and r.get_json()["error"] == "invalid_request", query
+    assert client.get("/players/99/trades").status_code == 404
+
+
+def test_history_is_capped_per_player(stack, redis_client, api_key):
+    client = authorized(create_app(stack.engine.model_copy(update={"history_max": 5})).test_client(), api_key)
+    for cls in ("merchant", "monk"):
+        client.put("/create_player", json={"player_class": cls})
+    ids = [client.post("/trade", json={"player_1": {"player_id": 1, "gold_traded": 1},
+                                       "player_2": {"player_id": 2}}).get_json()["trade_id"] for _ in range(12)]
+    page = client.get("/players/2/trades?limit=200").get_json()
+    assert [e["trade_id"] for e in page["trades"]] == ids[::-1][:5] and page["next_cursor"] is None
