@@ -26,9 +26,12 @@ from orchestration.settings import CheckSettings, ReportSettings, TopicSettings,
 from spark_jobs.settings import LauncherSettings
 
 
-def private_file(path: Path, make: Callable[[], str]) -> str:
-    """The secret kept in `path`, made with `make()` first if the file is missing; created 0600 (never
-    readable by others, not even for a moment)."""
+def private_file(path: Path, make: Callable[[], str], valid: Callable[[str], bool] = bool) -> str:
+    """The secret kept in `path`, made with `make()` first if the file is missing or does not hold a
+    `valid` one (emptied by a crash while it was written); created 0600 (never readable by others,
+    not even for a moment)."""
+    if path.exists() and not valid(path.read_text().strip()):
+        path.unlink()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -141,7 +144,8 @@ class Stack:
         secret = {}
         if "token_secret" not in self.runtime and not os.environ.get("BAZAAR_TOKEN_SECRET"):
             # the local stack signs player tokens with a secret of its own, made on first use
-            secret["token_secret"] = private_file(self.home / "token-secret", lambda: secrets.token_urlsafe(48))
+            secret["token_secret"] = private_file(self.home / "token-secret", lambda: secrets.token_urlsafe(48),
+                                                  lambda text: len(text) >= 32)
         return self._compose(EngineSettings, redis_url=self.redis.redis_url, **secret)
 
     @cached_property
@@ -181,9 +185,16 @@ class Stack:
         return self._compose(CheckSettings)
 
     def env(self, *extra: BaseSettings) -> dict[str, str]:
-        """The composition as `BAZAAR_*` variables, for a process the stack starts."""
-        return to_env(self.local, self.engine, self.relay, self.topic, self.sinks, self.trino, self.reports,
-                      self.checks, *extra)
+        """The composition as `BAZAAR_*` variables, for a process the stack starts (less the player tokens'
+        secret, which only the engine gets: `engine_env`)."""
+        env = to_env(self.local, self.engine, self.relay, self.topic, self.sinks, self.trino, self.reports,
+                     self.checks, *extra)
+        env.pop("BAZAAR_TOKEN_SECRET", None)
+        return env
+
+    def engine_env(self) -> dict[str, str]:
+        """The engine's environment: `env`, and the secret it signs player tokens with."""
+        return {**self.env(), **to_env(self.engine)}
 
 
 def get_stack() -> Stack:

@@ -97,8 +97,10 @@ class Keys:
         self.r = client
         self.k_names = f"{namespace}:apikeys"
         self.prefix = f"{namespace}:apikey:"
-        self._authorize = client.register_script(
-            resources.files("engine").joinpath("lua", "authorize.lua").read_text())
+        self.player_buckets = f"{namespace}:player-bucket:"
+        lua = resources.files("engine").joinpath("lua")
+        self._authorize = client.register_script(lua.joinpath("authorize.lua").read_text())
+        self._bucket = client.register_script(lua.joinpath("bucket.lua").read_text())
 
     def create(self, name: str, rate: int) -> str:
         """A new key under a new name; the key itself is returned once and stored nowhere."""
@@ -151,6 +153,10 @@ class Keys:
         By its hash: redis-py would ask Redis whether the script exists before every such pipeline
         (a round trip of its own), so a NOSCRIPT answer is handled by `load_scripts` instead."""
         pipe.evalsha(self._authorize.sha, 1, self.prefix + key_hash(key))
+
+    def take_player_token(self, player_id: int, rate: int) -> int:
+        """A token from the player's bucket (shared by all its tokens): 0, or the ms until one comes back."""
+        return int(self._bucket(keys=[f"{self.player_buckets}{player_id}"], args=[rate]))
 
     def load_scripts(self) -> None:
         """Load `authorize.lua` into Redis (after a restart or SCRIPT FLUSH emptied its cache)."""
@@ -267,15 +273,16 @@ def _as_player(token: str) -> None:
         player_id = tokens.player(token)
     except TokenProblem as exc:
         raise _unauthorized(str(exc), "invalid_token") from None
-    own = PLAYER_ROUTES.get((request.endpoint, request.method))
+    own = PLAYER_ROUTES.get((request.endpoint, "GET" if request.method == "HEAD" else request.method))
     if own is None or (request.view_args or {}).get(own) != player_id:
         raise ApiError(403, "forbidden", f"a player token acts for player {player_id} only, on its own state and "
                                          "history; this needs the game's API key")
-    g.player_id = player_id
-
-
-def is_player() -> bool:
-    return g.get("player_id") is not None
+    keys = get_keys()
+    with redis_errors():
+        wait_ms = keys.take_player_token(player_id, current_app.config["BAZAAR_SETTINGS"].player_rate)
+    if wait_ms:
+        raise ApiError(429, "rate_limited", f"player {player_id} is over its rate; retry after the delay given",
+                       headers={"Retry-After": str(max(1, math.ceil(wait_ms / 1000)))})
 
 
 def _authenticate() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +26,9 @@ class RedisSettings(BaseSettings):
 
 
 class EngineSettings(RedisSettings):
+    # a refused value is never echoed in the error (it may be a secret)
+    model_config = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore", hide_input_in_errors=True)
+
     max_body_bytes: int = Field(default=64 * 1024, description="Larger request bodies get 413.")
     key_rate: int = Field(
         default=1000, ge=1, description="Requests per second a new API key may make, unless created with its own."
@@ -36,10 +39,24 @@ class EngineSettings(RedisSettings):
     )
     idempotency_keep_s: int = Field(default=24 * 3600, ge=1, description="How long an Idempotency-Key's answer is kept.")
     token_secret: Optional[SecretStr] = Field(
-        default=None, min_length=32,
+        default=None,
         description="Signs player tokens (at least 32 characters); unset, no player tokens are minted or accepted.",
     )
-    history_max: int = Field(default=10_000, ge=1, description="Trades kept in each player's history.")
+    player_rate: int = Field(default=20, ge=1, description="Requests per second one player's tokens may make.")
+    history_max: int = Field(
+        default=10_000, ge=1,
+        description="Trades kept in each player's history (about 250 bytes each in Redis, per player).",
+    )
+
+    @field_validator("token_secret", mode="before")
+    @classmethod
+    def _secret(cls, value):
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text in (None, ""):
+            return None
+        if len(text) < 32:
+            raise ValueError("BAZAAR_TOKEN_SECRET must be at least 32 characters (e.g. `openssl rand -base64 48`)")
+        return value
 
 
 class RelaySettings(RedisSettings):

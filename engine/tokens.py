@@ -10,11 +10,12 @@ ends every token at once.  What a token may call is decided in `engine.auth`.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadData, URLSafeSerializer
 
 PREFIX = "bzp_"
 DEFAULT_TTL_S = 3600
@@ -42,7 +43,7 @@ class Tokens:
     def mint(self, player_id: int, ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> Minted:
         if not 1 <= ttl_s <= MAX_TTL_S:
             raise ValueError(f"ttl_s must be 1..{MAX_TTL_S}")
-        expires = int((time.time() if now is None else now) + ttl_s)
+        expires = math.ceil((time.time() if now is None else now) + ttl_s)
         token = PREFIX + self._signer.dumps({"p": player_id, "x": expires})
         return Minted(token, player_id, datetime.fromtimestamp(expires, timezone.utc).isoformat())
 
@@ -52,7 +53,7 @@ class Tokens:
             raise TokenProblem("not a player token")
         try:
             claims = self._signer.loads(token[len(PREFIX):])
-        except BadSignature:
+        except BadData:
             raise TokenProblem("the token is not one this engine signed (tampered, truncated or another secret)") \
                 from None
         if not (isinstance(claims, dict) and isinstance(claims.get("p"), int) and isinstance(claims.get("x"), int)):

@@ -25,9 +25,7 @@ def key_path(stack: Stack) -> Path:
 def ensure_stack_key(stack: Stack) -> str:
     """The stack's key, made and registered if missing; Redis must be up."""
     path = key_path(stack)
-    if path.exists() and not KEY_FORMAT.fullmatch(path.read_text().strip()):
-        path.unlink()  # emptied or damaged (a crash while it was written): the stack makes another
-    key = private_file(path, new_key)
+    key = private_file(path, new_key, KEY_FORMAT.fullmatch)  # a damaged file is replaced
     client = make_redis(stack.redis)
     try:
         keys = Keys(client, stack.redis.namespace)

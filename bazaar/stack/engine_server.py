@@ -18,7 +18,7 @@ class EngineService(Service):
         return self.stack.engine_url
 
     def environment(self) -> dict[str, str]:
-        return self.stack.env()
+        return self.stack.engine_env()
 
     def command(self) -> list[str]:
         s = self.local

@@ -1,7 +1,10 @@
 """Player tokens and trade history: a token acts for its own player on its own routes only, under
 gunicorn against a real Redis; a player's history holds every trade once, newest first, across pages."""
 
+import json
+import os
 import random
+import stat
 import time
 from datetime import datetime
 
@@ -9,6 +12,7 @@ import pytest
 import requests
 
 from engine import create_app
+from engine.db import make_store
 from engine.tokens import Tokens, TokenProblem
 from tests.engine.test_auth import snapshot
 from tests.pipeline import authorized
@@ -76,7 +80,7 @@ FORBIDDEN = [
     ("post", "/trade", {"player_1": {"player_id": 2, "gold_traded": 10}, "player_2": {"player_id": 1}}),
     ("put", "/create_player", {"player_class": "noble"}), ("post", "/players/1/tokens", None),
     ("post", "/players/2/tokens", None), ("options", "/trade", None), ("delete", "/players/1", None),
-    ("get", "/no_such_route", None),
+    ("post", "/players/1", None), ("head", "/players/2", None), ("get", "/no_such_route", None),
 ]
 
 
@@ -86,11 +90,13 @@ def test_a_player_token_reaches_its_own_player_only(players, auth, redis_client,
         r = requests.request(method, f"{players}{path}", json=body, headers=token, timeout=10)
         assert r.status_code == 200, (path, r.text)
     assert requests.get(f"{players}/players/1", headers=token).json()["player_id"] == 1
+    assert requests.head(f"{players}/players/1", headers=token).status_code == 200
     before = snapshot(redis_client, stack)
     for method, path, body in FORBIDDEN:
         r = requests.request(method, f"{players}{path}", json=body, headers={**token, "Idempotency-Key": "x"},
                              timeout=10)
-        assert r.status_code == 403 and r.json()["error"] == "forbidden", (method, path, r.text)
+        assert r.status_code == 403, (method, path, r.text)
+        assert method == "head" or r.json()["error"] == "forbidden"  # a HEAD answer has no body
     assert snapshot(redis_client, stack) == before  # nothing changed, nothing appended
 
 
@@ -155,3 +161,61 @@ def test_history_is_capped_per_player(stack, redis_client, api_key):
                                        "player_2": {"player_id": 2}}).get_json()["trade_id"] for _ in range(12)]
     page = client.get("/players/2/trades?limit=200").get_json()
     assert [e["trade_id"] for e in page["trades"]] == ids[::-1][:5] and page["next_cursor"] is None
+
+
+def test_player_tokens_have_a_rate_of_their_own(stack, api_key):
+    app = create_app(stack.engine.model_copy(update={"player_rate": 3}))
+    backend = authorized(app.test_client(), api_key)
+    backend.put("/create_player")
+    token = backend.post("/players/1/tokens").get_json()["token"]
+    player = authorized(app.test_client(), token)
+    codes = [player.get("/players/1").status_code for _ in range(6)]
+    assert codes[:3] == [200] * 3 and set(codes[3:]) == {429}  # a bucket of 3, shared by the player's tokens
+    again = authorized(app.test_client(), backend.post("/players/1/tokens").get_json()["token"])
+    r = again.get("/players/1")
+    assert r.status_code == 429 and r.get_json()["error"] == "rate_limited" and r.headers["Retry-After"] == "1"
+    assert backend.get("/players/1").status_code == 200  # the backend's key has its own rate
+
+
+def test_an_engine_without_a_secret_mints_and_takes_no_tokens(stack, api_key):
+    minted = Tokens(stack.engine.token_secret.get_secret_value()).mint(1).token
+    app = create_app(stack.engine.model_copy(update={"token_secret": None}))
+    backend = authorized(app.test_client(), api_key)
+    backend.put("/create_player")
+    r = backend.post("/players/1/tokens")
+    assert r.status_code == 503 and r.get_json()["error"] == "tokens_unavailable"
+    assert "BAZAAR_TOKEN_SECRET" in r.get_json()["message"]
+    assert authorized(app.test_client(), minted).get("/players/1").status_code == 401
+
+
+def test_the_secret_is_checked_never_echoed_and_kept_private(stack, monkeypatch):
+    from engine.settings import EngineSettings
+
+    monkeypatch.setenv("BAZAAR_TOKEN_SECRET", "too-short-a-secret")
+    with pytest.raises(Exception) as refused:
+        EngineSettings()
+    assert "at least 32 characters" in str(refused.value) and "too-short-a-secret" not in str(refused.value)
+    monkeypatch.setenv("BAZAAR_TOKEN_SECRET", "")
+    assert EngineSettings().token_secret is None  # empty is unset
+    path = stack.home / "token-secret"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and len(path.read_text().strip()) >= 32
+    assert "BAZAAR_TOKEN_SECRET" not in stack.env() and "BAZAAR_TOKEN_SECRET" in stack.engine_env()
+
+
+def test_history_pages_step_over_sequence_numbers_and_milliseconds(stack, redis_client):
+    """The cursor is an entry id; the next page starts just below it, also across a millisecond."""
+    store = make_store(stack.engine)
+    key = store.history_key(1)
+    ids = ["5-0", "5-1", "6-0", "7-0", "7-1", "7-2", f"8-{2**64 - 1}", "9-0"]
+    for entry_id in ids:
+        redis_client.xadd(key, {"e": json.dumps({"id": entry_id})}, id=entry_id)
+    for limit in (1, 2, 3, 8, 9):
+        seen, cursor = [], None
+        while True:
+            page, cursor = store.history(1, limit, cursor)
+            seen += [e["id"] for e in page]
+            if cursor is None:
+                break
+        assert seen == ids[::-1], limit
+    assert store.history(1, 5, "0-0") == ([], None)
+    assert [e["id"] for e in store.history(1, 5, "5-1")[0]] == ["5-0"]
