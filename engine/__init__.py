@@ -19,12 +19,13 @@ def create_app(settings: Optional[EngineSettings] = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(BAZAAR_SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_body_bytes)
 
-    from engine import auth, db, errors, meta, players, trades
+    from engine import auth, db, errors, meta, offers, players, trades
 
     db.init_app(app)
     errors.init_app(app)
     auth.init_app(app)  # after errors: a refused request has its request id too
     app.register_blueprint(players.bp)
     app.register_blueprint(trades.bp)
+    app.register_blueprint(offers.bp)
     app.register_blueprint(meta.bp)
     return app

@@ -229,11 +229,18 @@ class KeyCheck:
 
 # Write routes that check the key in their own first round trip (`key_check()`), not in a round
 # trip of its own before the route runs; they call `refusals_after_key_check()` around their parsing.
-DEFERRED = frozenset({("trades.trade", "POST"), ("players.create_player", "PUT")})
+DEFERRED = frozenset({("trades.trade", "POST"), ("players.create_player", "PUT"), ("offers.open_offer", "POST"),
+                      ("offers.accept", "POST"), ("offers.cancel", "POST")})
 
 
-def key_check() -> KeyCheck:
-    return KeyCheck(g.credential)
+def key_check() -> Optional[KeyCheck]:
+    """The API key's check for a deferred write (None for a player token: checked before the route)."""
+    return None if acting_player() is not None else KeyCheck(g.credential)
+
+
+def acting_player() -> Optional[int]:
+    """The player a request's token acts for; None with the game's API key (which acts for any player)."""
+    return g.get("player_id")
 
 
 def check_now() -> None:
@@ -249,12 +256,16 @@ def refusals_after_key_check() -> Iterator[None]:
     try:
         yield
     except Exception:
-        check_now()
+        if acting_player() is None:
+            check_now()
         raise
 
 
-# What a player token may call: (endpoint, method) -> the view argument that must be its own id
-PLAYER_ROUTES = {("players.get_player", "GET"): "player_id", ("players.history", "GET"): "player_id"}
+# What a player token may call: (endpoint, method) -> the view argument that must be its own id, or
+# None where the view checks the object (an offer: its parties) against `acting_player()`
+PLAYER_ROUTES = {("players.get_player", "GET"): "player_id", ("players.history", "GET"): "player_id",
+                 ("offers.player_offers", "GET"): "player_id", ("offers.open_offer", "POST"): None,
+                 ("offers.get_offer", "GET"): None, ("offers.accept", "POST"): None, ("offers.cancel", "POST"): None}
 
 
 def get_tokens() -> Optional[Tokens]:
@@ -273,16 +284,23 @@ def _as_player(token: str) -> None:
         player_id = tokens.player(token)
     except TokenProblem as exc:
         raise _unauthorized(str(exc), "invalid_token") from None
-    own = PLAYER_ROUTES.get((request.endpoint, "GET" if request.method == "HEAD" else request.method))
-    if own is None or (request.view_args or {}).get(own) != player_id:
-        raise ApiError(403, "forbidden", f"a player token acts for player {player_id} only, on its own state and "
-                                         "history; this needs the game's API key")
+    route = (request.endpoint, "GET" if request.method == "HEAD" else request.method)
+    if route not in PLAYER_ROUTES or (PLAYER_ROUTES[route] is not None
+                                      and (request.view_args or {}).get(PLAYER_ROUTES[route]) != player_id):
+        raise forbidden(player_id)
     keys = get_keys()
     with redis_errors():
         wait_ms = keys.take_player_token(player_id, current_app.config["BAZAAR_SETTINGS"].player_rate)
     if wait_ms:
         raise ApiError(429, "rate_limited", f"player {player_id} is over its rate; retry after the delay given",
                        headers={"Retry-After": str(max(1, math.ceil(wait_ms / 1000)))})
+    g.player_id = player_id
+    g.idem_scope = f"player-{player_id}"  # a player's Idempotency-Keys hold across its tokens
+
+
+def forbidden(player_id: int, what: str = "") -> ApiError:
+    return ApiError(403, "forbidden", f"a player token acts for player {player_id} only: its own state, history "
+                                      f"and offers{what}; this needs the game's API key")
 
 
 def _authenticate() -> None:
@@ -293,6 +311,7 @@ def _authenticate() -> None:
         _as_player(credential)
         return
     g.credential = credential
+    g.idem_scope = scope_of(credential)
     # a write defers its check to its first round trip; anything else (OPTIONS, HEAD, a 404 or a
     # 405 the view never sees) is checked here
     if (request.endpoint, request.method) not in DEFERRED:

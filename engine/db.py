@@ -11,6 +11,7 @@ import random
 import redis
 from flask import Flask, current_app, g
 
+from engine.offerbook import OfferBook
 from engine.settings import EngineSettings, RedisSettings
 from engine.store import Store
 
@@ -26,7 +27,7 @@ def make_store(settings: RedisSettings) -> Store:
     """The engine's store on its own connection pool (for tools and checks outside a request)."""
     if isinstance(settings, EngineSettings):
         return Store(make_redis(settings), settings.namespace, settings.outbox_max, settings.history_max)
-    return Store(make_redis(settings), settings.namespace)
+    return Store(make_redis(settings), settings.namespace, history_max=settings.history_max)
 
 
 def get_store() -> Store:
@@ -35,6 +36,15 @@ def get_store() -> Store:
         store = make_store(current_app.config["BAZAAR_SETTINGS"])
         current_app.extensions[_EXT] = store
     return store
+
+
+def get_offerbook() -> OfferBook:
+    book = current_app.extensions.get("bazaar_offers")
+    if book is None:
+        settings = current_app.config["BAZAAR_SETTINGS"]
+        book = current_app.extensions["bazaar_offers"] = OfferBook(get_store(), settings.max_open_offers,
+                                                                   settings.offer_keep_s)
+    return book
 
 
 def get_rng() -> random.Random:

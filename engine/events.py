@@ -1,9 +1,10 @@
 """The event contract: one definition for the engine, the relay and the sinks.
 
-Every player state and every trade (executed or rejected) becomes one event.
-Each event is one JSON document carrying the envelope (`event_id`,
-`event_type`, `schema_version`, `event_time`) and its payload.  Kafka messages
-are keyed by player id (`player_state`) or trade id (`trade`).
+Every player state, every trade (executed or rejected) and every step of an
+offer (opened, accepted, cancelled, expired) becomes one event.  Each event is
+one JSON document carrying the envelope (`event_id`, `event_type`,
+`schema_version`, `event_time`) and its payload.  Kafka messages are keyed by
+player id (`player_state`), trade id (`trade`) or offer id (`offer`).
 
 Times are ISO-8601 UTC strings with microseconds (`2026-11-28T19:20:00.123456Z`),
 always with all six fraction digits so that they sort as text.
@@ -21,6 +22,8 @@ SCHEMA_VERSION = 1
 TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
 PLAYER_STATE = "player_state"
 TRADE = "trade"
+OFFER = "offer"
+OFFER_ACTIONS = ("opened", "accepted", "cancelled", "expired")
 
 
 def utc_iso(moment: datetime) -> str:
@@ -103,14 +106,43 @@ class TradeEvent(Envelope):
     fail_reason: Optional[str]
     player_1: TradeSide
     player_2: TradeSide
+    offer_id: Optional[str] = Field(default=None, description="The offer an accepted trade executed, if any.")
 
     @property
     def kafka_key(self) -> str:
         return self.trade_id
 
 
-Event = Union[PlayerStateEvent, TradeEvent]
-EVENT_TYPES: dict[str, type[Envelope]] = {PLAYER_STATE: PlayerStateEvent, TRADE: TradeEvent}
+class Goods(_Frozen):
+    """What one side of an offer gives: item stacks and gold."""
+
+    items: list[ItemStack]
+    gold: int
+
+
+class OfferEvent(Envelope):
+    """A step of an offer: `opened` (the maker's `give` went into escrow), `accepted` (exchanged:
+    `trade_id` names the trade event), `cancelled` by its maker or `expired` (escrow returned)."""
+
+    event_type: Literal["offer"] = OFFER
+    offer_id: str
+    action: Literal["opened", "accepted", "cancelled", "expired"]
+    action_time: str = Field(pattern=TIME_PATTERN)
+    from_player_id: int
+    to_player_id: int
+    give: Goods
+    want: Goods
+    created_at: str = Field(pattern=TIME_PATTERN)
+    expires_at: str = Field(pattern=TIME_PATTERN)
+    trade_id: Optional[str] = None
+
+    @property
+    def kafka_key(self) -> str:
+        return self.offer_id
+
+
+Event = Union[PlayerStateEvent, TradeEvent, OfferEvent]
+EVENT_TYPES: dict[str, type[Envelope]] = {PLAYER_STATE: PlayerStateEvent, TRADE: TradeEvent, OFFER: OfferEvent}
 
 
 def player_state_event(state: PlayerState, when: str) -> PlayerStateEvent:
@@ -120,7 +152,8 @@ def player_state_event(state: PlayerState, when: str) -> PlayerStateEvent:
 
 
 def trade_event(
-    trade_id: str, when: str, fail_reason: Optional[str], side_1: TradeSide, side_2: TradeSide
+    trade_id: str, when: str, fail_reason: Optional[str], side_1: TradeSide, side_2: TradeSide,
+    offer_id: Optional[str] = None,
 ) -> TradeEvent:
     return TradeEvent(
         event_id=new_id(),
@@ -131,5 +164,6 @@ def trade_event(
         fail_reason=fail_reason,
         player_1=side_1,
         player_2=side_2,
+        offer_id=offer_id,
     )
 

@@ -1,4 +1,4 @@
-"""Idempotent writes: `Idempotency-Key` on `POST /trade` and `PUT /create_player`.
+"""Idempotent writes: `Idempotency-Key` on `POST /trade`, `PUT /create_player` and the offer writes.
 
 As Stripe's: the first request with a key executes, and its answer (status and
 body) is stored in the same atomic Redis step as its effect (`commit.lua`,
@@ -6,7 +6,7 @@ body) is stored in the same atomic Redis step as its effect (`commit.lua`,
 request with the same key and the same body gets that answer again, with
 `Idempotent-Replayed: true`, and executes nothing; the same key with another
 body is a 422 `idempotency_key_reused`.  Keys are scoped to the API key that
-sent them and kept `idempotency_keep_s` (24 h).
+sent them (or to the player, for a player token's) and kept `idempotency_keep_s` (24 h).
 
 No lock is taken before a request runs: the record is read with the request's
 first reads (the same round trip) and checked again inside the write's own
@@ -26,7 +26,6 @@ from typing import Optional
 from flask import Response, current_app, g, request
 from pydantic import BaseModel
 
-from engine.auth import scope_of
 from engine.errors import ApiError
 from engine.store import Done, Idem, Store
 
@@ -46,8 +45,9 @@ def valid_key(value: str) -> bool:
     return 1 <= len(value) <= MAX_LENGTH and all(" " <= ch <= "~" for ch in value)
 
 
-def record(store: Store, credential: str, key: str) -> str:
-    return f"{store.ns}:idem:{scope_of(credential)}:{hashlib.sha256(key.encode()).hexdigest()}"
+def record(store: Store, scope: str, key: str) -> str:
+    """The key's record, scoped to the caller: its API key (a prefix of its hash), or its player."""
+    return f"{store.ns}:idem:{scope}:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def from_request(store: Store, body: BaseModel) -> Optional[Idem]:
@@ -58,7 +58,7 @@ def from_request(store: Store, body: BaseModel) -> Optional[Idem]:
     if not valid_key(key):
         raise ApiError(400, "invalid_idempotency_key", f"{HEADER} must be 1-{MAX_LENGTH} printable ASCII characters")
     keep_s = current_app.config["BAZAAR_SETTINGS"].idempotency_keep_s
-    return Idem(record(store, g.credential, key), fingerprint(request.method, request.path, body), keep_s)
+    return Idem(record(store, g.idem_scope, key), fingerprint(request.method, request.path, body), keep_s)
 
 
 def respond(done: Done) -> Response:

@@ -10,8 +10,10 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from engine import rules
+from engine.events import Goods as GoodsOut
 from engine.events import PlayerState
-from engine.schemas import CreatePlayerIn, HistoryQuery, TokenIn, TradeIn
+from engine.offerbook import OFFER_EXPIRED, OFFER_NOT_OPEN, STATUSES, TOO_MANY_OPEN_OFFERS
+from engine.schemas import CreatePlayerIn, HistoryQuery, OfferIn, OffersQuery, TokenIn, TradeIn
 
 
 class TradeResult(BaseModel):
@@ -21,6 +23,47 @@ class TradeResult(BaseModel):
     fail_reason: str | None = Field(description=f"Null when executed; else one of {', '.join(rules.FAIL_REASONS)}.")
     player_1: PlayerState | None = Field(description="State after the trade (current state when rejected).")
     player_2: PlayerState | None
+
+
+class AcceptResult(TradeResult):
+    offer_id: str = Field(description="The offer accepted.")
+
+
+class OfferOut(BaseModel):
+    offer_id: str
+    status: str = Field(description=f"One of {', '.join(STATUSES)}.")
+    from_player_id: int = Field(description="The maker.")
+    to_player_id: int = Field(description="The addressee.")
+    give: GoodsOut = Field(description="What the maker gives (held in escrow while the offer is open).")
+    want: GoodsOut = Field(description="What the addressee gives on accepting.")
+    created_at: str
+    expires_at: str
+    closed_at: str | None = Field(description="When it was accepted, cancelled or expired.")
+    trade_id: str | None = Field(description="The trade of an accepted offer.")
+
+
+class OfferPage(BaseModel):
+    player_id: int
+    offers: list[OfferOut] = Field(description="Newest first: offers the player made or was sent.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null on the last.")
+
+
+class ItemUnits(BaseModel):
+    item_id: int
+    units: int
+
+
+class Holdings(BaseModel):
+    gold: int
+    items: list[ItemUnits]
+
+
+class Totals(BaseModel):
+    players: int
+    open_offers: int
+    inventories: Holdings = Field(description="In players' inventories and gold.")
+    escrow: Holdings = Field(description="In open offers.")
+    total: Holdings = Field(description="Both: it changes only when a player is created.")
 
 
 class FieldError(BaseModel):
@@ -95,13 +138,15 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
 }
 
+OFFER_ID = {"name": "offer_id", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
 PLAYER_ID = {"name": "player_id", "in": "path", "required": True,
              "schema": {"type": "integer", "minimum": 1, "maximum": 2**53}}
 
 SECURED_ERRORS = {
     "401": ("Missing, malformed, unknown or revoked API key, or an expired or forged player token; nothing "
             "changed.", ("WWW-Authenticate",)),
-    "403": ("`forbidden`: a player token on a route that is not its own player's; nothing changed.", ()),
+    "403": ("`forbidden`: a player token on a route, player or offer that is not its own; nothing changed.", ()),
     "405": ("The route does not take this method.", ("Allow",)),
     "429": ("The API key is over its rate (`rate_limited`).", ("Retry-After",)),
     "500": ("The engine failed (`internal_error`); logged under `request_id`.", ()),
@@ -119,8 +164,9 @@ WRITE_ERRORS = {
 @cache
 def spec() -> dict[str, Any]:
     models = [(m, "validation") for m in (CreatePlayerIn, TradeIn)]
-    models += [(m, "serialization") for m in (PlayerState, TradeResult, Error, Health, TokenOut, HistoryPage)]
-    models += [(TokenIn, "validation")]
+    models += [(m, "serialization") for m in (PlayerState, TradeResult, Error, Health, TokenOut, HistoryPage,
+                                               AcceptResult, OfferOut, OfferPage, Totals)]
+    models += [(TokenIn, "validation"), (OfferIn, "validation")]
     refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     ref = {m: refs[(m, mode)]["$ref"] for m, mode in models}
 
@@ -130,6 +176,7 @@ def spec() -> dict[str, Any]:
     secured = errors(SECURED_ERRORS)
     write = errors(SECURED_ERRORS, WRITE_ERRORS)
     public = {"security": []}
+    both = [{"apiKey": []}, {"playerToken": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Bazaar trade engine", "version": "1.1.0",
@@ -181,6 +228,58 @@ def spec() -> dict[str, Any]:
                               "400": _json(ref[Error], "`invalid_request`: `limit` or `cursor` malformed, or an "
                                                        "unknown query parameter."),
                               "404": _json(ref[Error], "No such player."), **secured}}},
+            "/offers": {"post": {
+                "summary": "Open an offer to another player; what it gives goes into escrow (API key naming "
+                           "`from_player_id`, or the maker's own token).",
+                "security": both,
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": {"required": True, **_json(ref[OfferIn], "The offer.")},
+                "responses": {"201": _json(ref[OfferOut], "Open; the maker's goods are in escrow.",
+                                           ("Idempotent-Replayed",)),
+                              "409": _json(ref[Error], "Refused, nothing changed: `same_player`, `unknown_item`, "
+                                                       "`empty_trade`, `unknown_player`, `insufficient_items`, "
+                                                       f"`insufficient_gold`, `{TOO_MANY_OPEN_OFFERS}`."),
+                              **write}}},
+            "/offers/{offer_id}": {"get": {
+                "summary": "An offer (API key, or a token of one of its two players).",
+                "security": both, "parameters": [OFFER_ID],
+                "responses": {"200": _json(ref[OfferOut], "The offer."),
+                              "404": _json(ref[Error], "`unknown_offer` (closed offers are kept a limited time)."),
+                              **secured}}},
+            "/offers/{offer_id}/accept": {"post": {
+                "summary": "Accept an offer: the exchange executes atomically (API key, or the addressee's token).",
+                "security": both, "parameters": [OFFER_ID, IDEMPOTENCY_KEY],
+                "responses": {"200": _json(ref[AcceptResult], "Executed: the trade, with `offer_id`.",
+                                           ("Idempotent-Replayed",)),
+                              "409": _json(ref[AcceptResult], "Rejected by a game rule (`fail_reason`, recorded as a "
+                                                              f"trade; the offer stays open), or `{OFFER_NOT_OPEN}` / "
+                                                              f"`{OFFER_EXPIRED}` (an error body).",
+                                           ("Idempotent-Replayed",)),
+                              "404": _json(ref[Error], "`unknown_offer`."), **write}}},
+            "/offers/{offer_id}/cancel": {"post": {
+                "summary": "Cancel an offer: its escrow returns to the maker (API key, or the maker's token).",
+                "security": both, "parameters": [OFFER_ID, IDEMPOTENCY_KEY],
+                "responses": {"200": _json(ref[OfferOut], "Cancelled.", ("Idempotent-Replayed",)),
+                              "409": _json(ref[Error], f"`{OFFER_NOT_OPEN}` or `{OFFER_EXPIRED}`."),
+                              "404": _json(ref[Error], "`unknown_offer`."), **write}}},
+            "/players/{player_id}/offers": {"get": {
+                "summary": "The offers a player made or was sent, newest first (API key, or its own token).",
+                "security": both,
+                "parameters": [PLAYER_ID,
+                               {"name": "status", "in": "query", "required": False,
+                                "schema": {"type": "string", "enum": list(STATUSES)}},
+                               {"name": "limit", "in": "query", "required": False,
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+                               {"name": "cursor", "in": "query", "required": False,
+                                "description": OffersQuery.model_fields["cursor"].description,
+                                "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}}],
+                "responses": {"200": _json(ref[OfferPage], "A page of offers."),
+                              "400": _json(ref[Error], "`invalid_request`: a query parameter is malformed or "
+                                                       "unknown."),
+                              "404": _json(ref[Error], "No such player."), **secured}}},
+            "/economy/totals": {"get": {
+                "summary": "Gold and units per item in inventories and in escrow, counted atomically (API key).",
+                "responses": {"200": _json(ref[Totals], "The totals."), **secured}}},
             "/health": {"get": {"summary": "Liveness, checking Redis.", **public,
                                 "responses": {"200": _json(ref[Health], "Healthy."),
                                               "503": _json(ref[Error], "Redis unreachable.", ("Retry-After",))}}},

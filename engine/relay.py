@@ -11,6 +11,13 @@ sinks deduplicate by `event_id`).  So the stream holds exactly the entries not
 yet confirmed: its length is the relay's lag.
 
 Progress is kept in the hash `{ns}:relay`: sent, resent, batches, heartbeat.
+
+The relay also ends expired offers (`OfferBook.sweep`, about once a second):
+it is the one process always running beside Redis, alone (no two workers
+sweeping the same offers), and busy or idle alike; an offer's escrow is back
+with its maker within about a second of `expires_at`, without any request.
+The sweep's writes are not held back by the outbox's cap (they are few: one
+per open offer at most), so escrow returns even while Kafka is away.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from engine.db import make_redis
+from engine.offerbook import OfferBook
 from engine.settings import RelaySettings
+from engine.store import Store, StoreUnavailable
 
 log = logging.getLogger("engine.relay")
 GROUP = "relay"
@@ -79,6 +88,11 @@ class Relay:
         self.producer: Optional[KafkaProducer] = None
         self.stopping = False
         self._own_pending = True  # after a start or a failure, first re-send what we hold
+        # the sweep's store takes no outbox cap: returning escrow must not wait for Kafka
+        self.offers = OfferBook(Store(client, settings.namespace, outbox_max=2**62,
+                                      history_max=settings.history_max), keep_s=settings.offer_keep_s)
+        self.sweep_every_s = 1.0
+        self._next_sweep = 0.0
 
     def ensure_group(self) -> None:
         try:
@@ -155,17 +169,33 @@ class Relay:
         now_s, now_us = self.r.time()
         self.r.hset(self.stats, mapping={"heartbeat": f"{now_s + now_us / 1e6:.3f}", "pid": os.getpid()})
 
+    def sweep(self) -> int:
+        """End the offers past their expiry, at most once per `sweep_every_s`; how many were ended."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return 0
+        self._next_sweep = now + self.sweep_every_s
+        try:
+            swept = self.offers.sweep()
+        except StoreUnavailable as exc:
+            log.warning("offer sweep failed (%s); retrying", exc)
+            return 0
+        if swept:
+            log.info("expired %d offers, their escrow returned", swept)
+        return swept
+
     def run(self, block_ms: int = 500) -> None:
         self.ensure_group()
         backoff = 0.5
         while not self.stopping:
             self.beat()
+            self.sweep()
             entries, resent = self.next_batch(block_ms)
             if not entries:
                 continue
             if self.send(entries, resent) == 0:
                 time.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 2.0)  # short: the sweep runs in this loop too
             else:
                 backoff = 0.5
         self._drop_producer()

@@ -17,6 +17,13 @@ Rejection codes (`fail_reason`), stable across versions, checked in this order:
 - `insufficient_items`: a side gives more of an item than it holds.
 - `insufficient_gold`: a side gives more gold than it holds.
 - `capacity_exceeded`: a side would hold more units than its capacity.
+
+Offers (`engine.offerbook`) use the same codes: opening one checks the maker's
+side (`same_player`, `unknown_item`, `empty_trade`, `unknown_player`,
+`insufficient_items`, `insufficient_gold`); accepting checks the addressee's
+side and both players' capacity.  Units a player has in escrow (given in its
+open offers) count against its capacity until they leave or come back, so a
+cancelled or expired offer can always return them.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ class Player:
     gold: int
     max_capacity: int
     items: Mapping[int, int]
+    escrow_units: int = 0  # units in the player's open offers: not held, but their room is kept
 
     @property
     def held_units(self) -> int:
@@ -66,7 +74,7 @@ class Player:
 
     @property
     def free_capacity(self) -> int:
-        return self.max_capacity - self.held_units
+        return self.max_capacity - self.held_units - self.escrow_units
 
     def to_state(self) -> PlayerState:
         return PlayerState(
@@ -85,14 +93,15 @@ class Player:
     def dumps(self) -> str:
         """Compact storage form (the Redis value)."""
         return json.dumps(
-            [self.username, self.player_class, self.gold, self.max_capacity, sorted(self.items.items())],
+            [self.username, self.player_class, self.gold, self.max_capacity, sorted(self.items.items()),
+             self.escrow_units],
             separators=(",", ":"),
         )
 
     @classmethod
     def loads(cls, player_id: int, version: int, raw: str | bytes) -> "Player":
-        username, player_class, gold, max_capacity, items = json.loads(raw)
-        return cls(player_id, username, player_class, version, gold, max_capacity, dict(items))
+        username, player_class, gold, max_capacity, items, *escrow = json.loads(raw)  # no escrow before offers
+        return cls(player_id, username, player_class, version, gold, max_capacity, dict(items), *escrow)
 
 
 @dataclass(frozen=True)
@@ -184,12 +193,16 @@ def trade_fail_reason(
         return INSUFFICIENT_ITEMS
     if any(p.gold < o.gold for p, o, _ in sides):
         return INSUFFICIENT_GOLD
-    if any(p.held_units - gives.units + gets.units > p.max_capacity for p, gives, gets in sides):
+    if any(p.held_units + p.escrow_units - gives.units + gets.units > p.max_capacity for p, gives, gets in sides):
         return CAPACITY_EXCEEDED
     return None
 
 
-def _after(player: Player, gives: Offer, gets: Offer) -> Player:
+NOTHING = Offer(0)
+
+
+def _after(player: Player, gives: Offer, gets: Offer, escrow: int = 0) -> Player:
+    """The player once `gives` left its inventory and `gets` came in; `escrow` units more held in escrow."""
     items = dict(player.items)
     for item_id, qty in gives.items.items():
         items[item_id] -= qty
@@ -200,9 +213,55 @@ def _after(player: Player, gives: Offer, gets: Offer) -> Player:
         version=player.version + 1,
         gold=player.gold - gives.gold + gets.gold,
         items={i: q for i, q in items.items() if q > 0},
+        escrow_units=player.escrow_units + escrow,
     )
 
 
 def apply_trade(p1: Player, p2: Player, o1: Offer, o2: Offer) -> tuple[Player, Player]:
     """Both players after a trade that `trade_fail_reason` accepted."""
     return _after(p1, o1, o2), _after(p2, o2, o1)
+
+
+# -- offers ---------------------------------------------------------------------
+def _lacks(player: Player, gives: Offer) -> Optional[str]:
+    if any(player.items.get(i, 0) < q for i, q in gives.items.items()):
+        return INSUFFICIENT_ITEMS
+    if player.gold < gives.gold:
+        return INSUFFICIENT_GOLD
+    return None
+
+
+def open_fail_reason(maker: Optional[Player], addressee: Optional[Player], give: Offer, want: Offer) -> Optional[str]:
+    """Why an offer cannot open: `give` is the maker's side, `want` the addressee's."""
+    reason = request_fail_reason(give, want)
+    if reason is not None:
+        return reason
+    if maker is None or addressee is None:
+        return UNKNOWN_PLAYER
+    return _lacks(maker, give)
+
+
+def into_escrow(maker: Player, give: Offer) -> Player:
+    """The maker once its offer opened: `give` left its inventory and gold, its room is kept."""
+    return _after(maker, give, NOTHING, escrow=give.units)
+
+
+def out_of_escrow(maker: Player, give: Offer) -> Player:
+    """The maker once its offer was cancelled or expired: `give` is back."""
+    return _after(maker, NOTHING, give, escrow=-give.units)
+
+
+def accept_fail_reason(maker: Player, addressee: Player, give: Offer, want: Offer) -> Optional[str]:
+    """Why an open offer cannot be accepted now (its `give` sits in escrow)."""
+    reason = _lacks(addressee, want)
+    if reason is not None:
+        return reason
+    if (maker.held_units + maker.escrow_units - give.units + want.units > maker.max_capacity
+            or addressee.held_units + addressee.escrow_units - want.units + give.units > addressee.max_capacity):
+        return CAPACITY_EXCEEDED
+    return None
+
+
+def apply_accept(maker: Player, addressee: Player, give: Offer, want: Offer) -> tuple[Player, Player]:
+    """Both players after an accepted offer: the escrow goes to the addressee, `want` to the maker."""
+    return _after(maker, NOTHING, want, escrow=-give.units), _after(addressee, want, give)

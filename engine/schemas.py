@@ -145,3 +145,50 @@ class HistoryQuery(_Strict):
     limit: Annotated[int, Field(ge=1, le=200)] = Field(default=50, description="Trades per page, 1-200.")
     cursor: Optional[Annotated[str, Field(pattern=r"^[0-9]{1,19}-[0-9]{1,19}$")]] = Field(
         default=None, description="`next_cursor` of the page before (opaque); absent for the newest trades.")
+
+
+MAX_OFFER_EXPIRY_S = 7 * 24 * 3600
+
+
+class GoodsIn(_Strict):
+    """One side of an offer: item lines and gold."""
+
+    items: list[ItemLine] = Field(default_factory=list, max_length=MAX_ITEM_LINES)
+    gold: Gold = 0
+
+    def to_offer(self, player_id: int) -> Offer:
+        items: dict[int, int] = {}
+        for line in self.items:  # repeated lines of one item add up
+            items[line.item_id] = items.get(line.item_id, 0) + line.quantity
+        return Offer(player_id, items, self.gold)
+
+
+class OfferIn(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"from_player_id": 1, "to_player_id": 2, "give": {"items": [{"item_id": 1, "quantity": 1}], "gold": 0},
+         "want": {"items": [], "gold": 25}, "expires_in_s": 600},
+    ]})
+
+    from_player_id: Optional[PlayerId] = Field(  # type: ignore[valid-type]
+        default=None, description="The maker: required with the API key; with a player token, its own player "
+                                  "(absent or the same id).")
+    to_player_id: PlayerId = Field(description="The addressee, the only player who may accept it.")  # type: ignore
+    give: GoodsIn = Field(default_factory=GoodsIn, description="What the maker gives: held in escrow until the "
+                                                               "offer ends.")
+    want: GoodsIn = Field(default_factory=GoodsIn, description="What the addressee gives on accepting.")
+    expires_in_s: whole(ge=1, le=MAX_OFFER_EXPIRY_S) = Field(  # type: ignore[valid-type]
+        default=600, description="Seconds until the offer expires and its escrow returns (at most 7 days).")
+
+
+class NoBody(_Strict):
+    """The body of accept and cancel: none, or `{}`."""
+
+
+class OffersQuery(_Strict):
+    """Query string of a page of a player's offers."""
+
+    status: Optional[Literal["open", "accepted", "cancelled", "expired"]] = Field(
+        default=None, description="Only offers with this status; all when absent.")
+    limit: Annotated[int, Field(ge=1, le=200)] = Field(default=50, description="Offers per page, 1-200.")
+    cursor: Optional[Annotated[str, Field(pattern=r"^[0-9]{1,19}$")]] = Field(
+        default=None, description="`next_cursor` of the page before (opaque); absent for the newest offers.")

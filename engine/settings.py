@@ -23,6 +23,13 @@ class RedisSettings(BaseSettings):
         default=None, description="Redis password, if the server requires one (never logged)."
     )
     namespace: str = Field(default="bazaar", description="Prefix of every Redis key of the engine.")
+    history_max: int = Field(
+        default=10_000, ge=1,
+        description="Trades kept in each player's history, and closed offers in each of its offer lists "
+                    "(about 250 bytes a trade in Redis, per player).",
+    )
+    offer_keep_s: int = Field(
+        default=7 * 24 * 3600, ge=1, description="How long a closed offer stays readable (GET /offers/{id}).")
 
 
 class EngineSettings(RedisSettings):
@@ -43,10 +50,8 @@ class EngineSettings(RedisSettings):
         description="Signs player tokens (at least 32 characters); unset, no player tokens are minted or accepted.",
     )
     player_rate: int = Field(default=20, ge=1, description="Requests per second one player's tokens may make.")
-    history_max: int = Field(
-        default=10_000, ge=1,
-        description="Trades kept in each player's history (about 250 bytes each in Redis, per player).",
-    )
+    max_open_offers: int = Field(
+        default=20, ge=1, description="Open offers one player may have made at once (409 `too_many_open_offers`).")
 
     @field_validator("token_secret", mode="before")
     @classmethod

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import random
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Callable, Iterator, Optional, Protocol
 
@@ -56,6 +56,10 @@ class Backpressure(Exception):
 
 class KeyReused(Exception):
     """The request's Idempotency-Key came with another request."""
+
+
+class TooManyOpenOffers(Exception):
+    """The maker holds its cap of open offers."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ class Done:
     replayed: bool = False
 
 
-def _script(name: str) -> str:
+def script_text(name: str) -> str:
     return resources.files("engine").joinpath("lua", name).read_text()
 
 
@@ -115,8 +119,8 @@ class Store:
         self.k_counters = f"{namespace}:counters"
         self.k_outbox = f"{namespace}:outbox"
         self.k_no_idem = f"{namespace}:idem:-"  # a placeholder key for scripts run without an Idempotency-Key
-        self._commit = client.register_script(_script("commit.lua"))
-        self._create = client.register_script(_script("create_player.lua"))
+        self._commit_script = client.register_script(script_text("commit.lua"))
+        self._create = client.register_script(script_text("create_player.lua"))
 
     def player_key(self, player_id: int) -> str:
         return f"{self.ns}:player:{player_id}"
@@ -143,9 +147,9 @@ class Store:
         return self.get_players([player_id])[0]
 
     def get_players(self, ids: list[int]) -> list[Optional[Player]]:
-        return self._read(ids)[1]
+        return self.read(ids)[1]
 
-    def _read(
+    def read(
         self, ids: list[int], preflight: Optional[Preflight] = None, idem: Optional[Idem] = None,
         more: Callable[[redis.client.Pipeline], None] = lambda pipe: None,
     ) -> tuple[Optional[Answer], list[Optional[Player]], list]:
@@ -205,7 +209,7 @@ class Store:
             if username:
                 pipe.hexists(self.k_usernames, username.lower())
 
-        replay, _, (outbox, *taken) = self._read([], preflight, idem, checks)
+        replay, _, (outbox, *taken) = self.read([], preflight, idem, checks)
         if replay is not None:
             return Done(replay, True)
         # refusals known before taking an id, so a refused request leaves no gap (the script checks again)
@@ -239,13 +243,13 @@ class Store:
         `answer` is the reply to the outcome, stored under `idem` in the same step."""
         ids = list(dict.fromkeys([o1.player_id, o2.player_id]))
         for attempt in range(MAX_ATTEMPTS):
-            replay, players, _ = self._read(ids, preflight if attempt == 0 else None, idem if attempt == 0 else None)
+            replay, players, _ = self.read(ids, preflight if attempt == 0 else None, idem if attempt == 0 else None)
             if replay is not None:
                 return Done(replay, True)
             snapshot = dict(zip(ids, players))
             outcome, changed = _decide(snapshot[o1.player_id], snapshot[o2.player_id], o1, o2)
-            reply = answer(outcome)
-            done = self._try_commit(snapshot, changed, outcome.event, reply, idem)
+            step = Step(outcome.event.trade_time, answer(outcome), changed, outcome.event)
+            done = self.try_commit(snapshot, step, idem)
             if done is not None:
                 return done
         raise Contention(f"players {ids} changed on each of {MAX_ATTEMPTS} attempts")
@@ -265,28 +269,62 @@ class Store:
             raise KeyReused()
         return Done(reply) if result == 1 else None
 
-    def _try_commit(
-        self, snapshot: dict[int, Optional[Player]], changed: dict[int, Player], trade: events.TradeEvent,
-        reply: Answer, idem: Optional[Idem],
-    ) -> Optional[Done]:
+    def try_commit(self, snapshot: dict[int, Optional[Player]], step: "Step", idem: Optional[Idem]) -> Optional[Done]:
+        """Commit a decided step if no player it read changed (and its offer is still open): None if one did."""
         ids = list(snapshot)
         versions = ["" if snapshot[i] is None else str(snapshot[i].version) for i in ids]
-        states = [changed[i].dumps() if i in changed else "" for i in ids]
-        logged = [_history_entry(trade, i) if snapshot[i] is not None else "" for i in ids]
-        bumps = ["trades", "trades_executed" if trade.valid_trade else "trades_rejected"]
-        if not trade.valid_trade:
-            bumps.append(f"rejected:{trade.fail_reason}")
-        evs: list[str] = [trade.kafka_key, trade.event_type, trade.model_dump_json()]
-        for player in changed.values():
+        states = [step.changed[i].dumps() if i in step.changed else "" for i in ids]
+        trade = step.trade
+        logged = [_history_entry(trade, i) if trade is not None and snapshot[i] is not None else "" for i in ids]
+        bumps = list(step.bumps)
+        evs: list[str] = []
+        if trade is not None:
+            bumps += ["trades", "trades_executed" if trade.valid_trade else "trades_rejected"]
+            if not trade.valid_trade:
+                bumps.append(f"rejected:{trade.fail_reason}")
+            evs += [trade.kafka_key, trade.event_type, trade.model_dump_json()]
+        for ev in step.events:
+            evs += [ev.kafka_key, ev.event_type, ev.model_dump_json()]
+        for player in step.changed.values():
             bumps.append("player_states")
-            ev = events.player_state_event(player.to_state(), trade.event_time)
+            ev = events.player_state_event(player.to_state(), step.when)
             evs += [ev.kafka_key, ev.event_type, ev.model_dump_json()]
         keys = [self.k_outbox, self.k_counters, idem.record if idem else self.k_no_idem]
         keys += [self.player_key(i) for i in ids] + [self.history_key(i) for i in ids]
-        head = [len(ids), self.outbox_max, *self._idem_args(idem, reply), self.history_max]
+        offer = ""
+        if step.offer is not None:
+            keys += step.offer.keys
+            offer = json.dumps({**step.offer.spec, "maker": ids.index(step.offer.maker) + 1})
+        head = [len(ids), self.outbox_max, *self._idem_args(idem, step.reply), self.history_max]
         with redis_errors():
-            result = self._commit(keys=keys, args=[*head, *versions, *states, *logged, " ".join(bumps), *evs])
-        return self._written(result, reply)
+            result = self._commit_script(keys=keys, args=[*head, *versions, *states, *logged, " ".join(bumps), offer, *evs])
+        if result == -4:
+            raise TooManyOpenOffers()
+        return self._written(result, step.reply)
+
+
+@dataclass(frozen=True)
+class OfferOp:
+    """An offer opened or closed by a step: the keys `commit.lua` touches for it and what it does."""
+
+    maker: int
+    keys: list[str]
+    spec: dict
+
+
+@dataclass(frozen=True)
+class Step:
+    """One decided engine step, committed whole by `commit.lua`: the players' new states (each also
+    a player_state event), the trade (logged and counted) if any, other events, an offer step, the
+    counters to bump beside the trade's, and the answer."""
+
+    when: str
+    reply: Answer
+    changed: dict[int, Player] = field(default_factory=dict)
+    trade: Optional[events.TradeEvent] = None
+    events: tuple[events.Envelope, ...] = ()
+    offer: Optional[OfferOp] = None
+    bumps: tuple[str, ...] = ()
 
 
 def _history_entry(trade: events.TradeEvent, player_id: int) -> str:
@@ -301,7 +339,7 @@ def _history_entry(trade: events.TradeEvent, player_id: int) -> str:
     return json.dumps({"trade_id": trade.trade_id, "trade_time": trade.trade_time,
                        "status": "executed" if trade.valid_trade else "rejected", "fail_reason": trade.fail_reason,
                        "counterparty": theirs.player_id, "gave": goods(mine), "received": goods(theirs),
-                       "offer_id": None}, separators=(",", ":"))
+                       "offer_id": trade.offer_id}, separators=(",", ":"))
 
 
 def _stored(idem: Idem, row: list) -> Optional[Answer]:

@@ -353,7 +353,8 @@ def test_store_down_is_503_not_500(stack):
 
 def test_openapi_describes_every_route(client, app):
     doc = client.get("/openapi.json").get_json()
-    routes = {r.rule.replace("<int:player_id>", "{player_id}") for r in app.url_map.iter_rules()
+    routes = {r.rule.replace("<int:player_id>", "{player_id}").replace("<offer_id>", "{offer_id}")
+              for r in app.url_map.iter_rules()
               if r.endpoint != "static"}
     assert routes == set(doc["paths"])
     trade_in = doc["components"]["schemas"]["TradeSideIn"]

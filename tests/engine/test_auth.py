@@ -37,12 +37,16 @@ BUCKET = {b"tokens", b"ts", b"used"}  # a key's token bucket and last use: chang
 
 
 def snapshot(redis_client, stack):
-    """Everything the engine keeps, the keys' records included but for their buckets."""
+    """Everything the engine keeps, the keys' records included but for their buckets (and the players')."""
     ns = stack.redis.namespace
     out = {}
     for k in sorted(redis_client.scan_iter(f"{ns}:*")):
         kind = redis_client.type(k)
-        if kind == b"hash":
+        if k.startswith(f"{ns}:player-bucket:".encode()):
+            continue
+        if kind == b"zset":
+            out[k] = redis_client.zrange(k, 0, -1, withscores=True)
+        elif kind == b"hash":
             out[k] = {f: v for f, v in redis_client.hgetall(k).items()
                       if not (k.startswith(f"{ns}:apikey:".encode()) and f in BUCKET)}
         else:
