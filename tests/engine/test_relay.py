@@ -4,6 +4,7 @@ import json
 import random
 import time
 import uuid
+from datetime import datetime
 from collections import Counter
 
 import pytest
@@ -205,3 +206,27 @@ def test_full_outbox_refuses_writes_whole_until_the_relay_drains_it(relay_stack,
     assert after.status_code == 200  # writes resume once the relay drained the outbox
     got = {m.value for m in consume(s, 3 + 3 * answers[200] + 3)}
     assert {v for _, v in held} <= got
+
+
+def test_the_relay_returns_an_expired_offers_escrow_within_5_s_without_any_request(relay_stack, relay):
+    client = authorized(create_app(relay_stack.engine).test_client(), ensure_stack_key(relay_stack))
+    maker = client.put("/create_player", json={"player_class": "merchant"}).get_json()
+    client.put("/create_player", json={"player_class": "monk"})
+    relay.start()
+    offers = [client.post("/offers", json={"from_player_id": 1, "to_player_id": 2, "give": {"gold": gold},
+                                           "expires_in_s": 1}).get_json() for gold in (10, 20)]
+    assert client.get("/players/1").get_json()["gold"] == maker["gold"] - 30
+    store = Store(make_redis(relay_stack.redis), relay_stack.redis.namespace)
+    deadline = max(datetime.fromisoformat(o["expires_at"]).timestamp() for o in offers) + 5
+    while time.time() < deadline and store.get_player(1).gold != maker["gold"]:
+        time.sleep(0.1)
+    assert time.time() < deadline, "the escrow did not come back within 5 s of expires_at"
+    returned = store.get_player(1)  # read from Redis: no request to the engine
+    assert returned.gold == maker["gold"] and returned.escrow_units == 0
+    for o in offers:
+        closed = client.get(f"/offers/{o['offer_id']}").get_json()
+        assert closed["status"] == "expired" and closed["closed_at"] >= closed["expires_at"]
+    wait_drained(relay)
+    actions = Counter((json.loads(m.value)["offer_id"], json.loads(m.value)["action"])
+                      for m in consume(relay_stack, 4) if json.loads(m.value)["event_type"] == "offer")
+    assert actions == Counter({(o["offer_id"], a): 1 for o in offers for a in ("opened", "expired")})
