@@ -6,7 +6,7 @@ Keys (under a namespace, `bazaar` by default):
 - `{ns}:player:{id}`   hash: `v` version, `s` compact state (`rules.Player.dumps`)
 - `{ns}:usernames`     hash: lower-cased username -> player id (uniqueness)
 - `{ns}:counters`      hash: players, player_states, trades, trades_executed,
-                       trades_rejected, rejected:{fail_reason}
+                       trades_rejected, rejected:{fail_reason}, offer_events, offers_{action}
 - `{ns}:outbox`        stream of events for the relay: k (Kafka key), t (type), e (JSON)
 - `{ns}:idem:{scope}:{key}`  an Idempotency-Key's record (`engine.idempotency`)
 - `{ns}:history:{id}`  stream: the player's trades as it saw them (field e, JSON), capped
@@ -284,6 +284,7 @@ class Store:
                 bumps.append(f"rejected:{trade.fail_reason}")
             evs += [trade.kafka_key, trade.event_type, trade.model_dump_json()]
         for ev in step.events:
+            bumps.append(f"{ev.event_type}_events")  # offer_events: what the `offers` table must reach
             evs += [ev.kafka_key, ev.event_type, ev.model_dump_json()]
         for player in step.changed.values():
             bumps.append("player_states")

@@ -48,6 +48,12 @@ def _classes(frame: pd.DataFrame, ax: plt.Axes) -> None:
     ax.set_xlabel("average per player (gold, log scale)")
 
 
+def _funnel(frame: pd.DataFrame, ax: plt.Axes) -> None:
+    frame.set_index("day")[["accepted", "cancelled", "expired", "still_open"]].plot.bar(ax=ax, stacked=True)
+    ax.set_ylabel("offers opened that day")
+    ax.tick_params(axis="x", rotation=30)
+
+
 @dataclass(frozen=True)
 class Report:
     name: str
@@ -75,6 +81,8 @@ REPORTS = {r.name: r for r in (
                frame.assign(player=frame["player_id"].astype(str) + " " + frame["role"]), ax)),
     Report("class_wealth", "Gold and item value per player class.", _classes),
     Report("rejections_by_reason", "Rejected trades by reason.", _bar("fail_reason", "trades")),
+    Report("offers_funnel", "Offers by the day they opened: accepted, cancelled, expired, still open; "
+                            "median seconds to accept.", _funnel),
 )}
 
 

@@ -17,7 +17,7 @@ from orchestration.settings import TrinoSettings
 DEFAULT_PARAMS = {"ratio": 10, "min_value": 1_000, "min_repeats": 2}
 SEED_QUESTIONS = ("trade_count", "most_traded_items", "most_diverse_inventory", "most_valuable_inventory")
 COUNTED_IN = {"trades": "trades", "trade_sides": "trades", "player_states": "player_states",
-              "state_summaries": "player_states"}  # table -> the engine counter it must reach
+              "state_summaries": "player_states", "offers": "offer_events"}  # table -> the engine counter it must reach
 
 
 def connect(settings: TrinoSettings):
@@ -73,7 +73,7 @@ class Completeness:
     def missing_events(self) -> int:
         """Events the engine counted that are missing from a table or its summary table."""
         m = self.missing
-        return max(m["trades"], m["trade_sides"]) + max(m["player_states"], m["state_summaries"])
+        return max(m["trades"], m["trade_sides"]) + max(m["player_states"], m["state_summaries"]) + m["offers"]
 
     @property
     def complete(self) -> bool:
@@ -103,7 +103,7 @@ def completeness(settings: TrinoSettings, store: Store, drain_s: float = 0, poll
 
 def wait_until_complete(settings: TrinoSettings, store: Store, timeout: float = 600) -> dict[str, int]:
     """Wait until the tables, and the summary tables the reports read (a sink writes them a moment
-    after its table), hold every trade and player state the engine has counted."""
+    after its table), hold every trade, player state and offer event the engine has counted."""
     found = completeness(settings, store, drain_s=timeout)
     if not found.complete:
         raise TimeoutError(f"after {timeout:.0f}s the tables hold {found.tables} and the engine counted "

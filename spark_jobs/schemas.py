@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pyspark.sql import types as T
 
-from engine.events import PlayerStateEvent, TradeEvent
+from engine.events import OfferEvent, PlayerStateEvent, TradeEvent
 
 CORRUPT = "_corrupt"  # from_json puts a record that does not fit the schema here
 
@@ -57,5 +57,6 @@ def spark_schema(model: type[BaseModel], corrupt_column: bool = True) -> T.Struc
 
 TRADE_EVENT = spark_schema(TradeEvent)
 PLAYER_STATE_EVENT = spark_schema(PlayerStateEvent)
+OFFER_EVENT = spark_schema(OfferEvent)
 ENVELOPE = T.StructType([T.StructField("event_type", T.StringType()), T.StructField("event_id", T.StringType()),
                          T.StructField("schema_version", T.LongType()), T.StructField(CORRUPT, T.StringType())])

@@ -10,7 +10,8 @@ checkpoint), writes each micro-batch exactly once (`spark_jobs.writer`)
 partitioned by day, to its table and to a summary table beside it
 (`trade_sides`, `state_summaries`), registers its own new day partitions in
 the metastore, and puts records that do not parse or fit the schema in
-`quarantine`.  The trades sink also owns records of no known event type.
+`quarantine`.  The trades sink also lands offer events in `offers`, and owns
+records of no known event type.
 Stopped or killed, it resumes from its checkpoint.
 """
 
@@ -29,7 +30,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
 
 import sql
-from engine.events import PLAYER_STATE, TRADE
+from engine.events import OFFER, PLAYER_STATE, TRADE
 from spark_jobs import transforms
 from spark_jobs.session import build_session
 from spark_jobs.settings import SinkSettings
@@ -37,6 +38,7 @@ from spark_jobs.writer import SMALL_BATCH_ROWS, BatchWriter
 
 SINKS = {"trades": TRADE, "player_states": PLAYER_STATE}
 SUMMARIES = {"trades": "trade_sides", "player_states": "state_summaries"}  # written beside each table
+BESIDE = {"trades": {OFFER: "offers"}, "player_states": {}}  # other event types a sink lands, in their own table
 OWNS_UNKNOWN = "trades"
 
 
@@ -118,13 +120,15 @@ class StatusFile(StreamingQueryListener):
 
 def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: Path):
     """Start the streaming query of one sink; returns it."""
-    event_type, summary_table = SINKS[sink], SUMMARIES[sink]
-    register_tables(spark, settings, [sink, summary_table, "quarantine"])
+    event_type, summary_table, beside_tables = SINKS[sink], SUMMARIES[sink], BESIDE[sink]
+    register_tables(spark, settings, [sink, summary_table, *beside_tables.values(), "quarantine"])
     wh, db = settings.warehouse_uri, settings.database
     table = BatchWriter(spark, f"{wh}/{sink}", f"{wh}/_staging/{sink}", ["dt"])
     summary = BatchWriter(spark, f"{wh}/{summary_table}", f"{wh}/_staging/{summary_table}", ["dt"])
     # each sink owns its own `source` partition of quarantine, so their batch ids never meet
     quarantine = BatchWriter(spark, f"{wh}/quarantine/source={sink}", f"{wh}/_staging/quarantine-{sink}", ["dt"])
+    others = {kind: (BatchWriter(spark, f"{wh}/{name}", f"{wh}/_staging/{name}", ["dt"]),
+                     Partitions(spark, db, name, ["dt"])) for kind, name in beside_tables.items()}
     table_parts = Partitions(spark, db, sink, ["dt"])
     summary_parts = Partitions(spark, db, summary_table, ["dt"])
     quarantine_parts = Partitions(spark, db, "quarantine", ["source", "dt"])
@@ -143,9 +147,12 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
         t0 = time.perf_counter()
         try:
             seen = Observation(f"batch-{batch_id}")
-            valid = F.col("reason").isNull()
-            counted = df.observe(seen, F.count_if(valid).alias("ok"), F.count_if(~valid).alias("bad"),
-                                 F.count_if(F.col("future_dated")).alias("future"))
+            good = F.col("reason").isNull()
+            kind = F.col("event")["event_type"]
+            valid = good & (kind == event_type)
+            counted = df.observe(seen, F.count_if(good).alias("ok"), F.count_if(~good).alias("bad"),
+                                 F.count_if(F.col("future_dated")).alias("future"),
+                                 *[F.count_if(good & (kind == k)).alias(k) for k in others])
             last = status.doc.get("input_rows")  # the last batch's size predicts this one's
             expected = SMALL_BATCH_ROWS if last is None else last  # unknown: assume a backlog
             summary_written = beside.submit(summary.write, transforms.SUMMARIZE[event_type](df.filter(valid)),
@@ -157,9 +164,13 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
                 wait([summary_written])  # never leave it running into the next batch, or past a failure
             summary_parts.add(summary_written.result())
             counts = seen.get
+            for other, (writer, parts) in others.items():  # only when the batch holds some
+                if counts[other]:
+                    parts.add(writer.write(transforms.FLATTEN[other](df.filter(good & (kind == other))), batch_id,
+                                           counts[other]))
             t1 = time.perf_counter()
             if counts["bad"]:
-                bad = transforms.quarantine_rows(df.filter(~valid), sink).drop("source")
+                bad = transforms.quarantine_rows(df.filter(~good), sink).drop("source")
                 quarantine_parts.add({(sink, dt) for (dt,) in quarantine.write(bad, batch_id, counts["bad"])})
             counters["events_written"] += counts["ok"]
             counters["quarantined"] += counts["bad"]
@@ -181,7 +192,7 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
         reader = reader.option("maxOffsetsPerTrigger", settings.sink_max_offsets_per_trigger)
     # the dedup watermark follows the broker's time bounded by the sink's clock, never a record's own
     # claim (a host ahead, a forged timestamp): no valid event is ever late, nothing is dropped
-    events = (transforms.classify(reader.load(), event_type, owns_unknown=sink == OWNS_UNKNOWN)
+    events = (transforms.classify(reader.load(), (event_type, *others), owns_unknown=sink == OWNS_UNKNOWN)
               .transform(transforms.timed, settings.sink_dedup_window, settings.sink_max_clock_skew)
               .withWatermark("watermark_ts", settings.sink_dedup_window)
               .dropDuplicatesWithinWatermark(["dedup_key"])

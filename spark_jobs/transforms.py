@@ -1,8 +1,8 @@
 """Pure DataFrame transforms of the sinks: Kafka records in, table rows out.
 
 No I/O here: `classify` parses and validates raw Kafka records, `timed` gives
-each the times the sink trusts, `for_writers` keeps what the writers need of them, `flatten_trades`
-and `flatten_player_states` shape valid events into table rows,
+each the times the sink trusts, `for_writers` keeps what the writers need of them, `flatten_trades`,
+`flatten_player_states` and `flatten_offers` shape valid events into table rows,
 `summarize_trade_sides` and `summarize_player_states` into the summary tables
 the reports read, and `quarantine_rows` keeps what did not fit, with the reason.  Tests feed these
 functions micro-batches built by hand.
@@ -15,13 +15,15 @@ from typing import Any
 from pydantic import BaseModel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from engine.events import PLAYER_STATE, SCHEMA_VERSION, TRADE, PlayerStateEvent, TradeEvent
-from spark_jobs.schemas import CORRUPT, ENVELOPE, PLAYER_STATE_EVENT, TRADE_EVENT
+from engine.events import OFFER, PLAYER_STATE, SCHEMA_VERSION, TRADE, OfferEvent, PlayerStateEvent, TradeEvent
+from spark_jobs.schemas import CORRUPT, ENVELOPE, OFFER_EVENT, PLAYER_STATE_EVENT, TRADE_EVENT
 
 EVENTS: dict[str, tuple[type[BaseModel], Any, str]] = {  # model, Spark schema, the time that partitions it
     TRADE: (TradeEvent, TRADE_EVENT, "trade_time"),
     PLAYER_STATE: (PlayerStateEvent, PLAYER_STATE_EVENT, "state_time"),
+    OFFER: (OfferEvent, OFFER_EVENT, "action_time"),
 }
 TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
 
@@ -67,23 +69,43 @@ def _missing_checks(model: type[BaseModel], root: Column) -> list[tuple[str, Col
     return checks
 
 
-def classify(raw: DataFrame, event_type: str, owns_unknown: bool) -> DataFrame:
-    """Parse Kafka records of `event_type`, with `reason` null for a valid event.
+def union_schema(event_types: tuple[str, ...]) -> T.StructType:
+    """One struct holding the fields of each event type (the first type's definition of a shared field;
+    the shared ones, the envelope and ids, have one type everywhere), the corrupt-record column last."""
+    fields: dict[str, T.StructField] = {}
+    for event_type in event_types:
+        for f in EVENTS[event_type][1].fields:
+            if f.name != CORRUPT:
+                fields.setdefault(f.name, f)
+    return T.StructType([*fields.values(), T.StructField(CORRUPT, T.StringType())])
+
+
+def classify(raw: DataFrame, event_types: str | tuple[str, ...], owns_unknown: bool) -> DataFrame:
+    """Parse Kafka records of `event_types`, with `reason` null for a valid event.
 
     Records whose type is not a known event type are kept only where
     `owns_unknown` (exactly one sink takes them, so each lands once in quarantine).
-    Adds `event` (the parsed struct), `event_ts` (its `event_time`, null for a rejected record),
-    and `dedup_key` (the event_id, or topic:partition:offset for a record that is quarantined)."""
-    model, schema, time_field = EVENTS[event_type]
+    Adds `event` (the parsed struct, with the fields of every type in `event_types`), `event_ts`
+    (its `event_time`, null for a rejected record), and `dedup_key` (the event_id, or
+    topic:partition:offset for a record that is quarantined)."""
+    types = (event_types,) if isinstance(event_types, str) else tuple(event_types)
     value = F.col("value").cast("string")
     env = F.from_json(value, ENVELOPE, JSON_OPTIONS)
     kind = env["event_type"]
     known = kind.isNotNull() & kind.isin(*EVENTS)
-    mine = (kind == event_type) if not owns_unknown else ((kind == event_type) | ~F.coalesce(known, F.lit(False)))
+    ours = kind.isin(*types)
+    mine = ours if not owns_unknown else (ours | ~F.coalesce(known, F.lit(False)))
     df = (raw.withColumn("raw", value).withColumn("env", env).filter(mine)
-          .withColumn("event", F.from_json("raw", schema, JSON_OPTIONS)))
+          .withColumn("event", F.from_json("raw", union_schema(types), JSON_OPTIONS)))
     ev = F.col("event")
     event_ts = _ts(ev["event_time"])
+    per_type = []  # each type's own checks, on records of that type
+    for event_type in types:
+        model, _, time_field = EVENTS[event_type]
+        is_it = F.col("env")["event_type"] == event_type
+        per_type += [(is_it & missing, f"missing_field:{path}") for path, missing in _missing_checks(model, ev)]
+        per_type.append((is_it & _ts(ev[time_field]).isNull(), f"bad_{time_field}"))
+    bad_time = [(event_ts.isNull(), "bad_event_time")]
     reasons = [
         (F.col("raw").isNull(), "empty_message"),
         # a third parse, so only for what the envelope did not parse as an object with a type
@@ -94,10 +116,8 @@ def classify(raw: DataFrame, event_type: str, owns_unknown: bool) -> DataFrame:
         (F.col("env")["schema_version"].isNull() | (F.col("env")["schema_version"] != SCHEMA_VERSION),
          "unsupported_schema_version"),
         (ev[CORRUPT].isNotNull(), "schema_mismatch"),
-    ] + [(missing, f"missing_field:{path}") for path, missing in _missing_checks(model, ev)] + [
-        (event_ts.isNull(), "bad_event_time"),
-        (_ts(ev[time_field]).isNull(), f"bad_{time_field}"),
-    ]
+    ] + [r for r in per_type if r[1].startswith("missing_field:")] + bad_time + [
+        r for r in per_type if not r[1].startswith("missing_field:")]
     # one flat CASE, a branch per check: the first that holds names the reason; none holds, null
     (cond, text), *rest = reasons
     reason = F.when(F.coalesce(cond, F.lit(False)), F.lit(text))
@@ -164,7 +184,8 @@ def flatten_trades(valid: DataFrame) -> DataFrame:
                 F.col("it.level").alias("item_traded_level"), F.col("it.value").alias("item_traded_value"),
                 F.col("it.quantity").alias("item_traded_quantity"),
                 F.col("s.me.gold_traded").alias("gold_traded"), ev["event_id"].alias("event_id"),
-                _ts(ev["event_time"]).alias("event_time"), F.col("future_dated"), _day(trade_time).alias("dt"),
+                _ts(ev["event_time"]).alias("event_time"), F.col("future_dated"), ev["offer_id"].alias("offer_id"),
+                _day(trade_time).alias("dt"),
             ))
 
 
@@ -229,7 +250,7 @@ def summarize_trade_sides(valid: DataFrame) -> DataFrame:
                 F.col("s.me.gold_traded").alias("gold_given"),
                 F.col("s.gave").alias("value_given"), F.col("s.got").alias("value_received"),
                 ev["event_id"].alias("event_id"), _ts(ev["event_time"]).alias("event_time"), F.col("future_dated"),
-                _day(trade_time).alias("dt"),
+                ev["offer_id"].alias("offer_id"), _day(trade_time).alias("dt"),
             ))
 
 
@@ -262,5 +283,26 @@ def quarantine_rows(bad: DataFrame, source: str) -> DataFrame:
     )
 
 
-FLATTEN = {TRADE: flatten_trades, PLAYER_STATE: flatten_player_states}
+def _goods(goods: Column, prefix: str) -> list[Column]:
+    return [F.coalesce(goods["gold"], F.lit(0)).alias(f"{prefix}_gold"),
+            _distinct_items(goods["items"]).cast("long").alias(f"{prefix}_items"),
+            _units(goods["items"]).alias(f"{prefix}_units"), _worth(goods["items"]).alias(f"{prefix}_item_value")]
+
+
+def flatten_offers(valid: DataFrame) -> DataFrame:
+    """A row per offer event (opened, accepted, cancelled, expired) with what each side gives, summed
+    up at catalog value; dated by the action's time."""
+    ev = F.col("event")
+    action_time = _ts(ev["action_time"])
+    return valid.select(
+        ev["offer_id"].alias("offer_id"), ev["action"].alias("action"), action_time.alias("action_time"),
+        ev["from_player_id"].alias("from_player_id"), ev["to_player_id"].alias("to_player_id"),
+        *_goods(ev["give"], "give"), *_goods(ev["want"], "want"),
+        _ts(ev["created_at"]).alias("created_at"), _ts(ev["expires_at"]).alias("expires_at"),
+        ev["trade_id"].alias("trade_id"), ev["event_id"].alias("event_id"), _ts(ev["event_time"]).alias("event_time"),
+        F.col("future_dated"), _day(action_time).alias("dt"),
+    )
+
+
+FLATTEN = {TRADE: flatten_trades, PLAYER_STATE: flatten_player_states, OFFER: flatten_offers}
 SUMMARIZE = {TRADE: summarize_trade_sides, PLAYER_STATE: summarize_player_states}

@@ -2,10 +2,12 @@
 ledger of what the engine answered over HTTP (the ground truth the tables must match)."""
 
 import random
+import statistics
 import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
+from datetime import datetime
 
 from bazaar.stack import RelayService, SinkService
 from bazaar.stack.api_key import ensure_stack_key
@@ -48,7 +50,8 @@ class Ledger:
     def __init__(self, s):
         self.client = authorized(create_app(s.engine).test_client(), ensure_stack_key(s))
         self.states: list[dict] = []
-        self.trades: list[tuple[dict, dict]] = []  # (request, answer)
+        self.trades: list[tuple[dict, dict]] = []  # (request, answer); an accepted offer as the trade it made
+        self.offers: dict[str, dict] = {}  # offer id -> the offer as the engine last answered it
 
     def create(self, n, rng):
         for _ in range(n):
@@ -67,6 +70,66 @@ class Ledger:
             self.trades.append((body, answer))
             if answer["status"] == "executed":
                 self.states += [answer["player_1"], answer["player_2"]]
+
+    def offer_round(self, n, rng, expiring=2, expire_timeout=30):
+        """`n` offers between players (most accepted, some cancelled, some left open), and `expiring` more
+        from players who then do nothing, left to expire by the relay's sweep (waited for)."""
+        ids = sorted({s["player_id"] for s in self.states})
+        quiet, busy = ids[:expiring], ids[expiring:]
+        ending = [oid for oid in (self._open(maker, rng.choice(busy), rng, 1) for maker in quiet) if oid]
+        for _ in range(n):
+            a, b = rng.sample(busy, 2)
+            oid = self._open(a, b, rng, 600)
+            if oid is None:
+                continue
+            pick = rng.random()
+            if pick < 0.6:
+                r = self.client.post(f"/offers/{oid}/accept")
+                assert r.status_code in (200, 409), r.get_data(as_text=True)
+                answer = r.get_json()
+                self.trades.append((self._as_trade(self.offers[oid]), answer))
+                if answer["status"] == "executed":
+                    self.states += [answer["player_1"], answer["player_2"]]
+            elif pick < 0.8:
+                assert self.client.post(f"/offers/{oid}/cancel").status_code == 200
+                self.states.append(self.client.get(f"/players/{a}").get_json())
+        deadline = time.monotonic() + expire_timeout
+        while ending and time.monotonic() < deadline:
+            ending = [o for o in ending if self.client.get(f"/offers/{o}").get_json()["status"] == "open"]
+            time.sleep(0.2)
+        assert not ending, f"offers {ending} did not expire: is the relay running?"
+        for maker in quiet:  # its state once its offer expired (nothing else touched it)
+            self.states.append(self.client.get(f"/players/{maker}").get_json())
+        for oid in self.offers:
+            self.offers[oid] = self.client.get(f"/offers/{oid}").get_json()
+
+    def _open(self, maker, to, rng, expires_in_s):
+        held = self.client.get(f"/players/{maker}").get_json()["inventory"]["items"]
+        give = {"items": [{"item_id": it["item_id"], "quantity": 1} for it in rng.sample(held, min(len(held), 1))],
+                "gold": rng.choice([0, 10, 500])}
+        want = {"items": [], "gold": rng.choice([0, 5, 100, 10**9])}  # 10**9: an accept the rules refuse
+        r = self.client.post("/offers", json={"from_player_id": maker, "to_player_id": to, "give": give,
+                                              "want": want, "expires_in_s": expires_in_s})
+        if r.status_code != 201:
+            assert r.status_code == 409, r.get_data(as_text=True)
+            return None
+        offer = r.get_json()
+        self.offers[offer["offer_id"]] = offer
+        self.states.append(self.client.get(f"/players/{maker}").get_json())  # its goods into escrow
+        return offer["offer_id"]
+
+    @staticmethod
+    def _as_trade(offer) -> dict:
+        """An offer as the /trade request its acceptance amounts to (the maker is player 1)."""
+        def side(pid, goods):
+            return {"player_id": pid, "gold_traded": goods["gold"],
+                    "items_traded": [{"item_id": i["item_id"], "quantity": i["quantity"]} for i in goods["items"]]}
+        return {"player_1": side(offer["from_player_id"], offer["give"]),
+                "player_2": side(offer["to_player_id"], offer["want"])}
+
+    def offer_events(self) -> int:
+        """Offer events the engine appended: each offer opened, and ended unless still open."""
+        return sum(1 + (o["status"] != "open") for o in self.offers.values())
 
     def trade_rows(self) -> Counter:
         return trade_rows(body for body, _ in self.trades)
@@ -110,6 +173,25 @@ def lopsided(trades, ratio=10, min_value=1_000) -> dict[str, tuple[int, int, int
     return found
 
 
+def funnel(offers) -> list[list]:
+    """offers_funnel as the engine's answers make it: per day an offer opened, the offers opened,
+    accepted, cancelled, expired and still open, and the median seconds from opening to acceptance."""
+    days: dict[str, list[dict]] = {}
+    for o in offers:
+        days.setdefault(o["created_at"][:10], []).append(o)
+
+    def at(text):
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    rows = []
+    for day, group in sorted(days.items()):
+        status = Counter(o["status"] for o in group)
+        waits = [(at(o["closed_at"]) - at(o["created_at"])).total_seconds() for o in group if o["status"] == "accepted"]
+        rows.append([day, len(group), status["accepted"], status["cancelled"], status["expired"], status["open"],
+                     statistics.median(waits) if waits else None])
+    return rows
+
+
 def wait_for(s, sql, expected, timeout=120):
     deadline, got = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
@@ -130,13 +212,17 @@ def counts_settle(s, ledger):
     wait_for(s, "select count(distinct trade_id), count(*) from trade_sides", [[n_trades, 2 * n_trades]])
     wait_for(s, "select count(distinct event_id), count(*) from state_summaries",
              [[len(ledger.states), len(ledger.states)]])
+    wait_for(s, "select count(distinct event_id), count(*) from offers",
+             [[ledger.offer_events(), ledger.offer_events()]])
 
 
-def played_ledger(s, players: int, trades: int, seed: int) -> Ledger:
-    """Players and trades through the engine, waited for until the tables hold them all."""
+def played_ledger(s, players: int, trades: int, seed: int, offers: int = 0) -> Ledger:
+    """Players, trades and offers through the engine, waited for until the tables hold them all."""
     book = Ledger(s)
     rng = random.Random(seed)
     book.create(players, rng)
     book.trade(trades, rng)
+    if offers:
+        book.offer_round(offers, rng)
     counts_settle(s, book)
     return book

@@ -18,7 +18,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS {database}.trade_sides (
   value_received    BIGINT    COMMENT 'value_given of the other side',
   event_id          STRING,
   event_time        TIMESTAMP,
-  future_dated      BOOLEAN   COMMENT 'event_time more than BAZAAR_SINK_MAX_CLOCK_SKEW ahead of its arrival in Kafka'
+  future_dated      BOOLEAN   COMMENT 'event_time more than BAZAAR_SINK_MAX_CLOCK_SKEW ahead of its arrival in Kafka',
+  offer_id          STRING    COMMENT 'the offer an accepted trade came from (null for POST /trade)'
 )
 PARTITIONED BY (dt STRING)
 STORED AS PARQUET

@@ -14,7 +14,8 @@ from kafka import KafkaConsumer, KafkaProducer
 import sql
 from bazaar.stack import SinkService
 from orchestration import reports, warehouse
-from tests.pipeline import counts_settle, lopsided, pipeline_stack, played_ledger, running_pipeline, wait_for
+from tests.pipeline import (counts_settle, funnel, lopsided, pipeline_stack, played_ledger, running_pipeline,
+                            wait_for)
 
 SEED_COLUMNS = {  # what the seed's readers get back from its four questions
     "trade_count": ["_col0"],
@@ -34,7 +35,7 @@ def pipeline(stack, tmp_path_factory, redis_service, kafka_service, trino_servic
 
 @pytest.fixture(scope="module")
 def ledger(pipeline):
-    return played_ledger(pipeline, players=30, trades=400, seed=11)
+    return played_ledger(pipeline, players=30, trades=400, seed=11, offers=40)
 
 
 def test_the_seed_questions_run_verbatim(pipeline, ledger):
@@ -43,6 +44,37 @@ def test_the_seed_questions_run_verbatim(pipeline, ledger):
         text = sql.text(f"seed/{name}").strip()
         assert warehouse.read_sql(f"seed/{name}") == text  # no placeholder filled, no line dropped
         assert list(warehouse.execute(pipeline.trino, text).columns) == columns
+
+
+def test_offers_land_in_their_table_and_the_funnel_matches_the_engine(pipeline, ledger):
+    offers = ledger.offers.values()
+    assert {o["status"] for o in offers} == {"open", "accepted", "cancelled", "expired"}
+    refused = [a for _, a in ledger.trades if a.get("offer_id") and a["status"] == "rejected"]
+    assert refused  # an accept the rules refused: a rejected trade, the offer left open
+
+    def sides(o):
+        return (o["from_player_id"], o["to_player_id"], o["give"]["gold"],
+                sum(i["quantity"] for i in o["give"]["items"]), o["want"]["gold"])
+
+    expected = Counter((o["offer_id"], "opened", *sides(o), None) for o in offers)
+    expected += Counter((o["offer_id"], o["status"], *sides(o), o["trade_id"]) for o in offers if o["status"] != "open")
+    got = warehouse.execute(pipeline.trino, "select offer_id, action, from_player_id, to_player_id, give_gold, "
+                                            "give_units, want_gold, trade_id from offers")
+    assert Counter(tuple(None if v != v else v for v in row) for row in got.values.tolist()) == expected
+
+    # an accept, executed or refused, is a trade carrying its offer: counted as the seed counts trades
+    by_offer = warehouse.execute(pipeline.trino, "select trade_id, offer_id from trade_sides "
+                                                 "where offer_id is not null and side = 1")
+    assert dict(by_offer.values.tolist()) == {a["trade_id"]: a["offer_id"] for _, a in ledger.trades
+                                              if a.get("offer_id")}
+
+    report = warehouse.query(pipeline.trino, reports.REPORTS["offers_funnel"].sql)
+    assert list(report.columns) == ["day", "opened", "accepted", "cancelled", "expired", "still_open",
+                                    "median_seconds_to_accept"]
+    want = funnel(offers)
+    got = report.values.tolist()
+    assert [r[:6] for r in got] == [r[:6] for r in want]
+    assert [r[6] for r in got] == pytest.approx([r[6] for r in want], abs=1e-6)
 
 
 @pytest.mark.parametrize("source", ["seed", "report"])

@@ -11,6 +11,7 @@ from pyspark.testing import assertDataFrameEqual
 
 import sql
 from engine import events, rules
+from engine.offerbook import OfferRecord
 from engine.rules import Offer, Player
 from spark_jobs import schemas, transforms
 
@@ -31,7 +32,7 @@ TRADES_TABLE = T.StructType([T.StructField(name, kind) for name, kind in [
     ("counterparty_id", T.LongType()), ("item_traded_item_id", T.LongType()), ("item_traded_name", T.StringType()),
     ("item_traded_level", T.LongType()), ("item_traded_value", T.LongType()), ("item_traded_quantity", T.LongType()),
     ("gold_traded", T.LongType()), ("event_id", T.StringType()), ("event_time", T.TimestampType()),
-    ("future_dated", T.BooleanType()), ("dt", T.StringType()),
+    ("future_dated", T.BooleanType()), ("offer_id", T.StringType()), ("dt", T.StringType()),
 ]])
 
 
@@ -119,17 +120,18 @@ def test_classify_sorts_good_from_bad_with_reasons(spark):
 
 
 def test_flatten_trades_a_row_per_side_and_item(spark):
-    ev = trade_event()
+    ev = trade_event(offer_id="o1")
     valid = for_writers(spark, [ev])
     expected = spark.createDataFrame([
         Row("t1", WHEN_TS, True, None, 1, 3, 8, 5, "Leather Cap", 3, 40, 2, 0, ev["event_id"], WHEN_TS, False,
-            "2026-11-28"),
+            "o1", "2026-11-28"),
         Row("t1", WHEN_TS, True, None, 1, 3, 8, 28, "Crown of the Void King", 80, 5_000_000, 1, 0, ev["event_id"],
-            WHEN_TS, False, "2026-11-28"),
+            WHEN_TS, False, "o1", "2026-11-28"),
         Row("t1", WHEN_TS, True, None, 2, 8, 3, None, None, None, None, None, 250, ev["event_id"], WHEN_TS, False,
-            "2026-11-28"),
+            "o1", "2026-11-28"),
     ], TRADES_TABLE)
-    assertDataFrameEqual(transforms.flatten_trades(valid), expected)
+    assertDataFrameEqual(transforms.flatten_trades(valid), expected, checkRowOrder=False)
+    assert transforms.flatten_trades(valid).columns == ddl_columns("trades")
 
 
 def test_flatten_player_states_empty_inventory_keeps_a_row(spark):
@@ -168,6 +170,34 @@ def test_state_summaries_sum_up_the_inventory(spark):
                  for r in transforms.summarize_player_states(valid).collect())
     assert got == sorted([(full["state_id"], 8, 4, 90, 2, 7, 79, 18, WHEN_TS),
                           (empty["state_id"], 8, 4, 90, 0, 0, 0, 25, WHEN_TS)])
+
+
+def offer_event(action="accepted", **changes):
+    record = OfferRecord("o1", 3, 8, Offer(3, {5: 2, 28: 1}, 7), Offer(8, {}, 250), WHEN, 1_764_325_000_000)
+    ev = record.event(action, "2026-11-28T10:20:00.000000Z", "t1" if action == "accepted" else None).model_dump()
+    ev.update(changes)
+    return ev
+
+
+def test_the_trades_sink_takes_offer_events_and_flattens_them_a_row_each(spark):
+    ok, no_give, bad_time = offer_event(), offer_event(), offer_event(action_time="later")
+    del no_give["give"]
+    values = [trade_event(), ok, no_give, bad_time, state_event({1: 1}), offer_event("opened", offer_id="o2")]
+    out = transforms.classify(batch(spark, values), (events.TRADE, events.OFFER), owns_unknown=True)
+    got = {r["offset"]: r["reason"] for r in out.select("offset", "reason").collect()}
+    assert got == {0: None, 1: None, 2: "missing_field:give", 3: "bad_action_time", 5: None}  # 4: the other sink's
+    only_trades = transforms.classify(batch(spark, values), events.TRADE, owns_unknown=False)
+    assert [r["offset"] for r in only_trades.collect()] == [0]
+    valid = transforms.for_writers(transforms.timed(out, "1 hour", "5 minutes", F.lit(NOW))).filter(
+        F.col("reason").isNull() & (F.col("event")["event_type"] == events.OFFER))
+    rows = transforms.flatten_offers(valid)
+    assert rows.columns == ddl_columns("offers")
+    got = sorted((r["offer_id"], r["action"], r["from_player_id"], r["to_player_id"], r["give_gold"], r["give_items"],
+                  r["give_units"], r["give_item_value"], r["want_gold"], r["want_units"], r["trade_id"], r["dt"],
+                  r["action_time"], r["created_at"]) for r in rows.collect())
+    when = datetime(2026, 11, 28, 10, 20)
+    assert got == [("o1", "accepted", 3, 8, 7, 2, 3, 5_000_080, 250, 0, "t1", "2026-11-28", when, WHEN_TS),
+                   ("o2", "opened", 3, 8, 7, 2, 3, 5_000_080, 250, 0, None, "2026-11-28", when, WHEN_TS)]
 
 
 def test_quarantine_rows_keep_the_raw_message(spark):
