@@ -76,7 +76,8 @@ class Ledger:
         from players who then do nothing, left to expire by the relay's sweep (waited for)."""
         ids = sorted({s["player_id"] for s in self.states})
         quiet, busy = ids[:expiring], ids[expiring:]
-        ending = [oid for oid in (self._open(maker, rng.choice(busy), rng, 1) for maker in quiet) if oid]
+        # 3 s: long enough that the maker's state is read (just below) before the sweep returns its escrow
+        ending = [oid for oid in (self._open(maker, rng.choice(busy), rng, 3) for maker in quiet) if oid]
         for _ in range(n):
             a, b = rng.sample(busy, 2)
             oid = self._open(a, b, rng, 600)

@@ -21,7 +21,7 @@ from orchestration.assets.reports import report_assets
 from orchestration.checks import checks
 from orchestration.resources import local_resources
 from orchestration.sensors import sink_supervisor
-from tests.pipeline import counts_settle, pipeline_stack, played_ledger, wait_for
+from tests.pipeline import counts_settle, funnel, pipeline_stack, played_ledger, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def orch(stack, tmp_path_factory, redis_service, kafka_service, trino_service):
 
 @pytest.fixture(scope="module")
 def ledger(orch):
-    return played_ledger(orch[0], players=25, trades=300, seed=21)
+    return played_ledger(orch[0], players=25, trades=300, seed=21, offers=20)
 
 
 @pytest.mark.parametrize("deployment", ["local", "cluster"])
@@ -94,6 +94,10 @@ def test_tables_reports_and_checks_run_against_the_stack(orch, ledger):
             latest[st["player_id"]] = st
     assert dict(zip(classes.player_class, classes.players)) == dict(Counter(st["player_class"]
                                                                             for st in latest.values()))
+    stored = pd.read_parquet(reports.report_dir(s.reports.reports_dir, "offers_funnel") / "report.parquet")
+    want = funnel(ledger.offers.values())
+    assert [r[:6] for r in stored.values.tolist()] == [r[:6] for r in want]
+    assert stored.median_seconds_to_accept.tolist() == pytest.approx([r[6] for r in want], abs=1e-6)
     meta = result.asset_materializations_for_node("most_traded_items")[0].metadata
     assert "chart" in meta and "item_traded_name" in meta["preview"].value
     assert (reports.report_dir(s.reports.reports_dir, "most_traded_items") / "chart.png").read_bytes()[:4] == b"\x89PNG"
