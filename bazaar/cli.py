@@ -161,6 +161,8 @@ def _sim_options(players: int, trades: int):
             click.option("--cheater-share", default=0.02, show_default=True,
                          type=click.FloatRange(0, 0.5, max_open=True),
                          help="Share of players made cheaters (each with one or two accomplices)."),
+            click.option("--offer-share", default=0.2, show_default=True, type=click.FloatRange(0, 1),
+                         help="Share of honest trades made through offers (opened, then accepted or cancelled)."),
             click.option("--seed", type=int, default=7, show_default=True, help="Random seed."),
         ]):
             f = opt(f)
@@ -171,7 +173,7 @@ def _sim_options(players: int, trades: int):
 @main.command()
 @_sim_options(players=100, trades=1000)
 @click.option("--url", default=None, help="Engine URL (default: the local stack's).")
-def simulate(players: int, trades: int, concurrency: int, cheater_share: float, seed: int,
+def simulate(players: int, trades: int, concurrency: int, cheater_share: float, offer_share: float, seed: int,
              url: Optional[str]) -> None:
     """Create players and trade between them through the engine's HTTP API.
 
@@ -180,7 +182,8 @@ def simulate(players: int, trades: int, concurrency: int, cheater_share: float, 
 
     stack = get_stack()
     try:
-        summary, _ = main_job.simulate(stack, players, trades, concurrency, cheater_share, seed, url=url)
+        summary, _ = main_job.simulate(stack, players, trades, concurrency, cheater_share, seed, url=url,
+                                       offer_share=offer_share)
     except (EngineUnreachable, FileNotFoundError) as exc:
         raise click.ClickException(str(exc))
     _print_summary(summary)
@@ -196,6 +199,9 @@ def _print_summary(summary) -> None:
         table.add_row(f"  executed {kind}", f"{n:,}")
     for reason, n in summary.rejected.most_common():
         table.add_row(f"rejected: {reason}", f"{n:,}")
+    for what in ("opened", "accepted", "cancelled", "expired", "refused"):
+        if summary.offers[what]:
+            table.add_row(f"offers {what}", f"{summary.offers[what]:,}")
     for what, n in summary.errors.most_common():
         table.add_row(f"[red]error: {what}[/red]", f"{n:,}")
     console.print(table)
@@ -203,7 +209,7 @@ def _print_summary(summary) -> None:
 
 @main.command()
 @_sim_options(players=1000, trades=10_000)
-def demo(players: int, trades: int, concurrency: int, cheater_share: float, seed: int) -> None:
+def demo(players: int, trades: int, concurrency: int, cheater_share: float, offer_share: float, seed: int) -> None:
     """The main job: bring the stack up, play an economy through it, have Dagster
     materialize the reports, and show the seed's answers and the suspected cheaters."""
     from bazaar import main_job
@@ -212,11 +218,13 @@ def demo(players: int, trades: int, concurrency: int, cheater_share: float, seed
     click.get_current_context().invoke(up)
     stack = get_stack()
     try:
-        summary, truth = main_job.simulate(stack, players, trades, concurrency, cheater_share, seed)
+        summary, truth = main_job.simulate(stack, players, trades, concurrency, cheater_share, seed,
+                                           offer_share=offer_share)
         _print_summary(summary)
         with console.status("waiting until the tables hold every event…"):
             tables = main_job.wait_until_complete(stack)
-        console.print(f"tables: {tables['trades']:,} trade events and {tables['player_states']:,} player states")
+        console.print(f"tables: {tables['trades']:,} trade events, {tables['player_states']:,} player states and "
+                      f"{tables['offers']:,} offer events")
         with console.status("Dagster is materializing the reports…"):
             run_id = main_job.materialize_reports(stack)
     except (EngineUnreachable, TimeoutError, RuntimeError) as exc:  # unreachable, stalled, or a failed run

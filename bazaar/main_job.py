@@ -31,10 +31,11 @@ def simulation_dir(stack: Stack) -> Path:
 
 
 def simulate(stack: Stack, players: int, trades: int, concurrency: int, cheater_share: float,
-             seed: int | None, show_progress: bool = True, url: str | None = None) -> tuple[Summary, Truth]:
+             seed: int | None, show_progress: bool = True, url: str | None = None,
+             offer_share: float = 0.2) -> tuple[Summary, Truth]:
     """Play the economy against the engine (the stack's, or `url`); the ground truth is saved
     under HOME/simulation."""
-    sim = Simulator(url or stack.engine_url, seed, concurrency, cheater_share, stack.api_key)
+    sim = Simulator(url or stack.engine_url, seed, concurrency, cheater_share, stack.api_key, offer_share)
     summary = sim.run(players, trades, show_progress)
     sim.truth.save(simulation_dir(stack))
     return summary, sim.truth
@@ -120,3 +121,4 @@ def show(console: Console, stack: Stack, truth: Truth, print_frame) -> None:
     found = ring & set(suspects.player_id)
     console.print(f"planted: {len(truth.cheaters)} cheaters and {len(truth.accomplices)} accomplices; "
                   f"{len(found)} of them in the report, which lists {suspects.player_id.nunique()} players")
+    print_frame("offers_funnel", stored_report(stack, "offers_funnel"))

@@ -15,8 +15,16 @@ valid; what the engine rejects is counted by reason.  The behaviours:
 
 Cheaters are accounts holding more than honest play explains (duped or
 bought), so they are created with the richest classes; their accomplices are
-ordinary players.  `Truth` records what was sent, what the engine answered
-and who was made a cheater, for reports to be checked against.
+ordinary players.
+
+A share of the honest trades (`offer_share`) go through offers, as players
+trading with each other would: the giver opens an offer (`POST /offers`, its
+goods into escrow), and the other side accepts it (most of the time, and the
+maker cancels when the rules refuse the accept) or the maker cancels it.  At the
+end a few more offers, from players who then do nothing, are left to expire
+(the relay's sweep ends them) and are waited for.  `Truth` records what was
+sent, what the engine answered, every offer as it ended, the states the offers
+left, and who was made a cheater, for reports to be checked against.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -38,6 +47,9 @@ from rich.progress import Progress
 
 
 PURCHASE, SWAP, GIFT, CHEAT = "purchase", "swap", "gift", "cheat"
+ACCEPT_SHARE = 0.8  # of offers: accepted (else cancelled by their maker)
+EXPIRING_SHARE = 0.05  # offers left to expire at the end, as a share of the offers made while trading
+EXPIRES_IN_S = 2  # those offers' expiry (the relay's sweep returns their escrow within about a second)
 GIFT_SHARE, SWAP_SHARE = 0.05, 0.30  # of honest trades; the rest are purchases
 CHEATING_TRADES = 0.7  # share of a cheater's own trades that pass value to an accomplice
 CHEATER_CLASSES = ("noble", "merchant")
@@ -55,6 +67,7 @@ class Summary:
     rejected: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     by_kind: Counter = field(default_factory=Counter)
+    offers: Counter = field(default_factory=Counter)  # opened, accepted, cancelled, expired, refused
     seconds: float = 0.0
 
     @property
@@ -64,13 +77,16 @@ class Summary:
 
 @dataclass
 class Truth:
-    """What the simulator did: players as created, the cheaters and their accomplices,
-    and every trade as (kind, request, HTTP status, answer)."""
+    """What the simulator did: players as created, the cheaters and their accomplices, every
+    trade as (kind, request, HTTP status, answer; with `offer_id` when it was an offer's accept),
+    every offer as it ended, and the states the offers left (into escrow, back from it)."""
 
     seed: Optional[int]
     players: dict[int, dict] = field(default_factory=dict)
     cheaters: dict[int, list[int]] = field(default_factory=dict)
     trades: list[dict] = field(default_factory=list)
+    offers: list[dict] = field(default_factory=list)
+    states: list[dict] = field(default_factory=list)
 
     @property
     def accomplices(self) -> set[int]:
@@ -79,23 +95,28 @@ class Truth:
     def executed(self, kind: Optional[str] = None) -> list[dict]:
         return [t for t in self.trades if t["status"] == 200 and kind in (None, t["kind"])]
 
+    LOGS = ("trades", "offers", "states")  # each in <name>.jsonl.gz
+
     def save(self, folder: Path) -> Path:
-        """`truth.json` (seed, players, cheaters) and `trades.jsonl.gz`, in `folder`."""
+        """`truth.json` (seed, players, cheaters) and `trades`, `offers`, `states` as `.jsonl.gz`, in `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "truth.json").write_text(json.dumps(
             {"seed": self.seed, "players": self.players, "cheaters": self.cheaters}))
-        with gzip.open(folder / "trades.jsonl.gz", "wt") as out:
-            for t in self.trades:
-                out.write(json.dumps(t) + "\n")
+        for name in self.LOGS:
+            with gzip.open(folder / f"{name}.jsonl.gz", "wt") as out:
+                for line in getattr(self, name):
+                    out.write(json.dumps(line) + "\n")
         return folder
 
     @classmethod
     def load(cls, folder: Path) -> "Truth":
         doc = json.loads((folder / "truth.json").read_text())
-        with gzip.open(folder / "trades.jsonl.gz", "rt") as f:
-            trades = [json.loads(line) for line in f]
+        logs = {}
+        for name in cls.LOGS:
+            with gzip.open(folder / f"{name}.jsonl.gz", "rt") as f:
+                logs[name] = [json.loads(line) for line in f]
         return cls(doc["seed"], {int(k): v for k, v in doc["players"].items()},
-                   {int(k): v for k, v in doc["cheaters"].items()}, trades)
+                   {int(k): v for k, v in doc["cheaters"].items()}, **logs)
 
 
 def _value(item: dict) -> int:
@@ -104,15 +125,19 @@ def _value(item: dict) -> int:
 
 class Simulator:
     def __init__(self, base_url: str, seed: Optional[int] = None, concurrency: int = 8,
-                 cheater_share: float = 0.02, api_key: str = ""):
+                 cheater_share: float = 0.02, api_key: str = "", offer_share: float = 0.2):
         if not 0 <= cheater_share < 0.5:
             raise ValueError(f"cheater_share must be in [0, 0.5), got {cheater_share}")
+        if not 0 <= offer_share <= 1:
+            raise ValueError(f"offer_share must be in [0, 1], got {offer_share}")
+        self.offer_share = offer_share
         self.base_url = base_url.rstrip("/")
         self.seed = seed
         self.rng = random.Random(seed)
         self.concurrency = concurrency
         self.cheater_share = cheater_share
         self.states: dict[int, dict[str, Any]] = {}
+        self._pending: dict[str, dict] = {}  # open offers, by id
         self.truth = Truth(seed)
         self.summary = Summary()
         self._lock = threading.Lock()
@@ -236,29 +261,123 @@ class Simulator:
         seeds = [self.rng.randrange(2**32) for _ in range(n)]
 
         def one(seed: int) -> None:
-            kind, body = self._plan(random.Random(seed))
-            try:
-                status, answer = self._call("POST", "/trade", body)
-            except (urllib3.exceptions.HTTPError, ValueError) as exc:
-                status, answer = None, {"error": type(exc).__name__}
-            with self._lock:
-                self.truth.trades.append({"kind": kind, "request": body, "status": status, "answer": answer})
-                if status in (200, 409):
-                    for side in ("player_1", "player_2"):
-                        if answer.get(side):
-                            self.states[answer[side]["player_id"]] = answer[side]
-                    if status == 200:
-                        self.summary.executed += 1
-                        self.summary.by_kind[kind] += 1
-                    else:
-                        self.summary.rejected[answer["fail_reason"]] += 1
-                else:
-                    self.summary.errors[f"trade {status}"] += 1
+            rng = random.Random(seed)
+            kind, body = self._plan(rng)
+            if kind != CHEAT and rng.random() < self.offer_share:
+                self._through_offer(kind, body, rng)
+            else:
+                self._record(kind, body, *self._safe_call("POST", "/trade", body))
             if progress:
                 progress.advance(task)
 
         with ThreadPoolExecutor(self.concurrency) as pool:
             list(pool.map(one, seeds))
+
+    def _safe_call(self, method: str, path: str, body: Optional[dict] = None) -> tuple[Any, Any]:
+        try:
+            return self._call(method, path, body)
+        except (urllib3.exceptions.HTTPError, ValueError) as exc:
+            return None, {"error": type(exc).__name__}
+
+    def _through_offer(self, kind: str, body: dict, rng: random.Random) -> None:
+        """The trade as an offer: player 1 offers what it gives for what player 2 gives; player 2
+        accepts (the maker cancels if the rules refuse it), or the maker cancels."""
+        def goods(side: dict) -> dict:
+            return {"items": side["items_traded"], "gold": side["gold_traded"]}
+
+        maker, to = body["player_1"]["player_id"], body["player_2"]["player_id"]
+        oid = self._open({"from_player_id": maker, "to_player_id": to, "give": goods(body["player_1"]),
+                          "want": goods(body["player_2"]), "expires_in_s": 600})
+        if oid is None:
+            return
+        if rng.random() < ACCEPT_SHARE:
+            status, answer = self._safe_call("POST", f"/offers/{oid}/accept")
+            self._record(kind, body, status, answer, oid)
+            if status == 200:
+                with self._lock:
+                    self.summary.offers["accepted"] += 1
+                    self.truth.offers.append(self._closed(oid, answer))
+                return
+        self._cancel(oid)
+
+    def _open(self, body: dict) -> Optional[str]:
+        status, answer = self._safe_call("POST", "/offers", body)
+        with self._lock:
+            if status != 201:
+                self.summary.offers["refused" if status == 409 else f"error {status}"] += 1
+                return None
+            self.summary.offers["opened"] += 1
+            self._keep_state(answer.pop("maker_state"))
+            self._pending[answer["offer_id"]] = answer
+            return answer["offer_id"]
+
+    def _cancel(self, oid: str) -> None:
+        status, answer = self._safe_call("POST", f"/offers/{oid}/cancel")
+        with self._lock:
+            if status != 200:
+                self.summary.errors[f"cancel {status}"] += 1
+                return
+            self.summary.offers["cancelled"] += 1
+            self._keep_state(answer.pop("maker_state"))
+            self._pending.pop(oid, None)
+            self.truth.offers.append(answer)
+
+    def _closed(self, oid: str, trade: dict) -> dict:
+        """The offer as its accept ended it (the caller holds the lock)."""
+        return {**self._pending.pop(oid), "status": "accepted", "closed_at": trade["trade_time"],
+                "trade_id": trade["trade_id"]}
+
+    def _keep_state(self, state: dict) -> None:
+        """A state the engine answered that no trade answer carries (the caller holds the lock)."""
+        self.truth.states.append(state)
+        if state["version"] > self.states.get(state["player_id"], {"version": 0})["version"]:
+            self.states[state["player_id"]] = state
+
+    def _record(self, kind: str, body: dict, status: Any, answer: Any, offer_id: Optional[str] = None) -> None:
+        with self._lock:
+            self.truth.trades.append({"kind": kind, "request": body, "status": status, "answer": answer,
+                                      **({"offer_id": offer_id} if offer_id else {})})
+            if status in (200, 409):
+                for side in ("player_1", "player_2"):
+                    if answer.get(side):
+                        self.states[answer[side]["player_id"]] = answer[side]
+                if status == 200:
+                    self.summary.executed += 1
+                    self.summary.by_kind[kind] += 1
+                else:
+                    self.summary.rejected[answer.get("fail_reason") or answer.get("error")] += 1
+            else:
+                self.summary.errors[f"trade {status}"] += 1
+
+    def expire_offers(self, n: int, timeout: float = 30) -> None:
+        """`n` offers (a gift each) from players that then do nothing, left to expire; waits until the
+        engine has ended them all and keeps each maker's state from then."""
+        makers = self.rng.sample(sorted(self.states), min(n, len(self.states) - 1))
+        opened = {}
+        for maker in makers:
+            other = self.rng.choice([p for p in self.states if p != maker])
+            body = self._gift(self.states[maker], self.states[other], self.rng)
+            oid = self._open({"from_player_id": maker, "to_player_id": other,
+                              "give": {"items": body["player_1"]["items_traded"], "gold": body["player_1"]["gold_traded"]},
+                              "expires_in_s": EXPIRES_IN_S})
+            if oid:
+                opened[oid] = maker
+        deadline = time.monotonic() + EXPIRES_IN_S + timeout
+        while opened and time.monotonic() < deadline:
+            time.sleep(0.5)
+            for oid, maker in list(opened.items()):
+                status, offer = self._safe_call("GET", f"/offers/{oid}")
+                if status == 200 and offer["status"] == "expired":
+                    _, state = self._safe_call("GET", f"/players/{maker}")  # nothing else touched it since
+                    with self._lock:
+                        self.summary.offers["expired"] += 1
+                        self._keep_state(state)
+                        self._pending.pop(oid, None)
+                        self.truth.offers.append(offer)
+                    del opened[oid]
+        if opened:
+            raise EngineUnreachable(f"{len(opened)} offers did not expire within {timeout:.0f}s of their expiry: "
+                                    "is the relay running (`bazaar status`)? It ends expired offers")
 
     def check_engine(self) -> None:
         try:
@@ -282,5 +401,9 @@ class Simulator:
             self.create_players(players, progress)
             if len(self.states) >= 2:
                 self.trade(trades, progress)
+                if self.summary.offers["opened"]:
+                    with progress.console.status("leaving a few offers to expire…") if show_progress else nullcontext():
+                        self.expire_offers(max(1, round(self.summary.offers["opened"] * EXPIRING_SHARE)))
+        self.truth.offers += self._pending.values()  # still open: accepts the rules refused are cancelled
         self.summary.seconds = time.monotonic() - start
         return self.summary

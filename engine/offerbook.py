@@ -205,9 +205,11 @@ class OfferBook:
     # -- writes --------------------------------------------------------------
     def open(
         self, maker_id: int, addressee_id: int, give: Offer, want: Offer, expires_in_s: int,
-        answer: Callable[[OfferRecord], Answer], idem: Optional[Idem] = None, preflight: Optional[Preflight] = None,
+        answer: Callable[[OfferRecord, Player], Answer], idem: Optional[Idem] = None,
+        preflight: Optional[Preflight] = None,
     ) -> Done:
-        """Open an offer, its `give` into escrow; OfferRefused when the maker cannot give it."""
+        """Open an offer, its `give` into escrow; OfferRefused when the maker cannot give it. `answer` is
+        the reply for the offer and the maker's new state."""
         give = Offer(maker_id, give.items, give.gold)
         want = Offer(addressee_id, want.items, want.gold)
         ids = list(dict.fromkeys([maker_id, addressee_id]))
@@ -231,7 +233,8 @@ class OfferBook:
             offer = OfferRecord(events.new_id(), maker_id, addressee_id, give, want, when, now + expires_in_s * 1000)
             op = self._op(offer, OPEN, {"op": "open", "offer": offer.dumps(), "expires_ms": offer.expires_ms,
                                         "max_open": self.max_open})
-            step = Step(when, answer(offer), {maker_id: rules.into_escrow(maker, give)},
+            escrowed = rules.into_escrow(maker, give)
+            step = Step(when, answer(offer, escrowed), {maker_id: escrowed},
                         events=(offer.event("opened", when),), offer=op, bumps=("offers_opened",))
             try:
                 done = self.store.try_commit(snapshot, step, idem)
@@ -268,7 +271,7 @@ class OfferBook:
         return self._on_offer(offer_id, decide, idem, preflight)
 
     def cancel(
-        self, offer_id: str, by: Optional[int], answer: Callable[[OfferRecord], Answer],
+        self, offer_id: str, by: Optional[int], answer: Callable[[OfferRecord, Player], Answer],
         idem: Optional[Idem] = None, preflight: Optional[Preflight] = None,
     ) -> Done:
         """The maker cancels (`by` as for `accept`): the escrow returns to it."""
@@ -290,7 +293,7 @@ class OfferBook:
             now = _now_ms() if now_ms is None else now_ms
             if offer.status != OPEN or now < offer.expires_ms:
                 raise _Skip()
-            return self._returned(offer, maker, EXPIRED, now, lambda o: (200, ""))
+            return self._returned(offer, maker, EXPIRED, now, lambda o, m: (200, ""))
 
         try:
             self._on_offer(offer_id, decide)
@@ -311,11 +314,12 @@ class OfferBook:
                 return swept
 
     def _returned(self, offer: OfferRecord, maker: Player, status: str, now_ms: int,
-                  answer: Callable[[OfferRecord], Answer]) -> Step:
+                  answer: Callable[[OfferRecord, Player], Answer]) -> Step:
         when = _iso_ms(now_ms)
         closed = OfferRecord(offer.offer_id, offer.from_player_id, offer.to_player_id, offer.give, offer.want,
                              offer.created_at, offer.expires_ms, status, when)
-        return Step(when, answer(closed), {maker.player_id: rules.out_of_escrow(maker, offer.give)},
+        returned = rules.out_of_escrow(maker, offer.give)
+        return Step(when, answer(closed, returned), {maker.player_id: returned},
                     events=(offer.event(status, when),), offer=self._close(offer, status, when),
                     bumps=(f"offers_{status}",))
 

@@ -18,6 +18,7 @@ from engine.body import json_body
 from engine.db import get_offerbook, get_store
 from engine.errors import ApiError
 from engine.offerbook import OfferRecord, OfferRefused, UnknownOffer
+from engine.rules import Player
 from engine.schemas import NoBody, OfferIn, OffersQuery
 from engine.store import Answer, TradeOutcome
 from engine.trades import answer as trade_answer
@@ -27,8 +28,9 @@ OFFER_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _offer_answer(status: int):
-    def answer(offer: OfferRecord) -> Answer:
-        return status, current_app.json.dumps(offer.body())
+    """The offer, and the maker's state after the step (its goods into or out of escrow)."""
+    def answer(offer: OfferRecord, maker: Player) -> Answer:
+        return status, current_app.json.dumps({**offer.body(), "maker_state": maker.to_state().model_dump()})
     return answer
 
 

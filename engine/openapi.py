@@ -42,6 +42,11 @@ class OfferOut(BaseModel):
     trade_id: str | None = Field(description="The trade of an accepted offer.")
 
 
+class OfferChange(OfferOut):
+    maker_state: PlayerState = Field(description="The maker's state after the step: its goods left for escrow "
+                                                 "(open) or came back (cancel).")
+
+
 class OfferPage(BaseModel):
     player_id: int
     offers: list[OfferOut] = Field(description="Newest first: offers the player made or was sent.")
@@ -165,7 +170,7 @@ WRITE_ERRORS = {
 def spec() -> dict[str, Any]:
     models = [(m, "validation") for m in (CreatePlayerIn, TradeIn)]
     models += [(m, "serialization") for m in (PlayerState, TradeResult, Error, Health, TokenOut, HistoryPage,
-                                               AcceptResult, OfferOut, OfferPage, Totals)]
+                                               AcceptResult, OfferOut, OfferChange, OfferPage, Totals)]
     models += [(TokenIn, "validation"), (OfferIn, "validation")]
     refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     ref = {m: refs[(m, mode)]["$ref"] for m, mode in models}
@@ -234,7 +239,7 @@ def spec() -> dict[str, Any]:
                 "security": both,
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, **_json(ref[OfferIn], "The offer.")},
-                "responses": {"201": _json(ref[OfferOut], "Open; the maker's goods are in escrow.",
+                "responses": {"201": _json(ref[OfferChange], "Open; the maker's goods are in escrow.",
                                            ("Idempotent-Replayed",)),
                               "409": _json(ref[Error], "Refused, nothing changed: `same_player`, `unknown_item`, "
                                                        "`empty_trade`, `unknown_player`, `insufficient_items`, "
@@ -259,7 +264,8 @@ def spec() -> dict[str, Any]:
             "/offers/{offer_id}/cancel": {"post": {
                 "summary": "Cancel an offer: its escrow returns to the maker (API key, or the maker's token).",
                 "security": both, "parameters": [OFFER_ID, IDEMPOTENCY_KEY],
-                "responses": {"200": _json(ref[OfferOut], "Cancelled.", ("Idempotent-Replayed",)),
+                "responses": {"200": _json(ref[OfferChange], "Cancelled; the escrow is back with the maker.",
+                                           ("Idempotent-Replayed",)),
                               "409": _json(ref[Error], f"`{OFFER_NOT_OPEN}` or `{OFFER_EXPIRED}`."),
                               "404": _json(ref[Error], "`unknown_offer`."), **write}}},
             "/players/{player_id}/offers": {"get": {

@@ -92,8 +92,9 @@ class Ledger:
                 if answer["status"] == "executed":
                     self.states += [answer["player_1"], answer["player_2"]]
             elif pick < 0.8:
-                assert self.client.post(f"/offers/{oid}/cancel").status_code == 200
-                self.states.append(self.client.get(f"/players/{a}").get_json())
+                r = self.client.post(f"/offers/{oid}/cancel")
+                assert r.status_code == 200
+                self.states.append(r.get_json()["maker_state"])  # its goods back from escrow
         deadline = time.monotonic() + expire_timeout
         while ending and time.monotonic() < deadline:
             ending = [o for o in ending if self.client.get(f"/offers/{o}").get_json()["status"] == "open"]
@@ -115,8 +116,8 @@ class Ledger:
             assert r.status_code == 409, r.get_data(as_text=True)
             return None
         offer = r.get_json()
+        self.states.append(offer.pop("maker_state"))  # its goods into escrow
         self.offers[offer["offer_id"]] = offer
-        self.states.append(self.client.get(f"/players/{maker}").get_json())  # its goods into escrow
         return offer["offer_id"]
 
     @staticmethod

@@ -74,11 +74,14 @@ def test_purchase_prefers_what_the_buyer_can_afford(sim):
 def test_bad_cheater_share_is_refused():
     with pytest.raises(ValueError, match="cheater_share"):
         Simulator("http://127.0.0.1:9", cheater_share=0.7)
+    with pytest.raises(ValueError, match="offer_share"):
+        Simulator("http://127.0.0.1:9", offer_share=1.5)
 
 
 def test_truth_round_trips(tmp_path):
     truth = Truth(seed=3, players={5: {"player_id": 5}}, cheaters={5: [6, 7]},
-                  trades=[{"kind": CHEAT, "request": {"x": 1}, "status": 200, "answer": {"status": "executed"}}])
+                  trades=[{"kind": CHEAT, "request": {"x": 1}, "status": 200, "answer": {"status": "executed"}}],
+                  offers=[{"offer_id": "a" * 32, "status": "expired"}], states=[{"player_id": 5, "version": 2}])
     loaded = Truth.load(truth.save(tmp_path / "sim"))
     assert loaded == truth and loaded.accomplices == {6, 7} and loaded.executed(CHEAT) == truth.trades
 

@@ -11,7 +11,7 @@ import pytest
 from bazaar.simulate import CHEAT, Truth
 from bazaar.stack.ports import isolated_env, stack_from_env
 from orchestration import reports
-from tests.pipeline import lopsided, trade_rows, value_given
+from tests.pipeline import funnel, lopsided, trade_rows, value_given
 
 SEED = 11
 
@@ -43,8 +43,9 @@ def answered(truth):
 
 
 def states(truth):
-    """Every state the engine answered with: as created, and after each executed trade."""
-    out = list(truth.players.values())
+    """Every state the engine answered with: as created, after each executed trade, and those the
+    offers left (into escrow, back from it)."""
+    out = list(truth.players.values()) + truth.states
     for _, answer in answered(truth):
         if answer["status"] == "executed":
             out += [answer["player_1"], answer["player_2"]]
@@ -53,10 +54,21 @@ def states(truth):
 
 def test_demo_ran_the_whole_flow(demo):
     s, truth, stdout = demo
-    assert len(truth.players) == 60 and len(truth.trades) == 900
+    assert len(truth.players) == 60
+    through_offers = [t for t in truth.trades if "offer_id" in t]  # the rest of the 900 were offers cancelled
+    assert 700 <= len(truth.trades) <= 900 and 50 <= len(through_offers)
     assert all(t["status"] in (200, 409) for t in truth.trades)  # no errors, no 5xx
+    assert {o["status"] for o in truth.offers} == {"accepted", "cancelled", "expired"}
+    assert "offers_funnel" in stdout
     assert "reports materialized by Dagster run" in stdout and s.dagster_url in stdout
     assert {p["player_class"] for pid, p in truth.players.items() if pid in truth.cheaters} <= {"noble", "merchant"}
+
+
+def test_the_offers_funnel_matches_the_offers_made(demo):
+    s, truth, _ = demo
+    got, want = report(s, "offers_funnel").values.tolist(), funnel(truth.offers)
+    assert [r[:6] for r in got] == [r[:6] for r in want]
+    assert [r[6] for r in got] == pytest.approx([r[6] for r in want], abs=1e-6)
 
 
 def test_seed_questions_match_the_ground_truth(demo):

@@ -69,6 +69,7 @@ def test_opening_takes_the_goods_into_escrow_and_cancel_returns_them(client, out
     assert now["gold"] == maker["gold"] - 100 and item not in held(now)  # left the inventory
     assert now["version"] == maker["version"] + 1
     assert now["inventory"]["current_capacity"] == maker["inventory"]["current_capacity"]  # its room is kept
+    assert opened.pop("maker_state") == now  # the answer carries the maker's new state
     assert client.get(f"/offers/{opened['offer_id']}").get_json() == opened
     totals = client.get("/economy/totals").get_json()
     assert totals["escrow"] == {"gold": 100, "items": [{"item_id": item, "units": qty}]}
@@ -77,6 +78,7 @@ def test_opening_takes_the_goods_into_escrow_and_cancel_returns_them(client, out
     r = client.post(f"/offers/{opened['offer_id']}/cancel")
     assert r.status_code == 200 and r.get_json()["status"] == "cancelled" and r.get_json()["closed_at"]
     back = client.get("/players/1").get_json()
+    assert r.get_json()["maker_state"] == back
     assert back["gold"] == maker["gold"] and held(back) == held(maker) and back["version"] == maker["version"] + 2
     assert back["inventory"]["current_capacity"] == maker["inventory"]["current_capacity"]
     totals = client.get("/economy/totals").get_json()
