@@ -147,8 +147,8 @@ class Simulator:
 
     def _call(self, method: str, path: str, body: Optional[dict] = None) -> tuple[int, Any]:
         """(HTTP status, parsed JSON answer)."""
-        r = self._http.request(method, f"{self.base_url}{path}", body=json.dumps(body).encode(),
-                               headers=self._headers)
+        r = self._http.request(method, f"{self.base_url}{path}",
+                               body=None if body is None else json.dumps(body).encode(), headers=self._headers)
         return r.status, json.loads(r.data)
 
     # players
