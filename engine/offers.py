@@ -64,9 +64,9 @@ def open_offer():
         if player is not None and body.from_player_id not in (None, player):
             raise auth.forbidden(player, ", giving its own goods")
         maker = player if player is not None else body.from_player_id
-        if maker is None:
-            raise ApiError(400, "invalid_request", "from_player_id is required with the API key: it names the maker",
-                           fields=[{"field": "from_player_id", "message": "Field required"}])
+        if maker is None:  # valid as a body (a player token leaves it out), not from the game's key
+            raise ApiError(422, "maker_required", "with the game's API key, from_player_id must name the offer's "
+                                                  "maker")
         idem = idempotency.from_request(book.store, body)
     try:
         done = book.open(maker, body.to_player_id, body.give.to_offer(maker), body.want.to_offer(body.to_player_id),

@@ -123,6 +123,12 @@ def _json(ref: str, description: str, headers: tuple[str, ...] = ()) -> dict[str
     return out
 
 
+def _one_of(refs: list[str], description: str, headers: tuple[str, ...] = ()) -> dict[str, Any]:
+    out = _json(refs[0], description, headers)
+    out["content"]["application/json"]["schema"] = {"anyOf": [{"$ref": r} for r in refs]}
+    return out
+
+
 HEADERS = {
     "X-Request-Id": {"description": "The request's id, also in the engine's access log.", "required": True,
                      "schema": {"type": "string"}},
@@ -134,6 +140,10 @@ HEADERS = {
     "Idempotent-Replayed": {"description": "`true` when this is the stored answer to an earlier request with "
                                            "the same Idempotency-Key.", "schema": {"type": "string", "enum": ["true"]}},
 }
+
+# gunicorn refuses a request line over 4,094 bytes itself (an HTML page): a long query string can get it
+TOO_LONG = {"414": {"description": "The request line is over 4,094 bytes: refused by the HTTP server before the "
+                                   "engine sees it."}}
 
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
@@ -229,7 +239,7 @@ def spec() -> dict[str, Any]:
                                {"name": "cursor", "in": "query", "required": False,
                                 "description": HistoryQuery.model_fields["cursor"].description,
                                 "schema": {"type": "string", "pattern": "^[0-9]{1,19}-[0-9]{1,19}$"}}],
-                "responses": {"200": _json(ref[HistoryPage], "A page of trades."),
+                "responses": {"200": _json(ref[HistoryPage], "A page of trades."), **TOO_LONG,
                               "400": _json(ref[Error], "`invalid_request`: `limit` or `cursor` malformed, or an "
                                                        "unknown query parameter."),
                               "404": _json(ref[Error], "No such player."), **secured}}},
@@ -244,7 +254,9 @@ def spec() -> dict[str, Any]:
                               "409": _json(ref[Error], "Refused, nothing changed: `same_player`, `unknown_item`, "
                                                        "`empty_trade`, `unknown_player`, `insufficient_items`, "
                                                        f"`insufficient_gold`, `{TOO_MANY_OPEN_OFFERS}`."),
-                              **write}}},
+                              **write,
+                              "422": _json(ref[Error], "`maker_required`: the API key sent no `from_player_id`; "
+                                                       "`idempotency_key_reused`.")}}},
             "/offers/{offer_id}": {"get": {
                 "summary": "An offer (API key, or a token of one of its two players).",
                 "security": both, "parameters": [OFFER_ID],
@@ -256,10 +268,10 @@ def spec() -> dict[str, Any]:
                 "security": both, "parameters": [OFFER_ID, IDEMPOTENCY_KEY],
                 "responses": {"200": _json(ref[AcceptResult], "Executed: the trade, with `offer_id`.",
                                            ("Idempotent-Replayed",)),
-                              "409": _json(ref[AcceptResult], "Rejected by a game rule (`fail_reason`, recorded as a "
-                                                              f"trade; the offer stays open), or `{OFFER_NOT_OPEN}` / "
-                                                              f"`{OFFER_EXPIRED}` (an error body).",
-                                           ("Idempotent-Replayed",)),
+                              "409": _one_of([ref[AcceptResult], ref[Error]],
+                                             "Rejected by a game rule (the trade, `status: rejected` and its "
+                                             "`fail_reason`: recorded as a trade, the offer stays open), or an error "
+                                             f"body: `{OFFER_NOT_OPEN}`, `{OFFER_EXPIRED}`.", ("Idempotent-Replayed",)),
                               "404": _json(ref[Error], "`unknown_offer`."), **write}}},
             "/offers/{offer_id}/cancel": {"post": {
                 "summary": "Cancel an offer: its escrow returns to the maker (API key, or the maker's token).",
@@ -279,7 +291,7 @@ def spec() -> dict[str, Any]:
                                {"name": "cursor", "in": "query", "required": False,
                                 "description": OffersQuery.model_fields["cursor"].description,
                                 "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}}],
-                "responses": {"200": _json(ref[OfferPage], "A page of offers."),
+                "responses": {"200": _json(ref[OfferPage], "A page of offers."), **TOO_LONG,
                               "400": _json(ref[Error], "`invalid_request`: a query parameter is malformed or "
                                                        "unknown."),
                               "404": _json(ref[Error], "No such player."), **secured}}},

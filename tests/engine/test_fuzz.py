@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-EXAMPLES = int(os.environ.get("BAZAAR_FUZZ_EXAMPLES", "400"))  # per operation: ~2,200 cases in all
+EXAMPLES = int(os.environ.get("BAZAAR_FUZZ_EXAMPLES", "300"))  # per operation: ~5,700 cases in all
 SEED = os.environ.get("BAZAAR_FUZZ_SEED", "20261129")
 MIN_CASES = 2_000
 
@@ -42,6 +42,7 @@ def test_schemathesis_finds_no_failure(engine_service, api_key, redis_client, st
                       for op, phases in result["valid_rates"].items()))
     assert run.returncode == 0 and cases["with_failures"] == 0 and cases["errored"] == 0, run.stdout[-8000:]
     assert cases["generated"] >= MIN_CASES
-    # the fuzzer reached both outcomes of a trade, not only the rules' rejections
+    # the fuzzer reached both outcomes of a trade, not only the rules' rejections, and opened offers
     counters = redis_client.hgetall(f"{stack.redis.namespace}:counters")
     assert int(counters[b"trades_executed"]) > 0 and int(counters[b"trades_rejected"]) > 0
+    assert int(counters[b"offers_opened"]) > 0

@@ -145,7 +145,7 @@ def test_an_accept_the_rules_refuse_is_a_rejected_trade_and_the_offer_stays_open
     r = client.post("/offers", json={"from_player_id": 1, "to_player_id": 99, "give": {"gold": 1}})
     assert r.status_code == 409 and r.get_json()["error"] == "unknown_player"
     r = client.post("/offers", json={"to_player_id": 2, "give": {"gold": 1}})
-    assert r.status_code == 400 and r.get_json()["fields"][0]["field"] == "from_player_id"
+    assert r.status_code == 422 and r.get_json()["error"] == "maker_required"
     for path in ("/offers/" + "0" * 32, "/offers/nope", "/offers/" + "0" * 32 + "/accept"):
         r = client.get(path) if "accept" not in path else client.post(path)
         assert r.status_code == 404 and r.get_json()["error"] == "unknown_offer", path
