@@ -2,7 +2,7 @@
 
     python bench/run_all.py [--quick]          (or `make bench`)
 
-Runs engine_bench, stack_bench, sink_bench, reports_bench and demo_bench (each
+Runs engine_bench, offers_bench, stack_bench, sink_bench, reports_bench and demo_bench (each
 brings up and tears down a stack of its own, so they never overlap), then
 gathers their results into bench/results/all.json.  `--quick` skips the cold
 runs (which fetch ~1 GB again) and stops the report suite at 100k trades.
@@ -34,6 +34,7 @@ def benches(quick: bool) -> list[tuple[str, str, list[str]]]:
     cold = ["--no-cold"] if quick else []
     return [
         ("engine", "engine_bench.py", []),
+        ("offers", "offers_bench.py", []),
         ("stack", "stack_bench.py", cold),
         ("sinks", "sink_bench.py", []),
         ("reports", "reports_bench.py", ["--levels", "10000,100000"] if quick else []),
@@ -54,6 +55,12 @@ def summary_rows(r: dict) -> list[tuple[str, str, str]]:
         rows.append(("API trade latency p50 / p99 (ms)", f"{top['p50_ms']} / {top['p99_ms']}", "p99 < 50"))
         rows.append(("create_player 100k/1k players ratio", str(r["engine"]["create_player"]["ratio_100k_to_1k"]),
                      "<= 1.2"))
+    if "offers" in r:
+        o = r["offers"]
+        rows.append((f"offers accepted/s ({o['flow']['clients']} clients)", str(o["flow"]["accepted_per_s"]), ""))
+        rows.append(("32 clients accepting one offer: 200s per round", str(sorted(set(o["stampede_wins"]))), "[1]"))
+        rows.append(("gold conserved, escrow included", str(o["conservation"]["conserved"]), "True"))
+        rows.append(("GET /economy/totals at 100k players (ms)", str(o["totals_ms"]["100000"]), ""))
     if "stack" in r:
         rows.append(("relay events/s", f"{r['stack']['relay']['events_per_s']:,}", ">= 10,000"))
         rows.append(("trade -> Kafka p99 (ms)", str(r["stack"]["trade_to_kafka"]["p99_ms"]), "< 1,000"))
@@ -77,7 +84,7 @@ def summary_rows(r: dict) -> list[tuple[str, str, str]]:
 
 @click.command()
 @click.option("--quick", is_flag=True, help="No cold runs; report suite up to 100k trades.")
-@click.option("--only", default=None, help="Comma-separated subset: engine,stack,sinks,reports,demo.")
+@click.option("--only", default=None, help="Comma-separated subset: engine,offers,stack,sinks,reports,demo.")
 def main(quick: bool, only: str | None) -> None:
     chosen = set(only.split(",")) if only else set(NAMES)
     unknown = chosen - set(NAMES)
