@@ -23,7 +23,6 @@ TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
 PLAYER_STATE = "player_state"
 TRADE = "trade"
 OFFER = "offer"
-OFFER_ACTIONS = ("opened", "accepted", "cancelled", "expired")
 
 
 def utc_iso(moment: datetime) -> str:
@@ -60,7 +59,8 @@ class ItemStack(_Frozen):
 class Inventory(_Frozen):
     max_capacity: int = Field(description="Units (sum of quantities) the player may hold.")
     current_capacity: int = Field(
-        description="Free units left: max_capacity minus the units held (the seed's meaning)."
+        description="Free units left: max_capacity minus the units held and the units in the player's open "
+                    "offers' escrow (the seed's meaning, with escrow)."
     )
     items: list[ItemStack]
 

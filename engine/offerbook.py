@@ -14,7 +14,8 @@ ends exactly once, by the first of:
   what is wanted, or either would exceed its capacity) is recorded as a
   rejected trade and leaves the offer open;
 - `cancelled` by its maker, or `expired` at `expires_at` (the relay's sweep,
-  `sweep`, within a second or two): the escrow returns to the maker.
+  `sweep`, within a second or two, or the first accept or cancel that reaches
+  it past due, answered 409 `offer_expired`): the escrow returns to the maker.
 
 Keys (under the store's namespace):
 
@@ -126,8 +127,8 @@ class OfferRecord:
             give=events.Goods(**_goods(self.give)), want=events.Goods(**_goods(self.want)),
             created_at=self.created_at, expires_at=self.expires_at, trade_id=trade_id)
 
-    def refuse_unless_open(self, now_ms: int) -> None:
-        if self.status == EXPIRED or (self.status == OPEN and now_ms >= self.expires_ms):
+    def refuse_unless_open(self) -> None:
+        if self.status == EXPIRED:
             raise OfferRefused(409, OFFER_EXPIRED, f"offer {self.offer_id} expired at {self.expires_at}")
         if self.status != OPEN:
             raise OfferRefused(409, OFFER_NOT_OPEN, f"offer {self.offer_id} is {self.status}")
@@ -214,9 +215,9 @@ class OfferBook:
         want = Offer(addressee_id, want.items, want.gold)
         ids = list(dict.fromkeys([maker_id, addressee_id]))
         for attempt in range(MAX_ATTEMPTS):
-            first = attempt == 0
+            # the key's record on every read: a repeat that committed meanwhile is replayed, never refused
             replay, players, (held_open,) = self.store.read(
-                ids, preflight if first else None, idem if first else None,
+                ids, preflight if attempt == 0 else None, idem,
                 lambda pipe: pipe.hget(self.store.player_key(maker_id), "o"))
             if replay is not None:
                 return Done(replay, True)
@@ -237,12 +238,12 @@ class OfferBook:
             step = Step(when, answer(offer, escrowed), {maker_id: escrowed},
                         events=(offer.event("opened", when),), offer=op, bumps=("offers_opened",))
             try:
-                done = self.store.try_commit(snapshot, step, idem)
+                done = self.store.try_commit({maker_id: maker}, step, idem)  # the addressee only has to exist
             except TooManyOpenOffers:
                 raise _too_many(maker_id, self.max_open) from None
             if done is not None:
                 return done
-        raise Contention(f"players {ids} changed on each of {MAX_ATTEMPTS} attempts")
+        raise Contention(f"player {maker_id} changed on each of {MAX_ATTEMPTS} attempts")
 
     def accept(
         self, offer_id: str, by: Optional[int], answer: Callable[[TradeOutcome], Answer],
@@ -255,7 +256,10 @@ class OfferBook:
                 raise OfferRefused(403, "forbidden", f"only player {offer.to_player_id}, the offer's addressee, "
                                                      "may accept it")
             now = _now_ms()
-            offer.refuse_unless_open(now)
+            overdue = self._overdue(offer, maker, now)
+            if overdue is not None:
+                return overdue
+            offer.refuse_unless_open()
             when = _iso_ms(now)
             reason = rules.accept_fail_reason(maker, addressee, offer.give, offer.want)
             trade = events.trade_event(events.new_id(), when, reason, rules.trade_side(offer.give),
@@ -281,13 +285,27 @@ class OfferBook:
                 raise OfferRefused(403, "forbidden", f"only player {offer.from_player_id}, the offer's maker, "
                                                      "may cancel it")
             now = _now_ms()
-            offer.refuse_unless_open(now)
+            overdue = self._overdue(offer, maker, now)
+            if overdue is not None:
+                return overdue
+            offer.refuse_unless_open()
             return self._returned(offer, maker, CANCELLED, now, answer)
 
         return self._on_offer(offer_id, decide, idem, preflight)
 
+    def _overdue(self, offer: OfferRecord, maker: Player, now_ms: int) -> Optional[Step]:
+        """An open offer past its expiry, which a request reached before the sweep: the request ends
+        it (its escrow back to the maker) and is answered 409 `offer_expired`, so escrow never
+        waits on the relay for a player who asks."""
+        if offer.status != OPEN or now_ms < offer.expires_ms:
+            return None
+        body = json.dumps({"error": OFFER_EXPIRED, "message": f"offer {offer.offer_id} expired at "
+                                                              f"{offer.expires_at}; its escrow is back with its maker"})
+        return self._returned(offer, maker, EXPIRED, now_ms, lambda o, m: (409, body))
+
     def expire(self, offer_id: str, now_ms: Optional[int] = None) -> bool:
-        """End an open offer past its expiry, its escrow back to its maker; False if there was none."""
+        """End an open offer past its expiry, its escrow back to its maker; False if there was none
+        (an id in the expiry set without its offer, which only a hand-edited Redis can leave, is dropped)."""
 
         def decide(offer: OfferRecord, maker: Player, addressee: Player) -> Step:
             now = _now_ms() if now_ms is None else now_ms
@@ -297,21 +315,27 @@ class OfferBook:
 
         try:
             self._on_offer(offer_id, decide)
-        except (_Skip, UnknownOffer):
+        except _Skip:
+            return False
+        except UnknownOffer:
+            with redis_errors():
+                self.store.r.zrem(self.k_expiry, offer_id)
             return False
         return True
 
     def sweep(self, now_ms: Optional[int] = None, batch: int = 200) -> int:
-        """Expire every open offer past its expiry (the relay calls this about once a second)."""
+        """Expire every open offer past its expiry (the relay runs this about once a second)."""
         now = _now_ms() if now_ms is None else now_ms
-        swept = 0
+        swept, last = 0, None
         while True:
             with redis_errors():
                 due = self.store.r.zrangebyscore(self.k_expiry, "-inf", now, start=0, num=batch)
-            for member in due:
-                swept += self.expire(member.decode(), now)
+            if due == last:  # the same batch again: nothing in it can end now (never loop on it)
+                return swept
+            swept += sum(self.expire(member.decode(), now) for member in due)
             if len(due) < batch:
                 return swept
+            last = due
 
     def _returned(self, offer: OfferRecord, maker: Player, status: str, now_ms: int,
                   answer: Callable[[OfferRecord, Player], Answer]) -> Step:
@@ -325,8 +349,10 @@ class OfferBook:
 
     def _on_offer(self, offer_id: str, decide: Callable[[OfferRecord, Player, Player], Step],
                   idem: Optional[Idem] = None, preflight: Optional[Preflight] = None) -> Done:
-        """Read the offer (with the request's checks and stored answer), then decide on a snapshot of it
-        and both players and commit, again while either player or the offer changed under it."""
+        """Decide on a snapshot of the offer and both players, and commit while neither the offer nor a
+        player the step depends on changed; again when one did.  The first round trip reads the offer
+        with the request's checks (its parties are needed to read them); every read takes the
+        Idempotency-Key's record last, so a repeat that committed meanwhile is replayed, not refused."""
         key = self.offer_key(offer_id)
         replay, _, (row,) = self.store.read([], preflight, idem, lambda pipe: pipe.hmget(key, *FIELDS))
         if replay is not None:
@@ -336,12 +362,16 @@ class OfferBook:
             raise UnknownOffer(offer_id)
         ids = [offer.from_player_id, offer.to_player_id]
         for _ in range(MAX_ATTEMPTS):
-            _, players, (row,) = self.store.read(ids, more=lambda pipe: pipe.hmget(key, *FIELDS))
+            replay, players, (row,) = self.store.read(ids, None, idem, lambda pipe: pipe.hmget(key, *FIELDS))
+            if replay is not None:
+                return Done(replay, True)
             offer = OfferRecord.loads(offer_id, row)
             if offer is None or None in players:
                 raise UnknownOffer(offer_id)
-            snapshot = dict(zip(ids, players))
-            done = self.store.try_commit(snapshot, decide(offer, *players), idem)  # type: ignore[arg-type]
+            step = decide(offer, *players)  # type: ignore[arg-type]
+            # a trade (accepted or refused) depends on both players; a return of escrow on the maker only
+            depends = {p.player_id: p for p in players if step.trade is not None or p.player_id in step.changed}
+            done = self.store.try_commit(depends, step, idem)  # type: ignore[arg-type]
             if done is not None:
                 return done
         raise Contention(f"offer {offer_id} or its players changed on each of {MAX_ATTEMPTS} attempts")

@@ -12,12 +12,15 @@ yet confirmed: its length is the relay's lag.
 
 Progress is kept in the hash `{ns}:relay`: sent, resent, batches, heartbeat.
 
-The relay also ends expired offers (`OfferBook.sweep`, about once a second):
-it is the one process always running beside Redis, alone (no two workers
-sweeping the same offers), and busy or idle alike; an offer's escrow is back
-with its maker within about a second of `expires_at`, without any request.
-The sweep's writes are not held back by the outbox's cap (they are few: one
-per open offer at most), so escrow returns even while Kafka is away.
+The relay also ends expired offers (`OfferBook.sweep`, about once a second, on
+a thread of its own): it is the process always running beside Redis, busy or
+idle alike, and one per deployment (a second relay sweeping too would only
+lose races: every end of an offer is committed once); an offer's escrow is
+back with its maker within about a second of `expires_at`, without any
+request.  The sweep's writes are not held back by the outbox's cap (they are
+few: one per open offer at most), so escrow returns even while Kafka is away.
+While the relay is down, an accept or cancel that reaches an offer past due
+ends it (`engine.offerbook`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -36,7 +40,7 @@ from kafka.errors import KafkaError
 from engine.db import make_redis
 from engine.offerbook import OfferBook
 from engine.settings import RelaySettings
-from engine.store import Store, StoreUnavailable
+from engine.store import Store
 
 log = logging.getLogger("engine.relay")
 GROUP = "relay"
@@ -92,7 +96,6 @@ class Relay:
         self.offers = OfferBook(Store(client, settings.namespace, outbox_max=2**62,
                                       history_max=settings.history_max), keep_s=settings.offer_keep_s)
         self.sweep_every_s = 1.0
-        self._next_sweep = 0.0
 
     def ensure_group(self) -> None:
         try:
@@ -169,33 +172,29 @@ class Relay:
         now_s, now_us = self.r.time()
         self.r.hset(self.stats, mapping={"heartbeat": f"{now_s + now_us / 1e6:.3f}", "pid": os.getpid()})
 
-    def sweep(self) -> int:
-        """End the offers past their expiry, at most once per `sweep_every_s`; how many were ended."""
-        now = time.monotonic()
-        if now < self._next_sweep:
-            return 0
-        self._next_sweep = now + self.sweep_every_s
-        try:
-            swept = self.offers.sweep()
-        except StoreUnavailable as exc:
-            log.warning("offer sweep failed (%s); retrying", exc)
-            return 0
-        if swept:
-            log.info("expired %d offers, their escrow returned", swept)
-        return swept
+    def sweep_forever(self) -> None:
+        """End the offers past their expiry about once a second until the relay stops; on a thread of
+        its own, so a slow Kafka never holds it back, and never ended by a failure (it tries again)."""
+        while not self.stopping:
+            try:
+                swept = self.offers.sweep()
+                if swept:
+                    log.info("expired %d offers, their escrow returned", swept)
+            except Exception:  # Redis away or full, or anything else: logged, tried again in a second
+                log.exception("offer sweep failed; retrying in %.0fs", self.sweep_every_s)
+            time.sleep(self.sweep_every_s)
 
     def run(self, block_ms: int = 500) -> None:
         self.ensure_group()
         backoff = 0.5
         while not self.stopping:
             self.beat()
-            self.sweep()
             entries, resent = self.next_batch(block_ms)
             if not entries:
                 continue
             if self.send(entries, resent) == 0:
                 time.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)  # short: the sweep runs in this loop too
+                backoff = min(backoff * 2, 5.0)
             else:
                 backoff = 0.5
         self._drop_producer()
@@ -213,6 +212,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     log.info("relaying %s:outbox to %s topic %s", settings.namespace, settings.kafka_bootstrap,
              settings.topic)
+    threading.Thread(target=relay.sweep_forever, name="offer-sweep", daemon=True).start()
     while not relay.stopping:
         try:
             relay.run()

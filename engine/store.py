@@ -154,19 +154,22 @@ class Store:
         more: Callable[[redis.client.Pipeline], None] = lambda pipe: None,
     ) -> tuple[Optional[Answer], list[Optional[Player]], list]:
         """One round trip: the preflight's checks first (judged before anything is used), the
-        Idempotency-Key's record, the players, and `more`.  Returns the stored answer to replay
-        (if any), the players and the results of `more`."""
+        players, `more`, and the Idempotency-Key's record last: a request with the same key that
+        commits while this one reads has then left its answer where this read finds it (its
+        script writes the answer with its effects), so no decision is made on the effects of a
+        repeat without seeing its answer.  Returns the stored answer to replay (if any), the
+        players and the results of `more`."""
         with redis_errors():
             for attempt in (1, 2):
                 pipe = self.r.pipeline(transaction=False)
                 if preflight is not None:
                     preflight.queue(pipe)
                 n_pre = len(pipe)
-                if idem is not None:
-                    pipe.hmget(idem.record, "fp", "status", "body")
                 for pid in ids:
                     pipe.hmget(self.player_key(pid), "v", "s")
                 more(pipe)
+                if idem is not None:
+                    pipe.hmget(idem.record, "fp", "status", "body")
                 try:
                     rows = pipe.execute()
                     break
@@ -179,7 +182,7 @@ class Store:
         rows = rows[n_pre:]
         replay = None
         if idem is not None:
-            replay = _stored(idem, rows.pop(0))
+            replay = _stored(idem, rows.pop())
         players = [None if v is None else Player.loads(pid, int(v), s) for pid, (v, s) in zip(ids, rows)]
         return replay, players, rows[len(ids):]
 

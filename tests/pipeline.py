@@ -76,7 +76,7 @@ class Ledger:
         from players who then do nothing, left to expire by the relay's sweep (waited for)."""
         ids = sorted({s["player_id"] for s in self.states})
         quiet, busy = ids[:expiring], ids[expiring:]
-        # 3 s: long enough that the maker's state is read (just below) before the sweep returns its escrow
+        # 3 s: the round goes on meanwhile; their makers take no part in it, so each one's last state is its expiry's
         ending = [oid for oid in (self._open(maker, rng.choice(busy), rng, 3) for maker in quiet) if oid]
         for _ in range(n):
             a, b = rng.sample(busy, 2)

@@ -33,9 +33,14 @@ for i = 1, n do
 end
 local open = redis.call('ZRANGE', KEYS[2], 0, -1)
 local escrow_gold, escrow_items = 0, {}
+local counted = 0
 for _, id in ipairs(open) do
-  local o = cjson.decode(redis.call('HGET', ARGV[2] .. id, 'o'))
-  escrow_gold = escrow_gold + o.give.gold
-  add(escrow_items, o.give.items)
+  local raw = redis.call('HGET', ARGV[2] .. id, 'o')
+  if raw then  -- an id without its offer holds nothing (the sweep drops it)
+    local o = cjson.decode(raw)
+    counted = counted + 1
+    escrow_gold = escrow_gold + o.give.gold
+    add(escrow_items, o.give.items)
+  end
 end
-return {players, #open, gold, escrow_gold, flat(items), flat(escrow_items)}
+return {players, counted, gold, escrow_gold, flat(items), flat(escrow_items)}

@@ -1,5 +1,5 @@
 -- player_states: a row per (player state, item held); an empty inventory has one row with null items.
--- inventory_current_capacity is the free units left (max capacity minus units held).
+-- inventory_current_capacity is the free units left (max capacity minus units held and units in escrow).
 -- HiveQL, run against the metastore by the player_states sink (spark_jobs/sink.py) at start.
 CREATE EXTERNAL TABLE IF NOT EXISTS {database}.player_states (
   state_id                    STRING    COMMENT 'one per state event',

@@ -15,6 +15,7 @@ import requests
 from engine import create_app
 from engine.db import make_store
 from engine.offerbook import OfferBook
+from engine.store import Idem
 from engine.tokens import Tokens
 from tests.pipeline import authorized
 
@@ -153,19 +154,23 @@ def test_an_accept_the_rules_refuse_is_a_rejected_trade_and_the_offer_stays_open
 
 
 def test_escrowed_units_keep_their_room_so_a_return_always_fits(client):
-    maker, taker = players(client, "merchant", "warrior")
-    item, qty = next(iter(held(maker).items()))
-    opened = offer(client, 1, 2, [(item, qty)]).get_json()
-    free = client.get("/players/1").get_json()["inventory"]["current_capacity"]
-    other, other_qty = next((i, q) for i, q in held(taker).items() if i != item)
-    # the taker would give the maker more units than its free room: refused although the escrow is out
-    if other_qty > free:
-        r = client.post("/trade", json={"player_1": {"player_id": 2, "items_traded": [
-            {"item_id": other, "quantity": free + 1}]}, "player_2": {"player_id": 1}})
-        assert r.status_code == 409 and r.get_json()["fail_reason"] == "capacity_exceeded"
+    maker, taker = players(client, "monk", "merchant")  # a monk: 25 units of room, 15 held (10 of item 1, 5 of 4)
+    assert (maker["inventory"]["max_capacity"], held(maker)) == (25, {1: 10, 4: 5})
+    opened = offer(client, 1, 2, [(4, 5)]).get_json()
+    assert client.get("/players/1").get_json()["inventory"]["current_capacity"] == 10  # the escrow's room kept
+
+    def give(units):
+        return client.post("/trade", json={"player_1": {"player_id": 2, "items_traded": [
+            {"item_id": 1, "quantity": units}]}, "player_2": {"player_id": 1}})
+
+    assert give(11).get_json()["fail_reason"] == "capacity_exceeded"  # 20 + 1 held + 5 in escrow > 25
+    assert give(10).status_code == 200
+    full = client.get("/players/1").get_json()
+    assert full["inventory"]["current_capacity"] == 0 and held(full) == {1: 20}
+    assert give(1).get_json()["fail_reason"] == "capacity_exceeded"
     assert client.post(f"/offers/{opened['offer_id']}/cancel").status_code == 200
     after = client.get("/players/1").get_json()
-    assert sum(held(after).values()) <= after["inventory"]["max_capacity"] and held(after) == held(maker)
+    assert held(after) == {1: 20, 4: 5} and after["inventory"]["current_capacity"] == 0  # back, and it fits
 
 
 def test_a_player_holds_at_most_its_cap_of_open_offers(stack, api_key):
@@ -180,26 +185,71 @@ def test_a_player_holds_at_most_its_cap_of_open_offers(stack, api_key):
     assert client.get("/economy/totals").get_json()["escrow"]["gold"] == 4
 
 
-def test_offers_expire_by_the_sweep_and_their_escrow_returns(client, stack, outbox):
+def test_offers_expire_by_the_sweep_or_the_first_request_past_due(client, stack, outbox):
     maker, taker = players(client, "merchant", "monk")
-    short = offer(client, 1, 2, give_gold=10, expires_in_s=1).get_json()
-    long = offer(client, 1, 2, give_gold=20, expires_in_s=600).get_json()
+    swept = offer(client, 1, 2, give_gold=10, expires_in_s=1).get_json()
+    asked = offer(client, 1, 2, give_gold=20, expires_in_s=1).get_json()
+    cancelled = offer(client, 1, 2, give_gold=40, expires_in_s=1).get_json()
+    long = offer(client, 1, 2, give_gold=80, expires_in_s=600).get_json()
     book = OfferBook(make_store(stack.engine))
     assert book.sweep() == 0  # nothing due yet
     time.sleep(1.05)
-    r = client.post(f"/offers/{short['offer_id']}/accept")  # past expires_at, not yet swept
-    assert r.status_code == 409 and r.get_json()["error"] == "offer_expired"
-    assert book.sweep() == 1 and book.sweep() == 0
-    expired = client.get(f"/offers/{short['offer_id']}").get_json()
+    # past expires_at, not yet swept: the request ends it, returns the escrow, and hears offer_expired
+    for oid, path in ((asked["offer_id"], "accept"), (cancelled["offer_id"], "cancel")):
+        r = client.post(f"/offers/{oid}/{path}")
+        assert r.status_code == 409 and r.get_json()["error"] == "offer_expired", r.get_data(as_text=True)
+        assert client.get(f"/offers/{oid}").get_json()["status"] == "expired"
+    assert client.get("/players/1").get_json()["gold"] == maker["gold"] - 10 - 80
+    assert client.get("/players/2").get_json() == taker  # an accept past due gave nothing
+    assert book.sweep() == 1 and book.sweep() == 0  # the one no request reached
+    expired = client.get(f"/offers/{swept['offer_id']}").get_json()
     assert expired["status"] == "expired" and expired["closed_at"] >= expired["expires_at"]
-    assert client.get("/players/1").get_json()["gold"] == maker["gold"] - 20
-    r = client.post(f"/offers/{short['offer_id']}/cancel")
+    assert client.get("/players/1").get_json()["gold"] == maker["gold"] - 80
+    r = client.post(f"/offers/{swept['offer_id']}/cancel")
     assert r.status_code == 409 and r.get_json()["error"] == "offer_expired"
-    assert [e["action"] for e in outbox.events("offer")] == ["opened", "opened", "expired"]
+    assert [e["action"] for e in outbox.events("offer")] == ["opened"] * 4 + ["expired"] * 3
+    assert not outbox.events("trade")
     page = client.get("/players/2/offers?status=expired").get_json()
-    assert [o["offer_id"] for o in page["offers"]] == [short["offer_id"]]
+    assert {o["offer_id"] for o in page["offers"]} == {swept["offer_id"], asked["offer_id"], cancelled["offer_id"]}
     assert [o["offer_id"] for o in client.get("/players/1/offers?status=open").get_json()["offers"]] == [
         long["offer_id"]]
+    totals = client.get("/economy/totals").get_json()
+    assert totals["escrow"]["gold"] == 80 and totals_of(totals) == counted([maker, taker], [])
+
+
+def test_the_sweep_drops_an_expiry_entry_whose_offer_is_gone(client, stack, redis_client):
+    players(client, "merchant", "monk")
+    ns = stack.redis.namespace
+    redis_client.zadd(f"{ns}:offers:expiry", {f"{i:032x}": 1 for i in range(300)})  # ids without their offers
+    book = OfferBook(make_store(stack.engine))
+    assert book.sweep() == 0 and redis_client.zcard(f"{ns}:offers:expiry") == 0
+    assert client.get("/economy/totals").get_json()["open_offers"] == 0
+
+
+def test_a_repeat_racing_the_first_accept_replays_its_answer(client, stack, outbox):
+    """Two accepts with one Idempotency-Key read before either commits: the second finds the first's
+    answer on its next read and replays it, rather than being refused as offer_not_open."""
+    players(client, "merchant", "monk")
+    oid = offer(client, 1, 2, give_gold=5).get_json()["offer_id"]
+    book = OfferBook(make_store(stack.engine))
+    idem = Idem(f"{stack.redis.namespace}:idem:race-accept", "fingerprint", 60)
+    answer = lambda o: (200 if o.event.valid_trade else 409, o.event.trade_id)  # noqa: E731
+    first = []
+
+    class RunTheFirstMeanwhile:  # judged after the second's first read, before it decides
+        def queue(self, pipe):
+            pipe.ping()
+
+        def judge(self, results):
+            first.append(book.accept(oid, None, answer, idem))
+
+        def load_scripts(self):
+            pass
+
+    second = book.accept(oid, None, answer, idem, RunTheFirstMeanwhile())
+    assert not first[0].replayed and first[0].answer[0] == 200
+    assert second.replayed and second.answer == first[0].answer
+    assert [e["trade_id"] for e in outbox.events("trade")] == [first[0].answer[1]]
 
 
 def test_a_players_offers_page_newest_first_by_status(client):
@@ -278,17 +328,18 @@ def _open(base, auth, maker, to, gold, want_gold=0):
 
 
 def test_32_clients_accepting_one_offer_exactly_one_wins(served, auth):
+    taker_gold = requests.get(f"{served}/players/2", headers=auth).json()["gold"]
     oid = _open(served, auth, 1, 2, 50, want_gold=1)
     session = [requests.Session() for _ in range(32)]
     answers = _at_once(32, lambda i: session[i].post(f"{served}/offers/{oid}/accept", headers=auth, timeout=60))
     codes = Counter(r.status_code for r in answers)
     assert codes == {200: 1, 409: 31}, [r.text for r in answers if r.status_code not in (200, 409)]
     assert {r.json()["error"] for r in answers if r.status_code == 409} == {"offer_not_open"}
-    gold = requests.get(f"{served}/players/2", headers=auth).json()["gold"]
-    start = requests.get(f"{served}/players/1/trades", headers=auth).json()["trades"]
-    assert len(start) == 1 and start[0]["received"]["gold"] == 1
-    assert requests.get(f"{served}/players/2/trades", headers=auth).json()["trades"][0]["received"]["gold"] == 50
-    assert gold == requests.get(f"{served}/players/2", headers=auth).json()["gold"]
+    winner = next(r.json() for r in answers if r.status_code == 200)
+    assert winner["player_2"]["gold"] == taker_gold + 50 - 1  # exchanged once
+    assert requests.get(f"{served}/players/2", headers=auth).json()["gold"] == taker_gold + 50 - 1
+    history = requests.get(f"{served}/players/1/trades", headers=auth).json()["trades"]
+    assert [h["trade_id"] for h in history] == [winner["trade_id"]] and history[0]["received"]["gold"] == 1
 
 
 def test_cancel_racing_accept_exactly_one_wins(served, auth):
