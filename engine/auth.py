@@ -67,7 +67,6 @@ class Verdict:
 
     allowed: bool
     name: Optional[str] = None
-    scope: Optional[str] = None  # what the caller's Idempotency-Keys are scoped to
     retry_after_ms: Optional[int] = None
 
 
@@ -146,7 +145,7 @@ class Keys:
         pipe.execute()
 
     def authorize(self, key: str) -> Verdict:
-        return self.verdict(key, self._authorize(keys=[self.prefix + key_hash(key)]))
+        return self.verdict(self._authorize(keys=[self.prefix + key_hash(key)]))
 
     def queue_authorize(self, pipe: redis.client.Pipeline, key: str) -> None:
         """The same check, queued in a pipeline the caller runs (one round trip for it and the reads).
@@ -163,13 +162,13 @@ class Keys:
         self.r.script_load(self._authorize.script)
 
     @staticmethod
-    def verdict(key: str, answer: list) -> Verdict:
+    def verdict(answer: list) -> Verdict:
         if answer[0] == 0:
             return Verdict(False)
-        name, scope = answer[1].decode(), scope_of(key)
+        name = answer[1].decode()
         if answer[0] == 2:
-            return Verdict(False, name, scope, int(answer[2]))
-        return Verdict(True, name, scope)
+            return Verdict(False, name, int(answer[2]))
+        return Verdict(True, name)
 
 
 # -- the Flask side -----------------------------------------------------------
@@ -207,7 +206,6 @@ def enforce(verdict: Verdict) -> None:
                        headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after_ms / 1000)))})
     if not verdict.allowed:
         raise _unauthorized("unknown or revoked API key", "invalid_token")
-    g.key_name = verdict.name
 
 
 class KeyCheck:
@@ -221,7 +219,7 @@ class KeyCheck:
         get_keys().queue_authorize(pipe, self.credential)
 
     def judge(self, results: list) -> None:
-        enforce(Keys.verdict(self.credential, results[0]))
+        enforce(Keys.verdict(results[0]))
 
     def load_scripts(self) -> None:
         get_keys().load_scripts()

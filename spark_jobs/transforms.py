@@ -105,6 +105,9 @@ def classify(raw: DataFrame, event_types: str | tuple[str, ...], owns_unknown: b
         is_it = F.col("env")["event_type"] == event_type
         per_type += [(is_it & missing, f"missing_field:{path}") for path, missing in _missing_checks(model, ev)]
         per_type.append((is_it & _ts(ev[time_field]).isNull(), f"bad_{time_field}"))
+        props = model.model_json_schema(mode="serialization")["properties"]
+        per_type += [(is_it & ~ev[name].isin(*node["enum"]), f"bad_value:{name}")  # an `action` the contract lacks
+                     for name, node in props.items() if "enum" in node]
     bad_time = [(event_ts.isNull(), "bad_event_time")]
     reasons = [
         (F.col("raw").isNull(), "empty_message"),

@@ -180,12 +180,15 @@ def offer_event(action="accepted", **changes):
 
 
 def test_the_trades_sink_takes_offer_events_and_flattens_them_a_row_each(spark):
-    ok, no_give, bad_time = offer_event(), offer_event(), offer_event(action_time="later")
+    ok, no_give, bad_time, bad_action = offer_event(), offer_event(), offer_event(action_time="later"), offer_event()
     del no_give["give"]
-    values = [trade_event(), ok, no_give, bad_time, state_event({1: 1}), offer_event("opened", offer_id="o2")]
+    bad_action["action"] = "stolen"
+    values = [trade_event(), ok, no_give, bad_time, state_event({1: 1}), offer_event("opened", offer_id="o2"),
+              bad_action]
     out = transforms.classify(batch(spark, values), (events.TRADE, events.OFFER), owns_unknown=True)
     got = {r["offset"]: r["reason"] for r in out.select("offset", "reason").collect()}
-    assert got == {0: None, 1: None, 2: "missing_field:give", 3: "bad_action_time", 5: None}  # 4: the other sink's
+    assert got == {0: None, 1: None, 2: "missing_field:give", 3: "bad_action_time", 5: None,  # 4: the other sink's
+                   6: "bad_value:action"}
     only_trades = transforms.classify(batch(spark, values), events.TRADE, owns_unknown=False)
     assert [r["offset"] for r in only_trades.collect()] == [0]
     valid = transforms.for_writers(transforms.timed(out, "1 hour", "5 minutes", F.lit(NOW))).filter(
