@@ -40,7 +40,7 @@ def test_the_wheel_holds_the_code_and_its_data(tmp_path):
     probe = ("import sql, engine.store, spark_jobs.launch as launch, orchestration.downloads as d, "
              "bazaar.stack.hive_metastore as m; from importlib import resources; from pathlib import Path; "
              "print(sql.ddl_columns('trades')[-1][0], len(sql.names('seed')), "
-             "engine.store._script('commit.lua').count('redis.call') > 0, "
+             "engine.store.script_text('totals.lua').count('redis.call') > 0, "
              "Path(launch.__file__).with_name('sink.py').is_file(), "
              "Path(d.__file__).with_name('templates').joinpath('reports.html').is_file(), "
              "resources.files('bazaar.stack').joinpath('java', 'LoopbackMetaStore.java').is_file(), "
