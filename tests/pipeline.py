@@ -77,7 +77,11 @@ class Ledger:
         ids = sorted({s["player_id"] for s in self.states})
         quiet, busy = ids[:expiring], ids[expiring:]
         # 3 s: the round goes on meanwhile; their makers take no part in it, so each one's last state is its expiry's
-        ending = [oid for oid in (self._open(maker, rng.choice(busy), rng, 3) for maker in quiet) if oid]
+        ending = {}  # offer id -> its maker, for the offers that opened (an opening refused changed nothing)
+        for maker in quiet:
+            oid = self._open(maker, rng.choice(busy), rng, 3)
+            if oid:
+                ending[oid] = maker
         for _ in range(n):
             a, b = rng.sample(busy, 2)
             oid = self._open(a, b, rng, 600)
@@ -95,12 +99,12 @@ class Ledger:
                 r = self.client.post(f"/offers/{oid}/cancel")
                 assert r.status_code == 200
                 self.states.append(r.get_json()["maker_state"])  # its goods back from escrow
-        deadline = time.monotonic() + expire_timeout
-        while ending and time.monotonic() < deadline:
-            ending = [o for o in ending if self.client.get(f"/offers/{o}").get_json()["status"] == "open"]
+        deadline, waiting = time.monotonic() + expire_timeout, list(ending)
+        while waiting and time.monotonic() < deadline:
+            waiting = [o for o in waiting if self.client.get(f"/offers/{o}").get_json()["status"] == "open"]
             time.sleep(0.2)
-        assert not ending, f"offers {ending} did not expire: is the relay running?"
-        for maker in quiet:  # its state once its offer expired (nothing else touched it)
+        assert not waiting, f"offers {waiting} did not expire: is the relay running?"
+        for maker in ending.values():  # its state once its offer expired (nothing else touched it)
             self.states.append(self.client.get(f"/players/{maker}").get_json())
         for oid in self.offers:
             self.offers[oid] = self.client.get(f"/offers/{oid}").get_json()
