@@ -3,8 +3,12 @@
     python -m engine.relay          (started by `bazaar up`)
 
 At-least-once, in order: entries are read through a consumer group, produced
-with acks=all (idempotent producer), and acknowledged and deleted from the
-stream only after Kafka confirmed them.  What a crashed relay left pending
+with acks=all (idempotent producer, batches compressed with `relay_compression`),
+and acknowledged and deleted from the stream only after Kafka confirmed them.
+The producer is librdkafka's (confluent-kafka): kafka-python's producer cost
+about 0.3 ms of CPU per event here, more than the engine spent deciding the
+trade (see the README's benchmark section); kafka-python stays for the
+topic's administration and the tests' consumers.  What a crashed relay left pending
 (its own, or another consumer's idle past `relay_claim_idle_ms`) is sent
 again; such re-sent entries are counted, since Kafka may hold them twice (the
 sinks deduplicate by `event_id`).  So the stream holds exactly the entries not
@@ -31,11 +35,11 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Optional
 
 import redis
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from confluent_kafka import KafkaException, Producer
 
 from engine.db import make_redis
 from engine.offerbook import OfferBook
@@ -89,13 +93,15 @@ class Relay:
         self.outbox = f"{settings.namespace}:outbox"
         self.stats = f"{settings.namespace}:relay"
         self.consumer = consumer or settings.relay_consumer
-        self.producer: Optional[KafkaProducer] = None
+        self.producer: Optional[Producer] = None
         self.stopping = False
         self._own_pending = True  # after a start or a failure, first re-send what we hold
         # the sweep's store takes no outbox cap: returning escrow must not wait for Kafka
         self.offers = OfferBook(Store(client, settings.namespace, outbox_max=2**62,
                                       history_max=settings.history_max), keep_s=settings.offer_keep_s)
         self.sweep_every_s = 1.0
+        self._next_claim = 0.0  # monotonic times of the next look for abandoned entries, and heartbeat
+        self._next_beat = 0.0
 
     def ensure_group(self) -> None:
         try:
@@ -104,35 +110,42 @@ class Relay:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def _producer(self) -> KafkaProducer:
+    def _producer(self) -> Producer:
         if self.producer is None:
-            self.producer = KafkaProducer(
-                bootstrap_servers=self.s.kafka_bootstrap,
-                acks="all",
-                enable_idempotence=True,  # producer retries never duplicate or reorder
-                linger_ms=20,
-                batch_size=512 * 1024,
-                max_block_ms=10_000,
-                request_timeout_ms=15_000,
-                delivery_timeout_ms=30_000,
-            )
+            self.producer = Producer({
+                "bootstrap.servers": self.s.kafka_bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,  # producer retries never duplicate or reorder
+                "compression.type": self.s.relay_compression,
+                "linger.ms": 5,  # a batch is sent as one request anyway: this only gathers stragglers
+                "batch.size": 1024 * 1024,
+                "message.timeout.ms": 30_000,  # a batch Kafka has not confirmed by then is sent again
+                "socket.timeout.ms": 15_000,
+                "logger": log,
+            })
         return self.producer
 
     def _drop_producer(self) -> None:
+        """Discard the producer and whatever it still holds: those entries are still pending in the
+        outbox and are sent again, by a new producer, in order."""
         if self.producer is not None:
-            try:
-                self.producer.close(timeout=0)
-            except Exception:  # closing a broken producer may raise anything; it is discarded either way
-                pass
+            self.producer.purge()
+            self.producer.flush(0)
             self.producer = None
 
     def next_batch(self, block_ms: int) -> tuple[list, bool]:
-        """(entries, resent): claimed or own pending entries first, then new ones."""
+        """(entries, resent): claimed or own pending entries first, then new ones.  Another relay's
+        abandoned entries are looked for a few times per idle period, not on every batch (they can
+        only be claimed once idle that long): a round trip saved per batch at a steady flow."""
         n = self.s.relay_batch
-        _, claimed, _ = self.r.xautoclaim(self.outbox, GROUP, self.consumer, self.s.relay_claim_idle_ms,
-                                          "0-0", count=n)
-        if claimed:
-            return claimed, True
+        now = time.monotonic()
+        if now >= self._next_claim:
+            _, claimed, _ = self.r.xautoclaim(self.outbox, GROUP, self.consumer, self.s.relay_claim_idle_ms,
+                                              "0-0", count=n)
+            # a full batch: there may be more to claim on the next one
+            self._next_claim = 0.0 if len(claimed) == n else now + self.s.relay_claim_idle_ms / 4000
+            if claimed:
+                return claimed, True
         if self._own_pending:
             mine = self.r.xreadgroup(GROUP, self.consumer, {self.outbox: "0"}, count=n)
             entries = mine[0][1] if mine else []
@@ -145,17 +158,24 @@ class Relay:
     def send(self, entries: list, resent: bool) -> int:
         """Produce a batch; acknowledge what Kafka confirmed. Returns how many were confirmed."""
         entries = [(eid, f) for eid, f in entries if f]  # a deleted entry claimed by id comes back empty
+        ok: list = []
+        failed: list = []
+
+        def delivered(eid, err, _msg) -> None:  # called from flush(), on this thread
+            (failed if err is not None else ok).append(eid)
+
         try:
             producer = self._producer()
-            futures = [(eid, producer.send(self.s.topic, key=f[b"k"], value=f[b"e"])) for eid, f in entries]
-            producer.flush(timeout=30)
-        except KafkaError as exc:
+            topic = self.s.topic
+            for eid, f in entries:
+                producer.produce(topic, f[b"e"], f[b"k"], on_delivery=partial(delivered, eid))
+            left = producer.flush(30)
+        except (KafkaException, BufferError) as exc:
             log.warning("kafka unavailable (%s); will retry", exc)
-            self._drop_producer()
-            self._own_pending = True
-            return 0
-        ok = [eid for eid, fut in futures if fut.succeeded()]
-        if len(ok) < len(futures):
+            left = -1
+        if left or failed:
+            if failed:
+                log.warning("kafka refused %d of %d events; will retry", len(failed), len(entries))
             self._drop_producer()
             self._own_pending = True
         if ok:
@@ -169,6 +189,11 @@ class Relay:
         return len(ok)
 
     def beat(self) -> None:
+        """The heartbeat in `{ns}:relay`, at most once a second (by Redis's clock, as `read_lag` reads it)."""
+        now = time.monotonic()
+        if now < self._next_beat:
+            return
+        self._next_beat = now + 1.0
         now_s, now_us = self.r.time()
         self.r.hset(self.stats, mapping={"heartbeat": f"{now_s + now_us / 1e6:.3f}", "pid": os.getpid()})
 
@@ -187,7 +212,9 @@ class Relay:
     def run(self, block_ms: int = 500) -> None:
         self.ensure_group()
         backoff = 0.5
+        gather_s = self.s.relay_gather_ms / 1000
         while not self.stopping:
+            started = time.monotonic()
             self.beat()
             entries, resent = self.next_batch(block_ms)
             if not entries:
@@ -195,8 +222,12 @@ class Relay:
             if self.send(entries, resent) == 0:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-            else:
-                backoff = 0.5
+                continue
+            backoff = 0.5
+            if len(entries) < self.s.relay_batch:
+                # a steady flow: let the next batch gather for a moment instead of paying a Redis and
+                # a Kafka round trip for every few events (a first event after a quiet spell goes at once)
+                time.sleep(max(0.0, gather_s - (time.monotonic() - started)))
         self._drop_producer()
 
 

@@ -7,7 +7,7 @@ ports on 127.0.0.1; secrets have no defaults.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +71,13 @@ class RelaySettings(RedisSettings):
         default="relay-1", description="The relay's consumer name; a restarted relay resumes its own pending entries."
     )
     relay_batch: int = Field(default=2000, description="Outbox entries the relay moves per batch.")
+    relay_compression: Literal["zstd", "lz4", "snappy", "gzip", "none"] = Field(
+        default="zstd", description="How the relay compresses its batches for Kafka (the log on disk keeps them so)."
+    )
+    relay_gather_ms: int = Field(
+        default=25, ge=0,
+        description="At a steady flow, a batch gathers at least this long: fewer, larger batches for the same "
+                    "events, for at most this much more latency.")
     relay_claim_idle_ms: int = Field(
         default=30_000, description="Entries another relay left pending this long are claimed and re-sent."
     )
