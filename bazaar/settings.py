@@ -63,7 +63,11 @@ class StackSettings(BaseSettings):
         default=None, description="The API key the stack's tools send; HOME/api-key (made by `bazaar up`) when unset."
     )
     engine_port: int = 5000
-    engine_workers: int = Field(default=4, description="gunicorn worker processes.")
+    engine_workers: int = Field(default=2, description="The engine's worker processes (granian), one per core.")
+    engine_access_log: bool = Field(
+        default=False, description="A line per request in the engine's log (no header, query or body); it costs "
+                                   "about a third of a trade's CPU (Python logging in the worker), so it is off "
+                                   "by default: failures are logged under their request id either way.")
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_version: str = Field(default="4.1.1", description="org.apache.kafka:kafka_2.13 version.")

@@ -1,6 +1,6 @@
 """The trade engine: a Flask application whose state lives in Redis.
 
-Run it with gunicorn (`bazaar up` does): `gunicorn 'engine:create_app()'`.
+Run it under any WSGI server; `bazaar up` runs granian: `granian --interface wsgi --factory engine:create_app`.
 Configured by `engine.settings.EngineSettings` (`BAZAAR_REDIS_URL`, ...).
 """
 
