@@ -9,13 +9,13 @@ logged with its traceback under the same id.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Optional
 
 from flask import Flask, g, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from engine.events import new_id
 from engine.store import Backpressure, Contention, KeyReused, StoreUnavailable
 
 log = logging.getLogger("engine")
@@ -87,10 +87,10 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start() -> None:
-        g.request_id = uuid.uuid4().hex
+        g.request_id = new_id()
 
     @app.after_request
     def _finish(response):
-        # gunicorn's access log prints it beside the request line (see bazaar/stack/engine_server.py)
+        # the client quotes it; a failure is logged under it (`_unforeseen`)
         response.headers["X-Request-Id"] = g.get("request_id", "-")
         return response

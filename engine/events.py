@@ -12,7 +12,7 @@ always with all six fraction digits so that they sort as text.
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import datetime, timezone
 from typing import Literal, Optional, Union
 
@@ -36,7 +36,8 @@ def utc_now_iso() -> str:
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (128 bits from the OS, as uuid4 draws; a fifth of its cost)."""
+    return os.urandom(16).hex()
 
 
 class _Frozen(BaseModel):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Mapping, Optional
 
 from engine import catalog
@@ -77,6 +78,12 @@ class Player:
         return self.max_capacity - self.held_units - self.escrow_units
 
     def to_state(self) -> PlayerState:
+        """The state as the API and the events spell it; built once per Player (it is immutable:
+        a trade's answer and its state event share it)."""
+        return self._state
+
+    @cached_property
+    def _state(self) -> PlayerState:
         return PlayerState(
             player_id=self.player_id,
             username=self.username,
