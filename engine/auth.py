@@ -190,7 +190,7 @@ def bearer() -> str:
 
 
 def get_keys() -> Keys:
-    from engine.db import get_store  # one Redis pool per process, made after gunicorn forks
+    from engine.db import get_store  # one Redis pool per process, made in each server worker
 
     keys = current_app.extensions.get("bazaar_keys")
     if keys is None:

@@ -1,7 +1,7 @@
 """Access to the Redis-backed store from request handlers.
 
-The connection pool is made lazily, on first use in each process (after
-gunicorn forks), and kept in `app.extensions`; handlers call `get_store()`.
+The connection pool is made lazily, on first use in each process (in each of
+the server's workers), and kept in `app.extensions`; handlers call `get_store()`.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import os
 from datetime import datetime, timezone
 from typing import Literal, Optional, Union
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
@@ -150,6 +151,14 @@ def player_state_event(state: PlayerState, when: str) -> PlayerStateEvent:
     return PlayerStateEvent(
         event_id=new_id(), event_time=when, state_id=new_id(), state_time=when, player=state
     )
+
+
+def state_event_json(state: dict, when: str) -> bytes:
+    """`player_state_event(state, when).model_dump_json()` for a state given as plain data
+    (`rules.Player.api_state`), byte for byte, without building the models: the trade's hot path
+    writes two per executed trade (tests/engine/test_events.py holds the two spellings equal)."""
+    return orjson.dumps({"event_id": new_id(), "event_type": PLAYER_STATE, "schema_version": SCHEMA_VERSION,
+                         "event_time": when, "state_id": new_id(), "state_time": when, "player": state})
 
 
 def trade_event(

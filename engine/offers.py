@@ -30,7 +30,7 @@ OFFER_ID = re.compile(r"[0-9a-f]{32}")
 def _offer_answer(status: int):
     """The offer, and the maker's state after the step (its goods into or out of escrow)."""
     def answer(offer: OfferRecord, maker: Player) -> Answer:
-        return status, current_app.json.dumps({**offer.body(), "maker_state": maker.to_state().model_dump()})
+        return status, current_app.json.dumps({**offer.body(), "maker_state": maker.api_state})
     return answer
 
 

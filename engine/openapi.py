@@ -141,8 +141,8 @@ HEADERS = {
                                            "the same Idempotency-Key.", "schema": {"type": "string", "enum": ["true"]}},
 }
 
-# gunicorn refuses a request line over 4,094 bytes itself (an HTML page): a long query string can get it
-TOO_LONG = {"414": {"description": "The request line is over 4,094 bytes: refused by the HTTP server before the "
+# the HTTP server (granian) refuses a request line over about 64 KiB itself: a long query string can get it
+TOO_LONG = {"414": {"description": "The request line is over about 64 KiB: refused by the HTTP server before the "
                                    "engine sees it."}}
 
 IDEMPOTENCY_KEY = {

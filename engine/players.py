@@ -16,7 +16,7 @@ bp = Blueprint("players", __name__)
 
 
 def answer(player: Player) -> Answer:
-    return 201, current_app.json.dumps(player.to_state().model_dump())
+    return 201, current_app.json.dumps(player.api_state)
 
 
 @bp.put("/create_player")
@@ -42,7 +42,7 @@ def get_player(player_id: int):
     player = get_store().get_player(player_id)
     if player is None:
         raise ApiError(404, "unknown_player", f"no player with id {player_id}")
-    return player.to_state().model_dump()
+    return player.api_state
 
 
 @bp.post("/players/<int:player_id>/tokens")

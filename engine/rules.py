@@ -28,13 +28,14 @@ cancelled or expired offer can always return them.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Mapping, Optional
 
+import orjson
+
 from engine import catalog
-from engine.events import Inventory, ItemStack, PlayerState, TradeSide
+from engine.events import ItemStack, PlayerState, TradeSide
 
 SAME_PLAYER = "same_player"
 UNKNOWN_ITEM = "unknown_item"
@@ -78,36 +79,34 @@ class Player:
         return self.max_capacity - self.held_units - self.escrow_units
 
     def to_state(self) -> PlayerState:
-        """The state as the API and the events spell it; built once per Player (it is immutable:
-        a trade's answer and its state event share it)."""
-        return self._state
+        """The state as the API and the events spell it (`PlayerState`)."""
+        return PlayerState.model_validate(self.api_state)
 
     @cached_property
-    def _state(self) -> PlayerState:
-        return PlayerState(
-            player_id=self.player_id,
-            username=self.username,
-            player_class=self.player_class,
-            version=self.version,
-            gold=self.gold,
-            inventory=Inventory(
-                max_capacity=self.max_capacity,
-                current_capacity=self.free_capacity,
-                items=[item_stack(i, q) for i, q in sorted(self.items.items())],
-            ),
-        )
+    def api_state(self) -> dict:
+        """`to_state()` as plain data, in its fields' order, built once per Player (it is immutable):
+        the hot path's answer and state event serialize it without building pydantic models."""
+        return {
+            "player_id": self.player_id,
+            "username": self.username,
+            "player_class": self.player_class,
+            "version": self.version,
+            "inventory": {
+                "max_capacity": self.max_capacity,
+                "current_capacity": self.free_capacity,
+                "items": [stack_data(i, q) for i, q in sorted(self.items.items())],
+            },
+            "gold": self.gold,
+        }
 
-    def dumps(self) -> str:
+    def dumps(self) -> bytes:
         """Compact storage form (the Redis value)."""
-        return json.dumps(
-            [self.username, self.player_class, self.gold, self.max_capacity, sorted(self.items.items()),
-             self.escrow_units],
-            separators=(",", ":"),
-        )
+        return orjson.dumps([self.username, self.player_class, self.gold, self.max_capacity,
+                             sorted(self.items.items()), self.escrow_units])
 
     @classmethod
     def loads(cls, player_id: int, version: int, raw: str | bytes) -> "Player":
-        username, player_class, gold, max_capacity, items, *escrow = json.loads(raw)  # no escrow before offers
+        username, player_class, gold, max_capacity, items, *escrow = orjson.loads(raw)  # no escrow before offers
         return cls(player_id, username, player_class, version, gold, max_capacity, dict(items), *escrow)
 
 
@@ -139,10 +138,16 @@ class Offer:
 
 
 def item_stack(item_id: int, quantity: int) -> ItemStack:
+    return ItemStack(**stack_data(item_id, quantity))
+
+
+def stack_data(item_id: int, quantity: int) -> dict:
+    """An `ItemStack` as plain data: the catalog's item and a quantity (name, level and value null
+    for an id the catalog does not know)."""
     item = catalog.get_item(item_id)
     if item is None:
-        return ItemStack(item_id=item_id, name=None, level=None, value=None, quantity=quantity)
-    return ItemStack(item_id=item_id, name=item.name, level=item.level, value=item.value, quantity=quantity)
+        return {"item_id": item_id, "name": None, "level": None, "value": None, "quantity": quantity}
+    return {"item_id": item_id, "name": item.name, "level": item.level, "value": item.value, "quantity": quantity}
 
 
 def trade_side(offer: Offer) -> TradeSide:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Callable, Iterator, Optional, Protocol
 
+import orjson
 import redis
 
 from engine import catalog, events, rules
@@ -291,8 +292,7 @@ class Store:
             evs += [ev.kafka_key, ev.event_type, ev.model_dump_json()]
         for player in step.changed.values():
             bumps.append("player_states")
-            ev = events.player_state_event(player.to_state(), step.when)
-            evs += [ev.kafka_key, ev.event_type, ev.model_dump_json()]
+            evs += [str(player.player_id), events.PLAYER_STATE, events.state_event_json(player.api_state, step.when)]
         keys = [self.k_outbox, self.k_counters, idem.record if idem else self.k_no_idem]
         keys += [self.player_key(i) for i in ids] + [self.history_key(i) for i in ids]
         offer = ""
@@ -340,10 +340,10 @@ def _history_entry(trade: events.TradeEvent, player_id: int) -> str:
         return {"items": [{"item_id": i.item_id, "quantity": i.quantity} for i in side.items_traded],
                 "gold": side.gold_traded}
 
-    return json.dumps({"trade_id": trade.trade_id, "trade_time": trade.trade_time,
-                       "status": "executed" if trade.valid_trade else "rejected", "fail_reason": trade.fail_reason,
-                       "counterparty": theirs.player_id, "gave": goods(mine), "received": goods(theirs),
-                       "offer_id": trade.offer_id}, separators=(",", ":"))
+    return orjson.dumps({"trade_id": trade.trade_id, "trade_time": trade.trade_time,
+                         "status": "executed" if trade.valid_trade else "rejected", "fail_reason": trade.fail_reason,
+                         "counterparty": theirs.player_id, "gave": goods(mine), "received": goods(theirs),
+                         "offer_id": trade.offer_id})
 
 
 def _stored(idem: Idem, row: list) -> Optional[Answer]:

@@ -20,8 +20,8 @@ def answer(outcome: TradeOutcome) -> Answer:
         "status": "executed" if ev.valid_trade else "rejected",
         "trade_time": ev.trade_time,
         "fail_reason": ev.fail_reason,
-        "player_1": outcome.player_1.to_state().model_dump() if outcome.player_1 else None,
-        "player_2": outcome.player_2.to_state().model_dump() if outcome.player_2 else None,
+        "player_1": outcome.player_1.api_state if outcome.player_1 else None,
+        "player_2": outcome.player_2.api_state if outcome.player_2 else None,
     }
     return 200 if ev.valid_trade else 409, current_app.json.dumps(body)
 
