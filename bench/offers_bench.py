@@ -174,13 +174,13 @@ def fill(client: redis.Redis, ns: str, upto: int) -> None:
 @click.option("--seconds", default=20, show_default=True, help="Length of the concurrent flow.")
 @click.option("--clients", default=32, show_default=True, help="Client threads in the flow.")
 @click.option("--players", default=200, show_default=True, help="Players trading through offers.")
-@click.option("--workers", default=4, show_default=True, help="gunicorn workers.")
+@click.option("--workers", default=4, show_default=True, help="The engine's worker processes.")
 def main(seconds: int, clients: int, players: int, workers: int) -> None:
     home = Path(tempfile.mkdtemp(prefix="bazaar-bench-"))
     settings = isolated_stack(home, engine_workers=workers)
     services = [RedisService(settings), EngineService(settings)]
     results: dict = {"machine": {"cores": os.cpu_count()}, "workers": workers,
-                     "configuration": "Redis + engine (gunicorn); no relay, no Kafka"}
+                     "configuration": "Redis + engine (granian); no relay, no Kafka"}
     try:
         for svc in services:
             svc.start()

@@ -52,10 +52,13 @@ POLL_S = 0.5  # each poll is a Trino query on the same 2 cores as the sinks; fas
 
 
 def produce_backlog(settings, n: int, age_s: float) -> int:
-    """n events, a trade and its two states at a time, as the engine would append them `age_s` ago."""
+    """n events, a trade and its two states at a time, as the engine would append them `age_s` ago,
+    compressed as the relay compresses them (`BAZAAR_RELAY_COMPRESSION`): the sinks decompress what
+    they read."""
     rng = random.Random(5)
+    codec = settings.relay.relay_compression
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
-                             batch_size=512 * 1024)
+                             batch_size=512 * 1024, compression_type=None if codec == "none" else codec)
     kit = catalog.CLASSES["merchant"]
     sent = 0
     for _ in track(range(n // 3), description=f"producing {n:,} events", console=console):

@@ -130,7 +130,7 @@ def _one_of(refs: list[str], description: str, headers: tuple[str, ...] = ()) ->
 
 
 HEADERS = {
-    "X-Request-Id": {"description": "The request's id, also in the engine's access log.", "required": True,
+    "X-Request-Id": {"description": "The request's id; a failure is logged under it.", "required": True,
                      "schema": {"type": "string"}},
     "Retry-After": {"description": "Seconds to wait before retrying.", "required": True,
                     "schema": {"type": "string", "pattern": "^[0-9]+$"}},

@@ -117,6 +117,9 @@ class Relay:
                 "acks": "all",
                 "enable.idempotence": True,  # producer retries never duplicate or reorder
                 "compression.type": self.s.relay_compression,
+                # kafka-python's and the Java client's partitioner: a key's events stay in the partition
+                # they went to before (librdkafka's default hashes keys differently)
+                "partitioner": "murmur2_random",
                 "linger.ms": 5,  # a batch is sent as one request anyway: this only gathers stragglers
                 "batch.size": 1024 * 1024,
                 "message.timeout.ms": 30_000,  # a batch Kafka has not confirmed by then is sent again
@@ -211,6 +214,7 @@ class Relay:
 
     def run(self, block_ms: int = 500) -> None:
         self.ensure_group()
+        self._own_pending = True  # entries read before a Redis failure may be pending unacknowledged
         backoff = 0.5
         gather_s = self.s.relay_gather_ms / 1000
         while not self.stopping:

@@ -281,7 +281,7 @@ class Store:
         trade = step.trade
         logged = [_history_entry(trade, i) if trade is not None and snapshot[i] is not None else "" for i in ids]
         bumps = list(step.bumps)
-        evs: list[str] = []
+        evs: list[str | bytes] = []
         if trade is not None:
             bumps += ["trades", "trades_executed" if trade.valid_trade else "trades_rejected"]
             if not trade.valid_trade:
@@ -331,7 +331,7 @@ class Step:
     bumps: tuple[str, ...] = ()
 
 
-def _history_entry(trade: events.TradeEvent, player_id: int) -> str:
+def _history_entry(trade: events.TradeEvent, player_id: int) -> bytes:
     """The trade as one of its players sees it (a line of its history)."""
     mine, theirs = ((trade.player_1, trade.player_2) if trade.player_1.player_id == player_id
                     else (trade.player_2, trade.player_1))

@@ -60,7 +60,7 @@ def client(app, api_key):
 
 @pytest.fixture
 def auth(api_key) -> dict[str, str]:
-    """The header the engine under gunicorn needs."""
+    """The header the engine under the engine's server (granian) needs."""
     return {"Authorization": f"Bearer {api_key}"}
 
 

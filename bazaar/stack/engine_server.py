@@ -1,5 +1,5 @@
-"""The trade engine under granian (a WSGI server in Rust: HTTP parsing, keep-alive and the access
-log off the GIL).  Measured beside gunicorn's sync workers on this machine with the relay and Kafka
+"""The trade engine under granian (a WSGI server in Rust: HTTP parsing and keep-alive off the
+GIL).  Measured beside gunicorn's sync workers on this machine with the relay and Kafka
 on (README, benchmarks): the same engine answered ~50% more trades for ~0.8 ms less CPU each, and a
 minimal Flask route twice as many requests."""
 
@@ -29,6 +29,7 @@ class EngineService(Service):
             sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "engine:create_app",
             "--host", s.host, "--port", str(s.engine_port),
             "--workers", str(s.engine_workers),
+            "--blocking-threads", str(s.engine_threads),
             "--http", "1", "--no-ws",
             "--backlog", "2048",
             "--respawn-failed-workers",

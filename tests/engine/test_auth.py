@@ -1,4 +1,4 @@
-"""API keys: the engine under gunicorn refuses every route without a live key, changes nothing
+"""API keys: the engine under the engine's server (granian) refuses every route without a live key, changes nothing
 when it does, limits each key to its rate across workers; `bazaar keys` manages them."""
 
 import os

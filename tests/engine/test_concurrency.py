@@ -1,5 +1,5 @@
 """Thousands of conflicting trades from 16 threads over a few hot players,
-through gunicorn: nothing is duplicated or destroyed, every request is recorded once."""
+through the engine's server: nothing is duplicated or destroyed, every request is recorded once."""
 
 import random
 import threading

@@ -1,4 +1,4 @@
-"""Schemathesis against the running engine (gunicorn, real Redis) with the stack's key: every
+"""Schemathesis against the running engine (granian, real Redis) with the stack's key: every
 check it has, thousands of generated requests, and not one failure.
 
 The seed is fixed in `make test` so a run is reproducible; `make fuzz` runs longer with a fresh

@@ -1,4 +1,4 @@
-"""Idempotency-Key on the engine under gunicorn: one execution per key whatever the client does
+"""Idempotency-Key on the engine under the engine's server (granian): one execution per key whatever the client does
 (16 at once, a reply dropped on the way), the original answer replayed, a reused key refused."""
 
 import json

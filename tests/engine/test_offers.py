@@ -1,6 +1,6 @@
 """Offers held in escrow, against a real Redis: opening takes the maker's goods, accepting exchanges
 them once, cancelling and expiring return them, and the economy's totals hold through all of it.
-The races run under gunicorn (`engine_service`), many clients at once."""
+The races run under the engine's server (granian) (`engine_service`), many clients at once."""
 
 from __future__ import annotations
 
@@ -296,7 +296,7 @@ def test_offer_writes_are_idempotent(client, outbox):
     assert [e["action"] for e in outbox.events("offer")] == ["opened", "accepted"] and len(outbox.events("trade")) == 1
 
 
-# -- races, under gunicorn -----------------------------------------------------------
+# -- races, under the engine's server (granian) -----------------------------------------------------------
 def _at_once(n, call):
     barrier, out = threading.Barrier(n), [None] * n
 

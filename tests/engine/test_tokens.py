@@ -1,5 +1,5 @@
 """Player tokens and trade history: a token acts for its own player on its own routes only, under
-gunicorn against a real Redis; a player's history holds every trade once, newest first, across pages."""
+the engine's server (granian) against a real Redis; a player's history holds every trade once, newest first, across pages."""
 
 import json
 import os
@@ -45,7 +45,7 @@ def test_token_round_trip_and_every_way_to_be_refused():
             tokens.mint(7, ttl)
 
 
-# -- authorization, under gunicorn -------------------------------------------------
+# -- authorization, under the engine's server (granian) -------------------------------------------------
 @pytest.fixture
 def players(engine_service, auth):
     base = engine_service.address
