@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.partitioner.default import murmur2
 
 from bazaar.stack import RelayService
 from bazaar.stack.api_key import ensure_stack_key
@@ -90,6 +91,11 @@ def test_events_arrive_in_kafka_exactly_as_appended(relay_stack, relay, redis_cl
     for key in {k for k, _ in appended}:
         assert [m.value for m in sorted(got, key=lambda m: m.offset) if m.key == key] == \
             [v for k, v in appended if k == key]
+    # each key in the partition the Java client's and kafka-python's partitioner (murmur2) gives it:
+    # the partition a key's earlier events, or another producer's, went to
+    partitions = relay_stack.topic.topic_partitions
+    assert [m.partition for m in got] == [(murmur2(m.key) & 0x7FFFFFFF) % partitions for m in got]
+    assert len({m.partition for m in got}) == partitions
     trade_ids = {a["trade_id"] for a in answers if "trade_id" in a}
     assert {json.loads(m.value)["trade_id"] for m in got if m.key in {t.encode() for t in trade_ids}} == trade_ids
     wait_drained(relay)
