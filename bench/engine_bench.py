@@ -171,29 +171,32 @@ def run_wrk(url: str, connections: int, seconds: int, players: int, key: str, id
     return row
 
 
+class MinimalFlask(EngineService):
+    """A minimal Flask route (`bench/minimal_app.py`) under the engine's own server command, started
+    and stopped as the stack's services are, on a port of its own."""
+
+    name = "minimal-flask"
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        cmd[cmd.index("engine:create_app")] = "bench.minimal_app:create_app"
+        return cmd
+
+    def environment(self) -> dict[str, str]:
+        return {"PYTHONPATH": str(ROOT)}
+
+    def healthy(self) -> bool:
+        return requests.get(f"{self.address}/health", timeout=2).ok
+
+
 def ceiling(settings, seconds: int, players: int, key: str) -> dict:
     """wrk at 32 connections against a minimal Flask route under the engine's own server command."""
-    port = free_port()
-    cmd = EngineService(settings).command()
-    cmd[cmd.index("engine:create_app")] = "bench.minimal_app:create_app"
-    cmd[cmd.index("--port") + 1] = str(port)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://{settings.local.host}:{port}"
+    app = MinimalFlask(settings.replace(engine_port=free_port()))
+    app.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.post(f"{url}/trade", timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        return run_wrk(url, 32, seconds, players, key)
+        return run_wrk(app.address, 32, seconds, players, key)
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+        app.stop()
 
 
 def lag_samples(stop: threading.Event, relay: RelayService, launcher, every_s: float = 2.0) -> list[dict]:

@@ -7,6 +7,10 @@ from flask import Flask
 def create_app() -> Flask:
     app = Flask(__name__)
 
+    @app.get("/health")
+    def health():
+        return {"status": "ok"}
+
     @app.post("/trade")
     def trade():
         return {"status": "executed"}

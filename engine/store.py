@@ -226,9 +226,9 @@ class Store:
             for _ in range(100):
                 name = username or catalog.random_username(rng)
                 player = rules.new_player(player_id, name, cls)
-                event = events.player_state_event(player.to_state(), events.utc_now_iso())
+                event = events.state_event_json(player.api_state, events.utc_now_iso())
                 reply = answer(player)
-                args = [name.lower(), player_id, player.dumps(), event.kafka_key, event.model_dump_json(),
+                args = [name.lower(), player_id, player.dumps(), str(player_id), event,
                         self.outbox_max, *self._idem_args(idem, reply)]
                 keys = [self.k_outbox, self.k_counters, self.k_usernames, self.player_key(player_id),
                         idem.record if idem else self.k_no_idem]
