@@ -285,14 +285,24 @@ def test_dagster_instance_and_workspace(project):
 
 
 def test_versions_agree():
-    """The Spark image, the connector the image fetches and pyspark are one version; the image's dagster
-    and dagster-postgres are a released pair (libraries 0.(N+16).P go with dagster 1.N.P)."""
+    """The Spark image, the connector the image fetches and pyspark are one version; the metastore serves
+    the calls pyspark's Hive client makes; the image's dagster and dagster-postgres are a released pair
+    (libraries 0.(N+16).P go with dagster 1.N.P)."""
     setup = (ROOT / "setup.py").read_text()
     (pyspark,) = re.findall(r'"pyspark==([^"]+)"', setup)
     compose = COMPOSE.read_text()
     spark_images = set(re.findall(r"image: apache/spark:(\S+)", compose))
     assert spark_images and all(tag.startswith(f"{pyspark}-scala2.13-") for tag in spark_images), spark_images
     assert re.findall(r"<spark.version>([^<]+)</spark.version>", (DOCKER / "jars" / "pom.xml").read_text()) == [pyspark]
+
+    # pyspark's built-in Hive client (2.3) calls get_table, which Hive 4.0.1 removed from the metastore
+    # (HIVE-26537): the metastore image stays below 4.0.1 while that client is built in
+    import pyspark
+
+    (client,) = [j.name for j in (Path(pyspark.__file__).parent / "jars").glob("hive-metastore-*.jar")]
+    (hive,) = re.findall(r"image: apache/hive:(\d+)\.(\d+)\.(\d+)", compose)
+    if client.startswith("hive-metastore-2."):
+        assert tuple(map(int, hive)) < (4, 0, 1), (client, hive)
 
     dockerfile = (DOCKER / "Dockerfile").read_text()
     (core,) = re.findall(r"ARG DAGSTER_VERSION=(\d+)\.(\d+)\.(\d+)", dockerfile)
