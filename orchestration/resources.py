@@ -40,10 +40,14 @@ class KafkaResource(ConfigurableResource):
     topic: str = "events"
     partitions: int = 3
     retention_ms: int = 7 * 24 * 3600 * 1000
+    replication: int = 1
+    min_insync_replicas: int = 1
 
     def ensure_topic(self) -> dict:
         return ensure_topic(TopicSettings(kafka_bootstrap=self.bootstrap_servers, topic=self.topic,
-                                          topic_partitions=self.partitions, topic_retention_ms=self.retention_ms))
+                                          topic_partitions=self.partitions, topic_retention_ms=self.retention_ms,
+                                          topic_replication=self.replication,
+                                          topic_min_insync_replicas=self.min_insync_replicas))
 
 
 class SparkSinksResource(ConfigurableResource):
@@ -133,7 +137,9 @@ def local_resources(redis: Optional[RedisSettings] = None, topic: Optional[Topic
     return {
         "redis": RedisResource(url=redis.redis_url, password=pw, namespace=redis.namespace),
         "kafka": KafkaResource(bootstrap_servers=topic.kafka_bootstrap, topic=topic.topic,
-                               partitions=topic.topic_partitions, retention_ms=topic.topic_retention_ms),
+                               partitions=topic.topic_partitions, retention_ms=topic.topic_retention_ms,
+                               replication=topic.topic_replication,
+                               min_insync_replicas=topic.topic_min_insync_replicas),
         "sinks": SparkSinksResource.of(sinks),
         "report_store": ReportStoreResource(reports_dir=str(report_settings.reports_dir)),
         "trino": TrinoResource(host=trino.trino_host, port=trino.trino_port, user=trino.trino_user,
@@ -149,7 +155,9 @@ def cluster_resources() -> dict:
     return {
         "redis": RedisResource(url=EnvVar("BAZAAR_REDIS_URL"), namespace=redis.namespace, **password),
         "kafka": KafkaResource(bootstrap_servers=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"), topic=topic.topic,
-                               partitions=topic.topic_partitions, retention_ms=topic.topic_retention_ms),
+                               partitions=topic.topic_partitions, retention_ms=topic.topic_retention_ms,
+                               replication=topic.topic_replication,
+                               min_insync_replicas=topic.topic_min_insync_replicas),
         "sinks": SparkSinksResource.of(sinks, home=EnvVar("BAZAAR_SINK_HOME"), spark_master=EnvVar("BAZAAR_SPARK_MASTER"),
                                        kafka_bootstrap=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"),
                                        metastore_uri=EnvVar("BAZAAR_METASTORE_URI"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _CONFIG = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore")
@@ -19,6 +19,19 @@ class TopicSettings(BaseSettings):
     topic: str = Field(default="events", description="The Kafka topic every event goes to.")
     topic_partitions: int = Field(default=3, description="Partitions of the topic.")
     topic_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, description="Topic retention.ms.")
+    topic_replication: int = Field(
+        default=1, ge=1, description="Replicas of each partition of the topic (3 in the cluster shape).")
+    topic_min_insync_replicas: int = Field(
+        default=1, ge=1,
+        description="min.insync.replicas of the topic: with the relay's acks=all, a write needs this many "
+                    "replicas (2 in the cluster shape).")
+
+    @model_validator(mode="after")
+    def _writable(self) -> "TopicSettings":
+        # more in-sync replicas required than there are replicas: every acks=all write would be refused
+        if self.topic_min_insync_replicas > self.topic_replication:
+            raise ValueError("BAZAAR_TOPIC_MIN_INSYNC_REPLICAS must not exceed BAZAAR_TOPIC_REPLICATION")
+        return self
 
 
 class TrinoSettings(BaseSettings):

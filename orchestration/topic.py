@@ -10,16 +10,20 @@ from orchestration.settings import TopicSettings
 
 
 def ensure_topic(settings: TopicSettings) -> dict:
-    """Create the events topic if missing; raise its partitions, and set its retention and its
-    timestamp type (LogAppendTime), if they differ. Returns what it found and did."""
+    """Create the events topic if missing (with its replication); raise its partitions, and set its
+    retention, its timestamp type (LogAppendTime) and its min.insync.replicas, if they differ. Returns
+    what it found and did. (An existing topic's replication is left as it is: changing it is a
+    reassignment of its partitions, an operator's decision.)"""
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
     # the broker stamps each record with its own append time: the time the sinks' watermark follows,
     # which no producer can set ahead
-    want = {"retention.ms": str(settings.topic_retention_ms), "message.timestamp.type": "LogAppendTime"}
+    want = {"retention.ms": str(settings.topic_retention_ms), "message.timestamp.type": "LogAppendTime",
+            "min.insync.replicas": str(settings.topic_min_insync_replicas)}
     done = {"topic": settings.topic, "created": False, "partitions": settings.topic_partitions}
     try:
         try:
-            admin.create_topics([NewTopic(settings.topic, settings.topic_partitions, 1, topic_configs=want)])
+            admin.create_topics([NewTopic(settings.topic, settings.topic_partitions, settings.topic_replication,
+                                          topic_configs=want)])
             done["created"] = True
             return done
         except TopicAlreadyExistsError:
