@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -17,6 +18,18 @@ from bazaar.simulate import EngineUnreachable
 from bazaar.stack import ServiceError, services
 
 console = Console()
+
+
+def _set_profile(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> None:
+    if value is not None:  # the stack and every process it starts read it as BAZAAR_PROFILE
+        os.environ["BAZAAR_PROFILE"] = value
+
+
+profile_option = click.option(
+    "--profile", type=click.Choice(["local", "cluster"]), default=None, expose_value=False, is_eager=True,
+    callback=_set_profile,
+    help="`cluster`: the cluster shape on this machine, with its own home and ports (default: "
+         "BAZAAR_PROFILE, else local).")
 
 
 def _pick(names: tuple[str, ...]):
@@ -35,6 +48,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("names", nargs=-1)
+@profile_option
 def up(names: tuple[str, ...]) -> None:
     """Start the local stack (or the named services); idempotent."""
     for svc in _pick(names):
@@ -49,6 +63,7 @@ def up(names: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("names", nargs=-1)
+@profile_option
 def down(names: tuple[str, ...]) -> None:
     """Stop what `up` started, in reverse order."""
     for svc in reversed(_pick(names)):
@@ -57,6 +72,7 @@ def down(names: tuple[str, ...]) -> None:
 
 
 @main.command()
+@profile_option
 def status() -> None:
     """A table of services, and whether the tables hold every event the engine counted;
     exits 0 only when all are healthy and nothing is missing."""
@@ -77,6 +93,7 @@ def status() -> None:
 @main.command()
 @click.argument("name")
 @click.option("-n", "--lines", default=50, show_default=True)
+@profile_option
 def logs(name: str, lines: int) -> None:
     """Print the end of a service's log."""
     (svc,) = _pick((name,))
@@ -85,6 +102,7 @@ def logs(name: str, lines: int) -> None:
 
 
 @main.command()
+@profile_option
 def lag() -> None:
     """The relay's lag: outbox entries waiting for Kafka and the age of the oldest."""
     from bazaar.stack import RelayService
@@ -123,6 +141,7 @@ def _keys():
 @click.option("--name", required=True, help="A name for the key's holder, unique (e.g. the game server's).")
 @click.option("--rate", type=click.IntRange(1), default=None,
               help="Requests per second the key may make (default: BAZAAR_KEY_RATE, 1000).")
+@profile_option
 def keys_create(name: str, rate: Optional[int]) -> None:
     """Print a new key, alone on one line: the only time it is shown (only its hash is kept)."""
     with _keys() as store:
@@ -131,6 +150,7 @@ def keys_create(name: str, rate: Optional[int]) -> None:
 
 
 @keys.command("list")
+@profile_option
 def keys_list() -> None:
     """Name, creation, last use and rate of every key (never the key itself)."""
     with _keys() as store:
@@ -144,6 +164,7 @@ def keys_list() -> None:
 
 @keys.command("revoke")
 @click.argument("name")
+@profile_option
 def keys_revoke(name: str) -> None:
     """Revoke a key by name: the next request with it, on any worker, is a 401."""
     with _keys() as store:
@@ -173,6 +194,7 @@ def _sim_options(players: int, trades: int):
 @main.command()
 @_sim_options(players=100, trades=1000)
 @click.option("--url", default=None, help="Engine URL (default: the local stack's).")
+@profile_option
 def simulate(players: int, trades: int, concurrency: int, cheater_share: float, offer_share: float, seed: int,
              url: Optional[str]) -> None:
     """Create players and trade between them through the engine's HTTP API.
@@ -209,6 +231,7 @@ def _print_summary(summary) -> None:
 
 @main.command()
 @_sim_options(players=1000, trades=10_000)
+@profile_option
 def demo(players: int, trades: int, concurrency: int, cheater_share: float, offer_share: float, seed: int) -> None:
     """The main job: bring the stack up, play an economy through it, have Dagster
     materialize the reports, and show the seed's answers and the suspected cheaters."""
@@ -235,7 +258,7 @@ def demo(players: int, trades: int, concurrency: int, cheater_share: float, offe
                   f"Dagster UI: {stack.dagster_url}  reports: {stack.reports_url}  "
                   f"engine: {stack.engine_url} (API docs {stack.engine_url}/docs)  "
                   f"Trino: {stack.trino.trino_host}:{stack.trino.trino_port}\n"
-                  "stop everything with `bazaar down`")
+                  f"stop everything with `bazaar down{' --profile cluster' if stack.local.profile == 'cluster' else ''}`")
 
 
 def _cell(value) -> str:

@@ -16,9 +16,9 @@ import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Literal, Optional
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.settings import EngineSettings, RedisSettings, RelaySettings, to_env
@@ -47,9 +47,23 @@ def _state_home() -> Path:
     return Path.home() / ".local" / "state" / "bazaar"
 
 
+# The cluster profile's own home and ports, so it runs beside the default stack: each port is the
+# default's plus 10,000, but the Kafka controllers' (the brokers take 19092-19094).
+CLUSTER_DEFAULTS: dict[str, Any] = {
+    "home": Path.home() / ".local" / "state" / "bazaar-cluster",
+    "redis_port": 16379, "engine_port": 15000, "kafka_port": 19092, "kafka_controller_port": 19192,
+    "metastore_port": 19083, "trino_port": 18080, "dagster_port": 13000, "reports_port": 15050,
+    "kafka_brokers": 3,
+}
+
+
 class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore")
 
+    profile: Literal["local", "cluster"] = Field(
+        default="local",
+        description="`local`: every service one process; `cluster`: the cluster shape on this machine "
+                    "(three Kafka brokers, replication 3), with a home and ports of its own.")
     home: Path = Field(default_factory=_state_home,
                        description="Folder for the local stack's configs, logs, pids and data.")
     cache: Path = Field(default_factory=lambda: Path.home() / ".cache" / "bazaar",
@@ -73,8 +87,13 @@ class StackSettings(BaseSettings):
         default=False, description="A line per request in the engine's log (no header, query or body); it costs "
                                    "about a third of a trade's CPU (Python logging in the worker), so it is off "
                                    "by default: failures are logged under their request id either way.")
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
+    kafka_port: int = Field(default=9092, description="The first broker's port; broker i listens on this plus i-1.")
+    kafka_controller_port: int = Field(
+        default=9093, description="The first broker's controller port; broker i's is this plus i-1.")
+    kafka_brokers: int = Field(
+        default=1, ge=1, le=9,
+        description="Kafka brokers, each also a controller (KRaft): 1, or 3 for replication 3 with "
+                    "min.insync.replicas 2 (the cluster profile).")
     kafka_version: str = Field(default="4.1.1", description="org.apache.kafka:kafka_2.13 version.")
     kafka_heap: str = "512m"
     metastore_port: int = 9083
@@ -90,6 +109,14 @@ class StackSettings(BaseSettings):
     )
     dagster_port: int = 3000
     reports_port: int = 5050
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        """The cluster profile's own home and ports, where not set explicitly."""
+        if isinstance(data, dict) and data.get("profile") == "cluster":
+            data = {**CLUSTER_DEFAULTS, **data}
+        return data
 
 
 @dataclass(frozen=True)
@@ -163,7 +190,7 @@ class Stack:
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.host}:{self.local.kafka_port}"
+        return ",".join(f"{self.host}:{self.local.kafka_port + i}" for i in range(self.local.kafka_brokers))
 
     @property
     def metastore_uri(self) -> str:
@@ -171,7 +198,11 @@ class Stack:
 
     @cached_property
     def topic(self) -> TopicSettings:
-        return self._compose(TopicSettings, kafka_bootstrap=self.kafka_bootstrap)
+        """With three brokers or more, each partition on three of them and a write acknowledged by
+        two (the relay's acks=all), so one broker's loss loses nothing and stops nothing."""
+        brokers = self.local.kafka_brokers
+        return self._compose(TopicSettings, kafka_bootstrap=self.kafka_bootstrap,
+                             topic_replication=min(brokers, 3), topic_min_insync_replicas=2 if brokers >= 3 else 1)
 
     @cached_property
     def sinks(self) -> LauncherSettings:

@@ -11,7 +11,7 @@ from bazaar.settings import Stack
 from bazaar.stack.dagster_services import DagsterDaemonService, DagsterWebserverService, ReportsService
 from bazaar.stack.engine_server import EngineService
 from bazaar.stack.hive_metastore import MetastoreService
-from bazaar.stack.kafka_broker import KafkaService
+from bazaar.stack.kafka_broker import KafkaService, brokers
 from bazaar.stack.redis_server import RedisService
 from bazaar.stack.relay_process import RelayService
 from bazaar.stack.service import Service, ServiceError, Status
@@ -24,7 +24,7 @@ __all__ = ["DagsterDaemonService", "DagsterWebserverService", "ReportsService", 
 
 
 def services(stack: Stack) -> list[Service]:
-    return [RedisService(stack), KafkaService(stack), MetastoreService(stack), TrinoService(stack),
+    return [RedisService(stack), *brokers(stack), MetastoreService(stack), TrinoService(stack),
             EngineService(stack), RelayService(stack), SinkService(stack, "trades"),
             SinkService(stack, "player_states"), ReportsService(stack), DagsterWebserverService(stack),
             DagsterDaemonService(stack)]

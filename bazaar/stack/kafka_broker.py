@@ -1,16 +1,17 @@
-"""Apache Kafka in KRaft mode (one broker that is also the controller), from
-Maven Central jars; once it is up, the events topic is provisioned
-(`orchestration.topic`, as the `events_topic` asset does)."""
+"""Apache Kafka in KRaft mode from Maven Central jars: one broker that is also the controller, or
+(the cluster profile) three, each a broker and a voter of the controller quorum.  Once every broker
+is up, the events topic is provisioned (`orchestration.topic`, as the `events_topic` asset does)."""
 
 from __future__ import annotations
 
 import base64
 import subprocess
+import time
 import uuid
 
 from kafka import KafkaAdminClient
 
-from bazaar.settings import StackSettings
+from bazaar.settings import StackSettings, private_file
 from bazaar.stack import artifacts
 from bazaar.stack.java import default_java
 from bazaar.stack.service import Service, ServiceError
@@ -44,45 +45,74 @@ def kafka_libs(settings: StackSettings):
 
 
 class KafkaService(Service):
-    name = "kafka"
+    """One Kafka broker, also a controller (KRaft).  With `kafka_brokers` = 1, the stack's only one
+    (`kafka`); with 3, broker `node` of a three-voter quorum (`kafka-1` .. `kafka-3`), whose internal
+    topics and default replication are 3 with min.insync.replicas 2."""
+
     startup_timeout = 90.0
+
+    def __init__(self, stack, node: int = 1):
+        super().__init__(stack)
+        self.node, self.brokers = node, stack.local.kafka_brokers
+        if not 1 <= node <= self.brokers:
+            raise ValueError(f"broker {node} of {self.brokers}")
+        self.name = "kafka" if self.brokers == 1 else f"kafka-{node}"
+
+    @property
+    def port(self) -> int:
+        return self.local.kafka_port + self.node - 1
+
+    def controller_port(self, node: int) -> int:
+        return self.local.kafka_controller_port + node - 1
 
     @property
     def address(self) -> str:
-        return self.stack.kafka_bootstrap
+        return f"{self.local.host}:{self.port}"
 
     @property
     def config_path(self):
         return self.data_dir / "server.properties"
 
     def prepare(self) -> None:
-        s = self.local
+        s, n = self.local, self.brokers
         self.libs = kafka_libs(s)
         logs = self.data_dir / "log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        replicas, min_isr = min(n, 3), 2 if n >= 3 else 1
+        if n == 1:
+            quorum = f"controller.quorum.bootstrap.servers={s.host}:{self.controller_port(1)}"
+        else:  # a static quorum: every broker votes
+            quorum = "controller.quorum.voters=" + ",".join(
+                f"{i}@{s.host}:{self.controller_port(i)}" for i in range(1, n + 1))
         self.config_path.write_text("\n".join([
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.bootstrap.servers={s.host}:{s.kafka_controller_port}",
-            f"listeners=PLAINTEXT://{s.host}:{s.kafka_port},CONTROLLER://{s.host}:{s.kafka_controller_port}",
-            f"advertised.listeners=PLAINTEXT://{s.host}:{s.kafka_port}",
+            f"node.id={self.node}",
+            quorum,
+            f"listeners=PLAINTEXT://{s.host}:{self.port},CONTROLLER://{s.host}:{self.controller_port(self.node)}",
+            f"advertised.listeners=PLAINTEXT://{s.host}:{self.port}",
             "controller.listener.names=CONTROLLER",
             "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "inter.broker.listener.name=PLAINTEXT",
             f"log.dirs={logs}",
-            "offsets.topic.replication.factor=1",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            f"default.replication.factor={replicas}",
+            f"min.insync.replicas={min_isr}",
+            f"offsets.topic.replication.factor={replicas}",
+            f"transaction.state.log.replication.factor={replicas}",
+            f"transaction.state.log.min.isr={min_isr}",
+            f"share.coordinator.state.topic.replication.factor={replicas}",
+            f"share.coordinator.state.topic.min.isr={min_isr}",
             "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=false",
         ]) + "\n")
         (self.data_dir / "log4j2.properties").write_text(LOG4J_CONFIG)
         if not (logs / "meta.properties").exists():  # format the KRaft storage once
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            self.run_java("kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id}",
-                          "-c", str(self.config_path))
+            if n == 1:
+                self.run_java("kafka.tools.StorageTool", "format", "--standalone",
+                              f"--cluster-id={new_cluster_id()}", "-c", str(self.config_path))
+            else:  # every broker of the quorum formatted with the cluster's one id
+                cluster_id = private_file(self.home / "kafka-cluster-id", new_cluster_id)
+                self.run_java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+                              "-c", str(self.config_path))
 
     def java_command(self, main: str, *args: str) -> list[str]:
         return [default_java(), f"-Xmx{self.local.kafka_heap}", f"-Xms{self.local.kafka_heap}",
@@ -97,13 +127,48 @@ class KafkaService(Service):
     def command(self) -> list[str]:
         return self.java_command("kafka.Kafka", str(self.config_path))
 
-    def healthy(self) -> bool:
+    def peers(self) -> list["KafkaService"]:
+        return [KafkaService(self.stack, i) for i in range(1, self.brokers + 1) if i != self.node]
+
+    def registered(self) -> set[int]:
+        """The brokers the cluster's metadata holds as serving (not fenced), as this broker tells them."""
         admin = KafkaAdminClient(bootstrap_servers=self.address, request_timeout_ms=3000)
         try:
-            return bool(admin.describe_cluster()["brokers"])
+            return {b["broker_id"] for b in admin.describe_cluster()["brokers"] if not b.get("is_fenced")}
         finally:
             admin.close()
 
-    def after_start(self) -> None:
-        ensure_topic(self.stack.topic)
+    def healthy(self) -> bool:
+        """This broker serves, and is in the cluster's metadata."""
+        return self.node in self.registered()
 
+    def wait_healthy(self, proc=None) -> None:
+        """A broker serves only once a majority of the quorum runs, so the first of three to start
+        does not wait (its controller would wait for a peer first: ~30 s); the one that makes the
+        majority waits until it serves and every running peer is registered."""
+        running = [peer for peer in self.peers() if peer.pid() is not None]
+        self.quorate = (len(running) + 1) * 2 > self.brokers
+        if not self.quorate:
+            return
+        super().wait_healthy(proc)
+        expected = {self.node, *(peer.node for peer in running)}
+        deadline = time.monotonic() + self.startup_timeout
+        while not expected <= self.registered():
+            if time.monotonic() > deadline:
+                missing = sorted(expected - self.registered())
+                raise ServiceError(f"brokers {missing} run but never joined the cluster; see their logs under "
+                                   f"{self.log_path.parent}")
+            time.sleep(0.2)
+
+    def after_start(self) -> None:
+        """The events topic, once every broker is up (its replicas need them all)."""
+        if getattr(self, "quorate", True) and self.is_healthy() and len(self.registered()) == self.brokers:
+            ensure_topic(self.stack.topic)
+
+
+def new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def brokers(stack) -> list[KafkaService]:
+    return [KafkaService(stack, i) for i in range(1, stack.local.kafka_brokers + 1)]

@@ -25,33 +25,46 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def free_port() -> int:
-    """A port free now, below the ephemeral range: a port the kernel hands out (bind to 0) may next
-    be taken as the source port of some outgoing connection before the service binds it."""
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(span: int = 1) -> int:
+    """A port free now (the first of `span` consecutive ones), below the ephemeral range: a port the
+    kernel hands out (bind to 0) may next be taken as the source port of some outgoing connection
+    before the service binds it."""
     low = min(_ephemeral_range()[0], 32768)
     for _ in range(200):
-        port = random.randrange(10_000, low)
-        if port in _given:  # free now, but promised to another service of this process
+        port = random.randrange(10_000, low - span)
+        ports = range(port, port + span)
+        if _given.intersection(ports):  # free now, but promised to another service of this process
             continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            _given.add(port)
+        if all(_free(p) for p in ports):
+            _given.update(ports)
             return port
-    raise RuntimeError(f"no free port found between 10000 and {low}")
+    raise RuntimeError(f"no {span} free ports found between 10000 and {low}")
+
+
+# the Kafka brokers of a stack take consecutive ports from these (`StackSettings.kafka_brokers`)
+SPANS = {"kafka_port": 9, "kafka_controller_port": 9}
 
 
 def isolated_stack(home: Path, **changes) -> Stack:
     """A stack on free ports under `home`; `changes` set other settings (stack or runtime)."""
-    return Stack(StackSettings(home=home, **{p: free_port() for p in PORTS})).replace(**changes)
+    local = {k: changes.pop(k) for k in list(changes) if k in StackSettings.model_fields}
+    ports = {p: free_port(SPANS.get(p, 1)) for p in PORTS}
+    return Stack(StackSettings(**{"home": home, **ports, **local})).replace(**changes)
 
 
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment of a `bazaar` command for a stack on free ports under `home`."""
-    return {**os.environ, "BAZAAR_HOME": str(home), **{f"BAZAAR_{p.upper()}": str(free_port()) for p in PORTS},
-            **extra}
+    return {**os.environ, "BAZAAR_HOME": str(home),
+            **{f"BAZAAR_{p.upper()}": str(free_port(SPANS.get(p, 1))) for p in PORTS}, **extra}
 
 
 def stack_from_env(env: dict[str, str]) -> Stack:
