@@ -42,9 +42,13 @@ setup(
         "thrift==0.25.0",  # the metastore health check speaks thrift directly
         "pandas==2.3.3",  # pyspark 4.2 does not support pandas 3 yet
         "pyarrow==26.0.1",
-        "dagster==1.13.28",
-        "dagster-webserver==1.13.28",  # must match dagster's version
-        "dagster-graphql==1.13.28",  # the demo submits the reports job to the running Dagster
+        # 1.13.27, not the newest: dagster-postgres (the cluster shape's instance storage) is released
+        # after dagster and pins it exactly; its newest, 0.29.27, goes with dagster 1.13.27. Raise
+        # the four together (libraries 0.(N+16).P go with dagster 1.N.P).
+        "dagster==1.13.27",
+        "dagster-webserver==1.13.27",  # must match dagster's version
+        "dagster-graphql==1.13.27",  # the demo submits the reports job to the running Dagster
+        "dagster-postgres==0.29.27",
         "matplotlib==3.11.2",
         "tabulate==0.10.0",  # pandas' to_markdown, for report previews in the Dagster UI
     ],

@@ -286,7 +286,7 @@ def test_dagster_instance_and_workspace(project):
 
 def test_versions_agree():
     """The Spark image, the connector the image fetches and pyspark are one version; the metastore serves
-    the calls pyspark's Hive client makes; the image's dagster and dagster-postgres are a released pair
+    the calls pyspark's Hive client makes; setup.py's dagster and dagster-postgres are a released pair
     (libraries 0.(N+16).P go with dagster 1.N.P)."""
     setup = (ROOT / "setup.py").read_text()
     (pyspark,) = re.findall(r'"pyspark==([^"]+)"', setup)
@@ -304,7 +304,6 @@ def test_versions_agree():
     if client.startswith("hive-metastore-2."):
         assert tuple(map(int, hive)) < (4, 0, 1), (client, hive)
 
-    dockerfile = (DOCKER / "Dockerfile").read_text()
-    (core,) = re.findall(r"ARG DAGSTER_VERSION=(\d+)\.(\d+)\.(\d+)", dockerfile)
-    (postgres,) = re.findall(r"ARG DAGSTER_POSTGRES_VERSION=(\d+)\.(\d+)\.(\d+)", dockerfile)
+    (core,) = re.findall(r'"dagster==(\d+)\.(\d+)\.(\d+)"', setup)
+    (postgres,) = re.findall(r'"dagster-postgres==(\d+)\.(\d+)\.(\d+)"', setup)
     assert core[0] == "1" and postgres == ("0", str(int(core[1]) + 16), core[2]), (core, postgres)
