@@ -20,7 +20,7 @@ from bazaar.simulate import Simulator, Summary, Truth
 from bazaar.stack.service import Status
 from engine.db import make_store
 from orchestration import reports, warehouse
-from spark_jobs.launch import SINKS, LocalSinkLauncher
+from spark_jobs.launch import SINKS, launcher_for
 
 REPORTS_JOB = "reports_job"
 RUN_TIMEOUT_S = 600
@@ -69,7 +69,7 @@ def tables_status(stack: Stack) -> Status:
     if found.complete:
         return Status("tables", None, True, stack.trino.database, f"complete: {held}")
     waiting = RelayService(stack).lag().waiting
-    launcher = LocalSinkLauncher(stack.sinks)
+    launcher = launcher_for(stack.sinks)
     sinks = [launcher.status(sink) for sink in SINKS]
     behind = sum(st.progress.get("offsets_behind_latest") or 0 for st in sinks)
     if waiting or behind or not all(st.healthy for st in sinks):

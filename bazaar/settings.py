@@ -53,6 +53,7 @@ CLUSTER_DEFAULTS: dict[str, Any] = {
     "home": Path.home() / ".local" / "state" / "bazaar-cluster",
     "redis_port": 16379, "engine_port": 15000, "kafka_port": 19092, "kafka_controller_port": 19192,
     "metastore_port": 19083, "trino_port": 18080, "dagster_port": 13000, "reports_port": 15050,
+    "spark_master_port": 17077, "spark_master_ui_port": 18090, "spark_worker_ui_port": 18091,
     "kafka_brokers": 3,
 }
 
@@ -109,6 +110,11 @@ class StackSettings(BaseSettings):
     )
     dagster_port: int = 3000
     reports_port: int = 5050
+    spark_master_port: int = Field(default=7077, description="The cluster profile's Spark master.")
+    spark_master_ui_port: int = 8090
+    spark_worker_ui_port: int = 8091
+    spark_worker_cores: int = Field(default=2, ge=2, description="Cores the Spark worker offers (each sink takes one).")
+    spark_worker_memory: str = Field(default="3g", description="Memory the Spark worker offers the sinks' executors.")
 
     @model_validator(mode="before")
     @classmethod
@@ -204,13 +210,21 @@ class Stack:
         return self._compose(TopicSettings, kafka_bootstrap=self.kafka_bootstrap,
                              topic_replication=min(brokers, 3), topic_min_insync_replicas=2 if brokers >= 3 else 1)
 
+    @property
+    def spark_master_url(self) -> str:
+        return f"spark://{self.host}:{self.local.spark_master_port}"
+
     @cached_property
     def sinks(self) -> LauncherSettings:
-        """The sinks' settings, less the jars (`bazaar.stack.sink_drivers` fetches those)."""
+        """The sinks' settings, less the jars (`bazaar.stack.sink_drivers` fetches those).  In the cluster
+        profile, the drivers are services of their own against the Spark master, one core each."""
+        shape = {}
+        if self.local.profile == "cluster":
+            shape = {"spark_master": self.spark_master_url, "sink_launcher": "service", "spark_cores_max": 1}
         return self._compose(LauncherSettings, kafka_bootstrap=self.kafka_bootstrap, metastore_uri=self.metastore_uri,
                              warehouse_uri=(self.home.resolve() / "warehouse").as_uri(),
                              checkpoint_uri=(self.home.resolve() / "checkpoints").as_uri(),
-                             spark_driver_host=self.host, sink_home=self.home)
+                             spark_driver_host=self.host, sink_home=self.home, **shape)
 
     @cached_property
     def trino(self) -> TrinoSettings:

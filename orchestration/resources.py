@@ -64,6 +64,8 @@ class SparkSinksResource(ConfigurableResource):
     checkpoint_uri: str
     database: str = "default"
     driver_memory: str = "1g"
+    cores_max: Optional[int] = None
+    executor_memory: str = "1g"
     driver_host: str = "127.0.0.1"
     trigger_seconds: float = 0.5
     dedup_window: str = "1 hour"
@@ -79,6 +81,7 @@ class SparkSinksResource(ConfigurableResource):
                       "kafka_bootstrap": s.kafka_bootstrap, "topic": s.topic, "metastore_uri": s.metastore_uri,
                       "warehouse_uri": s.warehouse_uri, "checkpoint_uri": s.checkpoint_uri, "database": s.database,
                       "driver_memory": s.spark_driver_memory, "driver_host": s.spark_driver_host,
+                      "cores_max": s.spark_cores_max, "executor_memory": s.spark_executor_memory,
                       "trigger_seconds": s.sink_trigger_seconds, "dedup_window": s.sink_dedup_window,
                       "max_clock_skew": s.sink_max_clock_skew, "max_offsets_per_trigger": s.sink_max_offsets_per_trigger,
                       "jars": s.sink_jars, "local_fs_jar": s.sink_local_fs_jar, **endpoints})
@@ -89,6 +92,7 @@ class SparkSinksResource(ConfigurableResource):
             kafka_bootstrap=self.kafka_bootstrap, topic=self.topic, metastore_uri=self.metastore_uri,
             warehouse_uri=self.warehouse_uri, checkpoint_uri=self.checkpoint_uri, database=self.database,
             spark_driver_memory=self.driver_memory, spark_driver_host=self.driver_host,
+            spark_cores_max=self.cores_max, spark_executor_memory=self.executor_memory,
             sink_trigger_seconds=self.trigger_seconds, sink_dedup_window=self.dedup_window,
             sink_max_clock_skew=self.max_clock_skew, sink_max_offsets_per_trigger=self.max_offsets_per_trigger,
             sink_jars=self.jars, sink_local_fs_jar=self.local_fs_jar))

@@ -27,8 +27,9 @@ def sink_supervisor(name: str):
         if status.starting:
             return SkipReason(f"sink {name} starting ({status.where})")
         why = "stalled" if status.running else "died"
-        if status.running:
-            launcher.stop(name)  # a stalled sink is stopped before the run starts it again
+        # stopped before the run starts it again: a stalled driver; for drivers run by a service
+        # manager, also one whose process is gone or hung (its restart is then the manager's)
+        launcher.stop(name)
         context.log.warning(f"sink {name} {why}; requesting a restart")
         return RunRequest(tags={"bazaar/restart": name, "bazaar/restart_reason": why})
 

@@ -7,6 +7,13 @@ judged the same way whoever asks.
 
 - `local`: each driver is a `spark-submit` process on this machine, with its pid,
   log and status file under `BAZAAR_SINK_HOME` (`spark_jobs.processes`).
+- `service`: each driver is a service of its own, run and restarted by the
+  deployment's service manager (a container with a restart policy in Compose; a
+  supervised process in `bazaar up --profile cluster`), in client mode against a
+  Spark cluster.  This launcher sees it only through its status file, in
+  `BAZAAR_SINK_HOME` shared with the drivers, and stops it by asking: the driver
+  finds a stop request beside its status file, stops between batches and exits,
+  and its service manager starts it again.
 
 A sink's health comes from its own progress: the status file its driver writes
 on every Structured Streaming progress event (`spark_jobs.sink.StatusFile`).
@@ -99,7 +106,7 @@ class SinkProcess(LocalProcess):
 
     @property
     def status_path(self) -> Path:
-        return self.data_dir / "status.json"
+        return status_path(self.home, self.sink)
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -117,13 +124,19 @@ class SinkProcess(LocalProcess):
             opts += ["--conf", f"spark.sql.streaming.checkpointFileManagerClass={FS_CHECKPOINTS}"]
         return opts
 
-    def command(self) -> list[str]:
+    def submit_options(self) -> list[str]:
+        """spark-submit's options for the driver (client mode)."""
         s = self.settings
         jars = ["--jars", s.sink_jars] if s.sink_jars else []
-        return [str(pyspark_home() / "bin" / "spark-submit"), "--master", s.spark_master,
-                "--driver-memory", s.spark_driver_memory, *jars,
-                "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC", *self.local_files_conf(),
-                str(Path(__file__).with_name("sink.py")), "--sink", self.sink, "--status-file", str(self.status_path)]
+        return ["--master", s.spark_master, "--driver-memory", s.spark_driver_memory, *jars,
+                "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC", *self.local_files_conf()]
+
+    def driver_args(self) -> list[str]:
+        return ["--sink", self.sink, "--status-file", str(self.status_path)]
+
+    def command(self) -> list[str]:
+        return [str(pyspark_home() / "bin" / "spark-submit"), *self.submit_options(),
+                str(Path(__file__).with_name("sink.py")), *self.driver_args()]
 
     def terminate(self, pid: int) -> None:
         """SIGTERM to the Python driver alone: it stops the query and Spark, then the JVM exits
@@ -135,15 +148,11 @@ class SinkProcess(LocalProcess):
                 pass
 
     def progress(self) -> dict:
-        try:
-            return json.loads(self.status_path.read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_progress(self.status_path)
 
     def healthy(self) -> bool:
         p = self.progress()
-        return (p.get("state") in ("started", "running", "idle") and p.get("pid") is not None
-                and time.time() - p.get("written_at", 0) < STATUS_STALE_S)
+        return p.get("pid") is not None and progressing(p)
 
 
 class LocalSinkLauncher(SinkLauncher):
@@ -172,7 +181,77 @@ class LocalSinkLauncher(SinkLauncher):
                           log=str(proc.log_path))
 
 
+def status_path(sink_home: Path, sink: str) -> Path:
+    """Where a sink's driver writes its progress (`--status-file`)."""
+    return Path(sink_home) / f"sink-{sink}" / "status.json"
+
+
+def stop_request_path(status_file: Path) -> Path:
+    """The file that asks a driver to stop between batches (beside its status file)."""
+    return Path(status_file).with_name("stop-requested")
+
+
+def read_progress(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def progressing(progress: dict) -> bool:
+    """The driver's last word is recent and says its query runs."""
+    return (progress.get("state") in ("started", "running", "idle")
+            and time.time() - progress.get("written_at", 0) < STATUS_STALE_S)
+
+
+class ServiceSinkLauncher(SinkLauncher):
+    """Drivers run by the deployment's service manager, seen through their status files."""
+
+    startup_timeout = SinkProcess.startup_timeout
+
+    def __init__(self, settings: LauncherSettings):
+        self.settings = settings
+
+    def paths(self, sink: str) -> tuple[Path, Path]:
+        if sink not in SINKS:
+            raise ValueError(f"no sink {sink!r}; the sinks are {', '.join(SINKS)}")
+        status = status_path(self.settings.sink_home, sink)
+        return status, stop_request_path(status)
+
+    def start(self, sink: str) -> bool:
+        """Nothing to start here: wait until the service's driver reports (after a restart too)."""
+        status, _ = self.paths(sink)
+        deadline = time.monotonic() + self.startup_timeout
+        while not progressing(read_progress(status)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sink {sink} has not reported for {self.startup_timeout:.0f}s: its driver runs "
+                                   f"as a service of its own (sink-{sink}); see that service's log and status "
+                                   f"(`docker compose ps`, or `bazaar status --profile cluster`)")
+            time.sleep(1)
+        return False
+
+    def stop(self, sink: str) -> bool:
+        """Ask the driver to stop between batches; its service manager starts it again."""
+        status, request = self.paths(sink)
+        request.parent.mkdir(parents=True, exist_ok=True)
+        request.write_text(f"{time.time()}\n")
+        return progressing(read_progress(status))
+
+    def status(self, sink: str) -> SinkStatus:
+        status, request = self.paths(sink)
+        progress = read_progress(status)
+        fresh = time.time() - progress.get("written_at", 0) < STATUS_STALE_S
+        try:  # a stop asked for lately: the driver is stopping or its restart is under way
+            asked = time.time() - request.stat().st_mtime < self.startup_timeout
+        except OSError:
+            asked = False
+        healthy = progressing(progress)
+        return SinkStatus(sink, running=fresh, healthy=healthy, starting=asked and not healthy,
+                          where=f"service sink-{sink}" + (f", pid {progress['pid']}" if "pid" in progress else ""),
+                          progress=progress, log=f"the log of service sink-{sink}")
+
+
 def launcher_for(settings: LauncherSettings) -> SinkLauncher:
     """The launcher `BAZAAR_SINK_LAUNCHER` names."""
-    launchers = {"local": LocalSinkLauncher}
+    launchers = {"local": LocalSinkLauncher, "service": ServiceSinkLauncher}
     return launchers[settings.sink_launcher](settings)

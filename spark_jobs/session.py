@@ -28,4 +28,8 @@ def build_session(settings: SinkSettings, app_name: str) -> SparkSession:
         .config("spark.driver.bindAddress", settings.spark_driver_host)
         .config("spark.ui.enabled", "false")
     )
+    if not settings.spark_master.startswith("local"):  # executors on a cluster's workers
+        builder = builder.config("spark.executor.memory", settings.spark_executor_memory)
+        if settings.spark_cores_max:
+            builder = builder.config("spark.cores.max", str(settings.spark_cores_max))
     return builder.getOrCreate()

@@ -27,6 +27,11 @@ class SinkSettings(BaseSettings):
     spark_master: str = Field(default="local[*]", description="Spark master of the sinks.")
     spark_driver_memory: str = "1g"
     spark_driver_host: str = Field(default="127.0.0.1", description="Address the sinks' drivers bind to.")
+    spark_cores_max: Optional[int] = Field(
+        default=None, ge=1,
+        description="Cores one sink may take from a Spark cluster (spark.cores.max): without a cap, the first "
+                    "sink to start takes every core and the other waits.")
+    spark_executor_memory: str = Field(default="1g", description="Memory of a sink's executor on a Spark cluster.")
     sink_trigger_seconds: float = Field(default=0.5, description="Micro-batch interval of the sinks.")
     sink_dedup_window: str = Field(
         default="1 hour", description="How long an event_id is remembered to drop a re-sent copy (time of arrival in Kafka)."
@@ -40,10 +45,12 @@ class SinkSettings(BaseSettings):
 
 
 class LauncherSettings(SinkSettings):
-    sink_launcher: Literal["local"] = Field(
-        default="local", description="How the sinks' drivers run: `local` (processes on this machine)."
-    )
-    sink_home: Path = Field(description="Folder of the local launcher: each sink's pid, log, status file.")
+    sink_launcher: Literal["local", "service"] = Field(
+        default="local",
+        description="How the sinks' drivers run: `local` (processes this launcher starts on this machine) or "
+                    "`service` (each a service of its own, run and restarted by the deployment's service manager).")
+    sink_home: Path = Field(description="Each sink's status file (shared with the drivers for `service`); "
+                                        "for `local`, also its pid and log.")
     sink_jars: str = Field(
         default="", description="Comma-separated jars for spark-submit (the Kafka connector and its dependencies)."
     )

@@ -32,6 +32,7 @@ from pyspark.sql.streaming import StreamingQueryListener
 import sql
 from engine.events import OFFER, PLAYER_STATE, TRADE
 from spark_jobs import transforms
+from spark_jobs.launch import stop_request_path
 from spark_jobs.session import build_session
 from spark_jobs.settings import SinkSettings
 from spark_jobs.writer import SMALL_BATCH_ROWS, BatchWriter
@@ -212,11 +213,16 @@ def main(argv: list[str] | None = None) -> None:
     settings = SinkSettings()
     spark = build_session(settings, f"bazaar-{args.sink}-sink")
     spark.sparkContext.setLogLevel("WARN")
+    stop_request = stop_request_path(args.status_file)
+    stop_request.unlink(missing_ok=True)  # asked of the driver before this one
     query = start(spark, settings, args.sink, args.status_file)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     while not stopping and query.isActive:
         query.awaitTermination(1)
+        if stop_request.exists():  # asked by a launcher that cannot signal it (`service`)
+            stop_request.unlink(missing_ok=True)
+            break
     if query.isActive:
         query.stop()  # a clean stop between batches; the checkpoint has everything
     if query.exception():

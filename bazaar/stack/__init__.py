@@ -15,16 +15,18 @@ from bazaar.stack.kafka_broker import KafkaService, brokers
 from bazaar.stack.redis_server import RedisService
 from bazaar.stack.relay_process import RelayService
 from bazaar.stack.service import Service, ServiceError, Status
-from bazaar.stack.sink_drivers import SinkService
+from bazaar.stack.sink_drivers import SinkDriverService, SinkService, sink_services
+from bazaar.stack.spark_cluster import SparkMasterService, SparkWorkerService
 from bazaar.stack.trino_server import TrinoService
 
 __all__ = ["DagsterDaemonService", "DagsterWebserverService", "ReportsService", "EngineService", "KafkaService",
-           "MetastoreService", "RedisService", "RelayService", "Service", "ServiceError", "SinkService", "Status",
+           "MetastoreService", "RedisService", "RelayService", "Service", "ServiceError", "SinkDriverService", "SinkService",
+           "SparkMasterService", "SparkWorkerService", "Status",
            "TrinoService", "services"]
 
 
 def services(stack: Stack) -> list[Service]:
-    return [RedisService(stack), *brokers(stack), MetastoreService(stack), TrinoService(stack),
-            EngineService(stack), RelayService(stack), SinkService(stack, "trades"),
-            SinkService(stack, "player_states"), ReportsService(stack), DagsterWebserverService(stack),
-            DagsterDaemonService(stack)]
+    spark = [SparkMasterService(stack), SparkWorkerService(stack)] if stack.local.profile == "cluster" else []
+    return [RedisService(stack), *brokers(stack), MetastoreService(stack), TrinoService(stack), *spark,
+            EngineService(stack), RelayService(stack), *sink_services(stack), ReportsService(stack),
+            DagsterWebserverService(stack), DagsterDaemonService(stack)]

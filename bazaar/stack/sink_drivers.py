@@ -1,11 +1,18 @@
 """The two sinks in the local stack: their jars fetched from Maven Central, their drivers
-started through the sinks' local launcher (`spark_jobs.launch`), as Dagster's supervisor does."""
+started through the sinks' local launcher (`spark_jobs.launch`), as Dagster's supervisor does; in
+the cluster profile, each driver a service of its own, kept running as a service manager would
+(`SinkDriverService`)."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import signal
+import sys
+
 from bazaar.settings import Stack, StackSettings
 from bazaar.stack import artifacts
-from spark_jobs.launch import LocalSinkLauncher, SinkProcess, pyspark_home
+from spark_jobs.launch import LocalSinkLauncher, ServiceSinkLauncher, SinkProcess, pyspark_home
 from spark_jobs.processes import Status
 from spark_jobs.settings import LauncherSettings
 
@@ -57,3 +64,45 @@ class SinkService(SinkProcess):
         st = super().status()
         st.detail = LocalSinkLauncher(self.settings).status(self.sink).detail
         return st
+
+
+class SinkDriverService(SinkService):
+    """A sink's driver as a service of its own (the cluster profile): `python -m spark_jobs.sink` in
+    client mode against the Spark master, started again whenever it exits (`keep_running`, as
+    Compose's restart policy does for the driver's container).  Dagster's supervisor sees it only
+    through its status file (`spark_jobs.launch.ServiceSinkLauncher`)."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bazaar.stack.keep_running",
+                sys.executable, "-m", "spark_jobs.sink", *self.driver_args()]
+
+    def environment(self) -> dict[str, str]:
+        # pyspark starts its JVM through spark-submit with these options
+        return {**super().environment(), "SPARK_HOME": str(pyspark_home()),
+                "PYSPARK_SUBMIT_ARGS": shlex.join([*self.submit_options(), "pyspark-shell"])}
+
+    def terminate(self, pid: int) -> None:
+        """SIGTERM to the keeper alone: it passes it to the driver, which stops between batches,
+        and does not start it again."""
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    def driver_pid(self):
+        """The driver's own process (the keeper's child), as a crash would take it."""
+        from spark_jobs.processes import children
+
+        pid = self.pid()
+        kids = children(pid) if pid is not None else []
+        return kids[0] if kids else None
+
+    def status(self) -> Status:
+        st = SinkProcess.status(self)
+        st.detail = ServiceSinkLauncher(self.settings).status(self.sink).detail
+        return st
+
+
+def sink_services(stack: Stack) -> list[SinkService]:
+    cls = SinkDriverService if stack.sinks.sink_launcher == "service" else SinkService
+    return [cls(stack, "trades"), cls(stack, "player_states")]

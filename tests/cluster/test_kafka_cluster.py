@@ -18,27 +18,12 @@ import requests
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from bazaar.stack import EngineService, RedisService, RelayService, services
+from bazaar.stack import RelayService, services
 from bazaar.stack.api_key import ensure_stack_key
 from bazaar.stack.kafka_broker import brokers
-from bazaar.stack.ports import isolated_stack
 from engine.db import make_redis
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    stack = isolated_stack(tmp_path_factory.mktemp("cluster-home"), profile="cluster", namespace="cluster")
-    started = []
-    try:
-        for svc in [RedisService(stack), *brokers(stack), EngineService(stack), RelayService(stack)]:
-            svc.start()
-            started.append(svc)
-        yield stack
-    finally:
-        for svc in reversed(started):
-            svc.stop()
 
 
 def test_the_cluster_profile_names_three_brokers_with_their_own_home_and_ports(tmp_path, monkeypatch):

@@ -1,0 +1,42 @@
+"""The cluster profile's services for its tests, started through the same classes as
+`bazaar up --profile cluster`, on ports and a home of their own, stopped afterwards."""
+
+from __future__ import annotations
+
+import pytest
+
+from bazaar.stack import EngineService, MetastoreService, RedisService, RelayService, SparkMasterService, \
+    SparkWorkerService
+from bazaar.stack.kafka_broker import brokers
+from bazaar.stack.ports import isolated_stack
+from bazaar.stack.sink_drivers import sink_services
+
+
+@pytest.fixture(scope="session")
+def cluster_started():
+    started = []
+    yield started
+    for svc in reversed(started):
+        svc.stop()
+
+
+def _start(started: list, *svcs):
+    for svc in svcs:
+        svc.start()
+        started.append(svc)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory, cluster_started):
+    """Redis, three Kafka brokers, the engine and the relay of a cluster-profile stack."""
+    stack = isolated_stack(tmp_path_factory.mktemp("cluster-home"), profile="cluster", namespace="cluster")
+    _start(cluster_started, RedisService(stack), *brokers(stack), EngineService(stack), RelayService(stack))
+    return stack
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(cluster, cluster_started):
+    """And the metastore, a Spark master and worker, and both sinks' drivers as services of their own."""
+    _start(cluster_started, MetastoreService(cluster), SparkMasterService(cluster), SparkWorkerService(cluster),
+           *sink_services(cluster))
+    return cluster
