@@ -120,6 +120,6 @@ def test_a_broker_killed_while_trades_flow_loses_nothing_and_trading_goes_on(clu
     assert victim.registered() == {1, 2, 3}
     # every event the engine appended is in Kafka: as many distinct ids as it counted, and every
     # trade it answered; copies of one event (a re-send after the broker's loss) share an id
-    assert trade_ids == {tid for _, tid in answers}
-    assert len(seen["trade"]) == counters["trades"] == len(answers)
+    assert {tid for _, tid in answers} <= trade_ids
+    assert len(seen["trade"]) == len(trade_ids) == counters["trades"]
     assert len(seen["player_state"]) == counters["player_states"]

@@ -307,3 +307,31 @@ def test_versions_agree():
     (core,) = re.findall(r'"dagster==(\d+)\.(\d+)\.(\d+)"', setup)
     (postgres,) = re.findall(r'"dagster-postgres==(\d+)\.(\d+)\.(\d+)"', setup)
     assert core[0] == "1" and postgres == ("0", str(int(core[1]) + 16), core[2]), (core, postgres)
+
+
+def sink_status_mounts(project: dict) -> dict[str, tuple[str, str, bool]]:
+    """Each service's mount of the sinks' status volume: (volume, target, read-only)."""
+    out = {}
+    for name, svc in project["services"].items():
+        for v in svc.get("volumes") or []:
+            if v.get("type") == "volume" and v.get("source") == "sink-status":
+                out[name] = (v["source"], v["target"], bool(v.get("read_only")))
+    return out
+
+
+def test_the_code_location_judges_the_drivers_run_as_services(project):
+    """The drivers are services of their own: the code location's launcher is `service`, and reads each
+    driver's status file, and writes its stop requests, in the volume the drivers write to."""
+    from spark_jobs.launch import SINKS, status_path
+
+    env = environments(project)[USER_CODE]
+    assert env["BAZAAR_SINK_LAUNCHER"] == "service"
+    mounts = sink_status_mounts(project)
+    home = env["BAZAAR_SINK_HOME"]
+    assert mounts[USER_CODE] == ("sink-status", home, False)  # stop requests are written there
+    for sink in SINKS:
+        (service,) = [n for n, svc in project["services"].items()
+                      if n.startswith("sink-") and f"--sink {sink} " in " ".join(svc.get("command") or [])]
+        command = " ".join(project["services"][service]["command"])
+        assert f"--status-file {status_path(Path(home), sink)}" in command, command
+        assert mounts[service][:2] == ("sink-status", home)
