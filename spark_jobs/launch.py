@@ -36,6 +36,7 @@ from spark_jobs.settings import LauncherSettings
 
 SINKS = ("trades", "player_states")
 STATUS_STALE_S = 60.0  # Spark reports progress at least every 10 s, even with no data
+BATCH_STALL_S = 600.0  # a batch under way this long, the driver still beating, is a stall
 # Hadoop's local file system through Java NIO (hadoop-bare-naked-local-fs): without Hadoop's native
 # library, the stock one runs `chmod`, `ls -ld` and `readlink` as child processes of the driver JVM
 # for files it creates, lists and renames. Its jar must be on the JVM's class path from the start.
@@ -199,9 +200,16 @@ def read_progress(path: Path) -> dict:
 
 
 def progressing(progress: dict) -> bool:
-    """The driver's last word is recent and says its query runs."""
-    return (progress.get("state") in ("started", "running", "idle")
-            and time.time() - progress.get("written_at", 0) < STATUS_STALE_S)
+    """The driver's query runs and reported progress lately, or is in a batch (a backlog's first, on a
+    loaded machine) that started less than `BATCH_STALL_S` ago while the driver's heartbeat is fresh."""
+    if progress.get("state") not in ("started", "running", "idle"):
+        return False
+    now = time.time()
+    if now - progress.get("written_at", 0) < STATUS_STALE_S:
+        return True
+    since = progress.get("batch_since")
+    return (since is not None and now - since < BATCH_STALL_S
+            and now - progress.get("alive_at", 0) < STATUS_STALE_S)
 
 
 class ServiceSinkLauncher(SinkLauncher):
@@ -234,19 +242,23 @@ class ServiceSinkLauncher(SinkLauncher):
         """Ask the driver to stop between batches; its service manager starts it again."""
         status, request = self.paths(sink)
         request.parent.mkdir(parents=True, exist_ok=True)
-        request.write_text(f"{time.time()}\n")
+        request.write_text(f"{time.time()}\n")  # the driver removes it when it stops
+        request.with_name("stop-asked-at").write_text(f"{time.time()}\n")  # kept: when it was asked
         return progressing(read_progress(status))
 
     def status(self, sink: str) -> SinkStatus:
         status, request = self.paths(sink)
         progress = read_progress(status)
-        fresh = time.time() - progress.get("written_at", 0) < STATUS_STALE_S
+        now = time.time()
+        fresh = now - max(progress.get("written_at", 0), progress.get("alive_at", 0)) < STATUS_STALE_S
         try:  # a stop asked for lately: the driver is stopping or its restart is under way
-            asked = time.time() - request.stat().st_mtime < self.startup_timeout
+            asked = now - request.with_name("stop-asked-at").stat().st_mtime < self.startup_timeout
         except OSError:
             asked = False
+        # a driver reports `starting` before Spark's start-up, which takes a minute or more
+        booting = progress.get("state") == "starting" and now - progress.get("written_at", 0) < self.startup_timeout
         healthy = progressing(progress)
-        return SinkStatus(sink, running=fresh, healthy=healthy, starting=asked and not healthy,
+        return SinkStatus(sink, running=fresh, healthy=healthy, starting=(asked or booting) and not healthy,
                           where=f"service sink-{sink}" + (f", pid {progress['pid']}" if "pid" in progress else ""),
                           progress=progress, log=f"the log of service sink-{sink}")
 

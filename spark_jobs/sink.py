@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
@@ -75,17 +76,25 @@ class Partitions:
             self.known.add(v)
 
 
+HEARTBEAT_S = 5.0
+
+
 class StatusFile(StreamingQueryListener):
     """The sink's progress as JSON in a file: last batch, rows in and written, Kafka lag."""
 
     def __init__(self, path: Path, counters: dict):
         self.path, self.counters = path, counters
         self.doc: dict = {}  # the last progress stays in the file through idle events
+        self.progress_at = time.time()
+        self.batch_since = None  # when the batch under way started (main loop's heartbeat)
+        self.lock = threading.Lock()  # the listener's thread and the main loop's heartbeat both write
+        path.parent.mkdir(parents=True, exist_ok=True)
 
     def onQueryStarted(self, event):
         self._write({"state": "started", "query_id": str(event.id)})
 
     def onQueryProgress(self, event):
+        self.batch_since = None
         p = json.loads(event.progress.json)
         dropped = sum((op.get("numRowsDroppedByWatermark") or 0) for op in p.get("stateOperators") or [])
         if dropped:  # cannot happen with the watermark on trusted time; if it does, it shows
@@ -111,16 +120,27 @@ class StatusFile(StreamingQueryListener):
     def onQueryTerminated(self, event):
         self._write({"state": "terminated", "exception": event.exception})
 
-    def _write(self, doc: dict) -> None:
-        self.doc.update(doc)
-        doc = {**self.doc, **self.counters, "written_at": time.time(), "pid": os.getpid()}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, default=str))
-        tmp.replace(self.path)
+    def beat(self, in_batch: bool) -> None:
+        """The driver's heartbeat between progress events: alive, and since when its batch runs, so a
+        long batch is told from a stall (`spark_jobs.launch.progressing`)."""
+        now = time.time()
+        self.batch_since = (self.batch_since or now) if in_batch else None
+        self._write({}, progress=False)
+
+    def _write(self, doc: dict, progress: bool = True) -> None:
+        with self.lock:
+            self.doc.update(doc)
+            if progress:
+                self.progress_at = time.time()
+            doc = {**self.doc, **self.counters, "written_at": self.progress_at, "alive_at": time.time(),
+                   "batch_since": self.batch_since, "pid": os.getpid()}
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(doc, default=str))
+            tmp.replace(self.path)
 
 
 def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: Path):
-    """Start the streaming query of one sink; returns it."""
+    """Start the streaming query of one sink; returns it and its status file (for the heartbeat)."""
     event_type, summary_table, beside_tables = SINKS[sink], SUMMARIES[sink], BESIDE[sink]
     register_tables(spark, settings, [sink, summary_table, *beside_tables.values(), "quarantine"])
     wh, db = settings.warehouse_uri, settings.database
@@ -198,11 +218,12 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
               .withWatermark("watermark_ts", settings.sink_dedup_window)
               .dropDuplicatesWithinWatermark(["dedup_key"])
               .transform(transforms.for_writers))
-    return (events.writeStream.queryName(f"bazaar-{sink}")
-            .foreachBatch(write_batch)
-            .option("checkpointLocation", f"{settings.checkpoint_uri}/{sink}")
-            .trigger(processingTime=f"{settings.sink_trigger_seconds} seconds")
-            .start())
+    query = (events.writeStream.queryName(f"bazaar-{sink}")
+             .foreachBatch(write_batch)
+             .option("checkpointLocation", f"{settings.checkpoint_uri}/{sink}")
+             .trigger(processingTime=f"{settings.sink_trigger_seconds} seconds")
+             .start())
+    return query, status
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -211,18 +232,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--status-file", type=Path, required=True)
     args = parser.parse_args(argv)
     settings = SinkSettings()
+    StatusFile(args.status_file, {})._write({"state": "starting"})  # before Spark's minute of start-up
     spark = build_session(settings, f"bazaar-{args.sink}-sink")
     spark.sparkContext.setLogLevel("WARN")
     stop_request = stop_request_path(args.status_file)
     stop_request.unlink(missing_ok=True)  # asked of the driver before this one
-    query = start(spark, settings, args.sink, args.status_file)
+    query, status = start(spark, settings, args.sink, args.status_file)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    beat_at = 0.0
     while not stopping and query.isActive:
         query.awaitTermination(1)
         if stop_request.exists():  # asked by a launcher that cannot signal it (`service`)
             stop_request.unlink(missing_ok=True)
             break
+        if time.monotonic() - beat_at >= HEARTBEAT_S:
+            status.beat(bool(query.status.get("isTriggerActive")))
+            beat_at = time.monotonic()
     if query.isActive:
         query.stop()  # a clean stop between batches; the checkpoint has everything
     if query.exception():
