@@ -77,6 +77,7 @@ class Partitions:
 
 
 HEARTBEAT_S = 5.0
+STOP_TIMEOUT_S = 50.0  # under the local launcher's 60 s before SIGKILL
 
 
 class StatusFile(StreamingQueryListener):
@@ -235,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     StatusFile(args.status_file, {})._write({"state": "starting"})  # before Spark's minute of start-up
     spark = build_session(settings, f"bazaar-{args.sink}-sink")
     spark.sparkContext.setLogLevel("WARN")
+    StatusFile(args.status_file, {})._write({"state": "starting"})  # still: tables and the query next
     stop_request = stop_request_path(args.status_file)
     stop_request.unlink(missing_ok=True)  # asked of the driver before this one
     query, status = start(spark, settings, args.sink, args.status_file)
@@ -250,7 +252,13 @@ def main(argv: list[str] | None = None) -> None:
             status.beat(bool(query.status.get("isTriggerActive")))
             beat_at = time.monotonic()
     if query.isActive:
-        query.stop()  # a clean stop between batches; the checkpoint has everything
+        # a stop that hangs (a stuck batch) ends the process anyway: its launcher or service manager
+        # starts it again, and the checkpoint has everything
+        deadline = threading.Timer(STOP_TIMEOUT_S, os._exit, (1,))
+        deadline.daemon = True
+        deadline.start()
+        query.stop()  # a clean stop between batches
+        deadline.cancel()
     if query.exception():
         raise SystemExit(f"sink {args.sink} failed: {query.exception()}")
     spark.stop()

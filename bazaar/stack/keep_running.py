@@ -6,7 +6,7 @@ services that run so in the cluster shape (the sinks' drivers).
 
 SIGTERM or SIGINT is passed on to the command, and this exits once the command has.  A command
 that keeps failing is started again after a growing pause (1 s, doubling, at most 30 s; back to
-1 s after a run of 10 s or more).  A few lines rather than a supervisor daemon: the stack already keeps
+1 s after a run of two minutes or more).  A few lines rather than a supervisor daemon: the stack already keeps
 each service's pid, log and health (`spark_jobs.processes`); only the restart is missing.
 """
 
@@ -19,7 +19,7 @@ import time
 from typing import Optional
 
 MAX_PAUSE_S = 30.0
-QUICK_S = 10.0  # a run shorter than this counts as a failure to start
+QUICK_S = 120.0  # a run shorter than this counts as a failure to start (a Spark driver boots in ~1 min)
 
 
 def main(command: list[str]) -> int:
@@ -41,6 +41,8 @@ def main(command: list[str]) -> int:
     while True:
         started = time.monotonic()
         child = subprocess.Popen(command)
+        if stopping:  # told to stop while it was being started
+            child.send_signal(signal.SIGTERM)
         code = child.wait()
         if stopping:
             return code

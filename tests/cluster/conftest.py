@@ -1,5 +1,6 @@
 """The cluster profile's services for its tests, started through the same classes as
-`bazaar up --profile cluster`, on ports and a home of their own, stopped afterwards."""
+`bazaar up --profile cluster`, on ports and a home of their own, stopped after this package's
+tests (not kept through the rest of the run)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from bazaar.stack.ports import isolated_stack
 from bazaar.stack.sink_drivers import sink_services
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster_started():
     started = []
     yield started
@@ -22,11 +23,11 @@ def cluster_started():
 
 def _start(started: list, *svcs):
     for svc in svcs:
+        started.append(svc)  # before its start: one that fails half-way is stopped too
         svc.start()
-        started.append(svc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory, cluster_started):
     """Redis, three Kafka brokers, the engine and the relay of a cluster-profile stack."""
     stack = isolated_stack(tmp_path_factory.mktemp("cluster-home"), profile="cluster", namespace="cluster")
@@ -34,7 +35,7 @@ def cluster(tmp_path_factory, cluster_started):
     return stack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def spark_cluster(cluster, cluster_started):
     """And the metastore, a Spark master and worker, and both sinks' drivers as services of their own."""
     _start(cluster_started, MetastoreService(cluster), SparkMasterService(cluster), SparkWorkerService(cluster),

@@ -87,17 +87,19 @@ def test_broker_worker_and_driver_killed_while_trading_every_event_lands_once(sp
     wait_until("both sinks report progress", lambda: all(launcher.status(k).healthy for k in ("trades", "player_states")),
                180)
     trading = Trading(s)
+    victim, worker = brokers(s)[2], SparkWorkerService(s)
     try:
         time.sleep(5)
-        victim = brokers(s)[2]
-        victim.kill()
-        time.sleep(5)
-        victim.start()
-
-        worker = SparkWorkerService(s)
-        worker.kill()  # the sinks' executors go with it
-        time.sleep(5)
-        worker.start()  # as a restart policy would
+        try:
+            victim.kill()
+            time.sleep(5)
+        finally:
+            victim.start()
+        try:
+            worker.kill()  # the sinks' executors go with it
+            time.sleep(5)
+        finally:
+            worker.start()  # as a restart policy would
 
         trades_sink = next(d for d in sink_services(s) if d.sink == "trades")
         before = launcher.status("trades").progress.get("pid")
@@ -137,8 +139,8 @@ def test_a_stop_request_restarts_a_driver_run_as_a_service(spark_cluster):
     """Dagster's supervisor, for drivers it cannot signal: it asks, the driver stops between batches,
     and its service manager (here `keep_running`) starts it again."""
     launcher = launcher_for(spark_cluster.sinks)
+    wait_until("the player_states sink reports progress", lambda: launcher.status("player_states").healthy, 240)
     before = launcher.status("player_states")
-    assert before.healthy
     assert launcher.stop("player_states") is True
     wait_until("a new player_states driver", lambda: launcher.status("player_states").progress.get("pid")
                not in (None, before.progress["pid"]), 120)
