@@ -99,6 +99,20 @@ class Ledger:
                 r = self.client.post(f"/offers/{oid}/cancel")
                 assert r.status_code == 200
                 self.states.append(r.get_json()["maker_state"])  # its goods back from escrow
+        # and one accept the rules surely refuse (the addressee cannot pay 10**9 gold): a rejected trade,
+        # the offer left open, whatever the players' random starting kits made of the round above
+        a, b = busy[0], busy[1]
+        held = self.client.get(f"/players/{a}").get_json()["inventory"]["items"]
+        give = {"items": [{"item_id": held[0]["item_id"], "quantity": 1}] if held else [], "gold": 0}
+        r = self.client.post("/offers", json={"from_player_id": a, "to_player_id": b, "give": give,
+                                              "want": {"items": [], "gold": 10**9}, "expires_in_s": 600})
+        assert r.status_code == 201, r.get_data(as_text=True)
+        offer = r.get_json()
+        self.states.append(offer.pop("maker_state"))
+        self.offers[offer["offer_id"]] = offer
+        r = self.client.post(f"/offers/{offer['offer_id']}/accept")
+        assert r.status_code == 409 and r.get_json()["status"] == "rejected", r.get_data(as_text=True)
+        self.trades.append((self._as_trade(offer), r.get_json()))
         deadline, waiting = time.monotonic() + expire_timeout, list(ending)
         while waiting and time.monotonic() < deadline:
             waiting = [o for o in waiting if self.client.get(f"/offers/{o}").get_json()["status"] == "open"]
