@@ -68,11 +68,14 @@ def test_reply_dropped_by_the_client_is_replayed_on_retry(engine, auth, outbox):
     request = (f"POST /trade HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
                f"Authorization: {auth['Authorization']}\r\nIdempotency-Key: {key}\r\n"
                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
-    with socket.create_connection((url.hostname, url.port)) as s:  # send, then hang up without reading
+    # send, then give up without reading the answer, as a client whose timeout fires does. The
+    # socket stays open until the trade is in the outbox: a server may drop a request whose
+    # connection closed before it was dispatched, and then there is nothing to replay.
+    with socket.create_connection((url.hostname, url.port)) as s:
         s.sendall(request)
-    deadline = time.monotonic() + 10
-    while not trade_events(outbox) and time.monotonic() < deadline:
-        time.sleep(0.05)
+        deadline = time.monotonic() + 10
+        while not trade_events(outbox) and time.monotonic() < deadline:
+            time.sleep(0.05)
     first = trade_events(outbox)
     assert len(first) == 1  # the engine executed it though nobody read the answer
 
