@@ -54,6 +54,8 @@ CLUSTER_DEFAULTS: dict[str, Any] = {
     "redis_port": 16379, "engine_port": 15000, "kafka_port": 19092, "kafka_controller_port": 19192,
     "metastore_port": 19083, "trino_port": 18080, "dagster_port": 13000, "reports_port": 15050,
     "spark_master_port": 17077, "spark_master_ui_port": 18090, "spark_worker_ui_port": 18091,
+    "hdfs_port": 18020, "hdfs_http_port": 19870, "hdfs_datanode_port": 19866, "hdfs_datanode_http_port": 19864,
+    "hdfs_datanode_ipc_port": 19867, "postgres_port": 15432, "dagster_grpc_port": 14000,
     "kafka_brokers": 3,
 }
 
@@ -115,6 +117,19 @@ class StackSettings(BaseSettings):
     spark_worker_ui_port: int = 8091
     spark_worker_cores: int = Field(default=2, ge=2, description="Cores the Spark worker offers (each sink takes one).")
     spark_worker_memory: str = Field(default="3g", description="Memory the Spark worker offers the sinks' executors.")
+    hdfs_port: int = Field(default=8020, description="The cluster profile's HDFS namenode (RPC).")
+    hdfs_http_port: int = Field(default=9870, description="The namenode's web port (WebHDFS, JMX).")
+    hdfs_datanode_port: int = Field(default=9866, description="The datanode's data transfer port.")
+    hdfs_datanode_http_port: int = 9864
+    hdfs_datanode_ipc_port: int = 9867
+    hdfs_heap: str = Field(default="512m", description="Heap of each HDFS daemon (-Xmx).")
+    postgres_port: int = Field(default=5432, description="The cluster profile's Postgres (metastore, Dagster).")
+    postgres_password: Optional[SecretStr] = Field(
+        default=None, description="The password of Postgres's `bazaar` role; HOME/postgres-password (made on first "
+                                  "start) when unset.")
+    postgres_jdbc_version: str = Field(default="42.7.14", description="org.postgresql:postgresql (the metastore's "
+                                                                       "JDBC driver) version.")
+    dagster_grpc_port: int = Field(default=4000, description="The cluster profile's Dagster code server (gRPC).")
 
     @model_validator(mode="before")
     @classmethod
@@ -211,6 +226,18 @@ class Stack:
                              topic_replication=min(brokers, 3), topic_min_insync_replicas=2 if brokers >= 3 else 1)
 
     @property
+    def hdfs_uri(self) -> str:
+        return f"hdfs://{self.host}:{self.local.hdfs_port}"
+
+    @property
+    def postgres_password(self) -> str:
+        """`BAZAAR_POSTGRES_PASSWORD`, else the one the stack made at HOME/postgres-password."""
+        if self.local.postgres_password is not None:
+            return self.local.postgres_password.get_secret_value()
+        return private_file(self.home / "postgres-password", lambda: secrets.token_urlsafe(24),
+                            lambda text: len(text) >= 16)
+
+    @property
     def spark_master_url(self) -> str:
         return f"spark://{self.host}:{self.local.spark_master_port}"
 
@@ -218,12 +245,13 @@ class Stack:
     def sinks(self) -> LauncherSettings:
         """The sinks' settings, less the jars (`bazaar.stack.sink_drivers` fetches those).  In the cluster
         profile, the drivers are services of their own against the Spark master, one core each."""
-        shape = {}
-        if self.local.profile == "cluster":
-            shape = {"spark_master": self.spark_master_url, "sink_launcher": "service", "spark_cores_max": 1}
+        shape = {"warehouse_uri": (self.home.resolve() / "warehouse").as_uri(),
+                 "checkpoint_uri": (self.home.resolve() / "checkpoints").as_uri()}
+        if self.local.profile == "cluster":  # the tables and the checkpoints on HDFS
+            shape = {"spark_master": self.spark_master_url, "sink_launcher": "service", "spark_cores_max": 1,
+                     "warehouse_uri": f"{self.hdfs_uri}/bazaar/warehouse",
+                     "checkpoint_uri": f"{self.hdfs_uri}/bazaar/checkpoints"}
         return self._compose(LauncherSettings, kafka_bootstrap=self.kafka_bootstrap, metastore_uri=self.metastore_uri,
-                             warehouse_uri=(self.home.resolve() / "warehouse").as_uri(),
-                             checkpoint_uri=(self.home.resolve() / "checkpoints").as_uri(),
                              spark_driver_host=self.host, sink_home=self.home, **shape)
 
     @cached_property

@@ -1,5 +1,12 @@
 """Dagster's webserver and daemon (schedules and sensors need the daemon) on the code location
-`orchestration.definitions`, and the report-download service, as supervised processes."""
+`orchestration.definitions`, and the report-download service, as supervised processes.
+
+The local profile keeps Dagster's instance in SQLite under the home and lets the webserver and the
+daemon load the code location themselves.  The cluster profile deploys it as Dagster's docs do: the
+instance in Postgres (`dagster-postgres`, its connection from `DAGSTER_PG_*` variables, so no
+password is written), and the code location served over gRPC by a process of its own
+(`dagster api grpc`), named as a `grpc_server` in the workspace the webserver and the daemon read.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,29 @@ from pathlib import Path
 
 import requests
 
+from bazaar.stack.postgres import ROLE
 from bazaar.stack.service import Service, ServiceError
 from bazaar.stack.sink_drivers import launcher_settings
 
 CODE_LOCATION = "orchestration.definitions"
+LOCATION_NAME = "bazaar"
+
+# The cluster profile's instance: Postgres, every connection setting from the environment.
+POSTGRES_INSTANCE = """\
+storage:
+  postgres:
+    postgres_db:
+      hostname: {env: DAGSTER_PG_HOST}
+      port: {env: DAGSTER_PG_PORT}
+      db_name: {env: DAGSTER_PG_DB}
+      username: {env: DAGSTER_PG_USER}
+      password: {env: DAGSTER_PG_PASSWORD}
+      scheme: postgresql+psycopg2  # the driver dagster-postgres installs; SQLAlchemy 2.1's default is psycopg 3
+run_queue:
+  max_concurrent_runs: 4
+telemetry:
+  enabled: false
+"""
 
 
 def console_script(name: str) -> str:
@@ -33,16 +59,60 @@ class _DagsterProcess(Service):
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
+    @property
+    def on_grpc(self) -> bool:
+        """The cluster profile's shape: the code location in a gRPC server of its own."""
+        return self.local.profile == "cluster"
+
+    @property
+    def workspace(self) -> Path:
+        return self.dagster_home / "workspace.yaml"
+
     def prepare(self) -> None:
         self.dagster_home.mkdir(parents=True, exist_ok=True)
         conf = self.dagster_home / "dagster.yaml"
-        if not conf.exists():
+        if self.on_grpc:
+            conf.write_text(POSTGRES_INSTANCE)
+            self.workspace.write_text(
+                f"load_from:\n  - grpc_server:\n      host: {self.local.host}\n"
+                f"      port: {self.local.dagster_grpc_port}\n      location_name: {LOCATION_NAME}\n")
+        elif not conf.exists():
             conf.write_text("telemetry:\n  enabled: false\n")
 
+    def code_location(self) -> list[str]:
+        """How the webserver and the daemon find the code location."""
+        return ["-w", str(self.workspace)] if self.on_grpc else ["-m", CODE_LOCATION]
+
     def environment(self) -> dict[str, str]:
-        # the code location's sink launcher gets the jars `bazaar up` fetched
-        return {**self.stack.env(launcher_settings(self.stack)), "DAGSTER_HOME": str(self.dagster_home),
-                "BAZAAR_DEPLOYMENT": "local"}
+        # the code location's sink launcher gets the jars `bazaar up` fetched; in the cluster profile,
+        # its resources come from the BAZAAR_* variables as in Compose (`BAZAAR_DEPLOYMENT=cluster`)
+        env = {**self.stack.env(launcher_settings(self.stack)), "DAGSTER_HOME": str(self.dagster_home),
+               "BAZAAR_DEPLOYMENT": "local"}
+        if self.on_grpc:
+            env.update({"BAZAAR_DEPLOYMENT": "cluster", "DAGSTER_PG_HOST": self.local.host,
+                        "DAGSTER_PG_PORT": str(self.local.postgres_port), "DAGSTER_PG_DB": "dagster",
+                        "DAGSTER_PG_USER": ROLE, "DAGSTER_PG_PASSWORD": self.stack.postgres_password})
+        return env
+
+
+class DagsterCodeService(_DagsterProcess):
+    """The code location's gRPC server (cluster profile): it loads Bazaar's code and launches the runs."""
+
+    name = "dagster-code"
+
+    @property
+    def address(self) -> str:
+        return f"grpc://{self.local.host}:{self.local.dagster_grpc_port}"
+
+    def command(self) -> list[str]:
+        return [console_script("dagster"), "api", "grpc", "-h", self.local.host, "-p", str(self.local.dagster_grpc_port),
+                "-m", CODE_LOCATION, "--location-name", LOCATION_NAME]
+
+    def healthy(self) -> bool:
+        out = subprocess.run([console_script("dagster"), "api", "grpc-health-check", "-h", self.local.host,
+                              "-p", str(self.local.dagster_grpc_port)],
+                             env={**os.environ, **self.environment()}, capture_output=True, timeout=60)
+        return out.returncode == 0
 
 
 class DagsterWebserverService(_DagsterProcess):
@@ -54,7 +124,7 @@ class DagsterWebserverService(_DagsterProcess):
 
     def command(self) -> list[str]:
         return [console_script("dagster-webserver"), "-h", self.local.host, "-p", str(self.local.dagster_port),
-                "-m", CODE_LOCATION]
+                *self.code_location()]
 
     def healthy(self) -> bool:
         return requests.get(f"{self.address}/server_info", timeout=2).status_code == 200
@@ -64,7 +134,7 @@ class DagsterDaemonService(_DagsterProcess):
     name = "dagster-daemon"
 
     def command(self) -> list[str]:
-        return [console_script("dagster-daemon"), "run", "-m", CODE_LOCATION]
+        return [console_script("dagster-daemon"), "run", *self.code_location()]
 
     def healthy(self) -> bool:
         """The daemon's own liveness check: recent heartbeats in the instance's storage."""

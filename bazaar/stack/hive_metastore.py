@@ -1,4 +1,5 @@
-"""The Hive Metastore (Hive 2.3, from pyspark's own jars) on embedded Derby.
+"""The Hive Metastore (Hive 2.3, from pyspark's own jars): on embedded Derby in the local profile,
+on the stack's Postgres (`bazaar.stack.postgres`, JDBC driver from Maven Central) in the cluster one.
 
 HiveMetaStore's own main binds every interface, so a small launcher of ours
 (`java/LoopbackMetaStore.java`, compiled once into the cache) serves the same
@@ -8,6 +9,7 @@ handler on the configured host only.  The health check is a real thrift call.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 from importlib import resources
@@ -19,7 +21,9 @@ from thrift.protocol import TBinaryProtocol
 from thrift.Thrift import TMessageType, TType
 from thrift.transport import TSocket, TTransport
 
+from bazaar.stack import artifacts
 from bazaar.stack.java import default_java
+from bazaar.stack.postgres import ROLE, PostgresService
 from bazaar.stack.service import Service, ServiceError
 
 
@@ -84,16 +88,39 @@ class MetastoreService(Service):
         self.compile_launcher()
         conf = self.data_dir / "conf"
         conf.mkdir(parents=True, exist_ok=True)
+        self.driver_jar = None
+        if self.local.profile == "cluster":
+            s = self.local
+            self.driver_jar = artifacts.fetch(s.maven_repo, "org.postgresql", "postgresql", s.postgres_jdbc_version,
+                                              "jar", "fetching Postgres's JDBC driver")
+            # DataNucleus makes each table on its first use, on a connection of its own. A foreign key it
+            # adds then waits for the lock the request's own transaction holds on the table it refers
+            # to (a create_table hung on `ALTER TABLE "TBL_PRIVS" ADD CONSTRAINT ... REFERENCES "TBLS"`),
+            # so the tables are made without them. Hive's schematool scripts, which Compose's
+            # apache/hive image runs, make them with their keys.
+            database = {"javax.jdo.option.ConnectionURL": PostgresService(self.stack).jdbc_url("metastore"),
+                        "javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
+                        "javax.jdo.option.ConnectionUserName": ROLE,
+                        "javax.jdo.option.ConnectionPassword": self.stack.postgres_password,
+                        "datanucleus.schema.autoCreateTables": "true",
+                        "datanucleus.schema.autoCreateColumns": "true",
+                        "datanucleus.schema.autoCreateConstraints": "false"}
+        else:
+            database = {"javax.jdo.option.ConnectionURL":
+                        f"jdbc:derby:;databaseName={self.data_dir / 'metastore_db'};create=true"}
         props = {
-            "javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={self.data_dir / 'metastore_db'};create=true",
-            "datanucleus.schema.autoCreateAll": "true",
+            **database,
+            "datanucleus.schema.autoCreateAll": str(self.local.profile != "cluster").lower(),
             "hive.metastore.schema.verification": "false",
             "hive.async.log.enabled": "false",
             "hive.metastore.warehouse.dir": self.stack.sinks.warehouse_uri,
         }
         body = "".join(f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n"
                        for k, v in props.items())
-        (conf / "hive-site.xml").write_text(f'<?xml version="1.0"?>\n<configuration>\n{body}</configuration>\n')
+        site = conf / "hive-site.xml"  # it may hold the database's password: readable by us only
+        site.unlink(missing_ok=True)
+        with os.fdopen(os.open(site, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(f'<?xml version="1.0"?>\n<configuration>\n{body}</configuration>\n')
         warehouse = urlparse(self.stack.sinks.warehouse_uri)
         if warehouse.scheme == "file":
             Path(warehouse.path).mkdir(parents=True, exist_ok=True)
@@ -115,7 +142,8 @@ class MetastoreService(Service):
 
     def command(self) -> list[str]:
         s = self.local
-        cp = f"{self.data_dir / 'conf'}:{self.launcher_dir}:{pyspark_jars()}/*"
+        driver = f"{self.driver_jar}:" if self.driver_jar else ""
+        cp = f"{self.data_dir / 'conf'}:{self.launcher_dir}:{driver}{pyspark_jars()}/*"
         return [default_java(), f"-Xmx{s.metastore_heap}", "-cp", cp, "bazaar.LoopbackMetaStore",
                 s.host, str(s.metastore_port)]
 

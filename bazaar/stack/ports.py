@@ -11,7 +11,9 @@ from pathlib import Path
 from bazaar.settings import Stack, StackSettings
 
 PORTS = ("redis_port", "engine_port", "kafka_port", "kafka_controller_port", "metastore_port", "trino_port",
-         "dagster_port", "reports_port", "spark_master_port", "spark_master_ui_port", "spark_worker_ui_port")
+         "dagster_port", "reports_port", "spark_master_port", "spark_master_ui_port", "spark_worker_ui_port",
+         "hdfs_port", "hdfs_http_port", "hdfs_datanode_port", "hdfs_datanode_http_port", "hdfs_datanode_ipc_port",
+         "postgres_port", "dagster_grpc_port")
 
 
 _given: set[int] = set()
