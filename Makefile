@@ -6,7 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # command:Debian package, installed when the command is missing
-DEMO_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless
+# (pg_ctlcluster stands for Debian's Postgres server, which the cluster profile runs; its binaries
+# are not on PATH)
+DEMO_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless pg_ctlcluster:postgresql
 TEST_DEPS := $(DEMO_DEPS) chromium:chromium ab:apache2-utils  # the Dagster UI in a browser; the seed's load client
 
 .PHONY: demo test bench fuzz install install-test up down status clean

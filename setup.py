@@ -60,6 +60,7 @@ setup(
             "playwright==1.65.2",
             "import-linter==2.5",  # the contract that the runtime packages never import the tooling
             "schemathesis==4.32.5",  # fuzzes the engine against its own OpenAPI document
+            "fsspec==2026.9.0",  # the cluster tests read the tables' Parquet on HDFS over WebHDFS
         ],
     },
     entry_points={"console_scripts": ["bazaar=bazaar.cli:main"]},

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bazaar.stack import EngineService, MetastoreService, RedisService, RelayService, SparkMasterService, \
-    SparkWorkerService
+from bazaar.stack import EngineService, MetastoreService, PostgresService, RedisService, RelayService, \
+    SparkMasterService, SparkWorkerService
+from bazaar.stack.hdfs import hdfs_services
 from bazaar.stack.kafka_broker import brokers
 from bazaar.stack.ports import isolated_stack
 from bazaar.stack.sink_drivers import sink_services
@@ -37,7 +38,8 @@ def cluster(tmp_path_factory, cluster_started):
 
 @pytest.fixture(scope="package")
 def spark_cluster(cluster, cluster_started):
-    """And the metastore, a Spark master and worker, and both sinks' drivers as services of their own."""
-    _start(cluster_started, MetastoreService(cluster), SparkMasterService(cluster), SparkWorkerService(cluster),
-           *sink_services(cluster))
+    """And Postgres, HDFS, the metastore (on Postgres), a Spark master and worker, and both sinks'
+    drivers as services of their own, writing to HDFS."""
+    _start(cluster_started, PostgresService(cluster), *hdfs_services(cluster), MetastoreService(cluster),
+           SparkMasterService(cluster), SparkWorkerService(cluster), *sink_services(cluster))
     return cluster

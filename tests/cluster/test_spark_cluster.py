@@ -4,22 +4,24 @@ broker, then the Spark worker, then one sink's driver are killed (SIGKILL): ever
 appended lands exactly once in the tables, and the engine answers every trade throughout.
 
 Real processes throughout (`tests/cluster/conftest.py`); the tables are read from the warehouse's
-Parquet files as the Hive tables over them hold them."""
+Parquet files on HDFS as the Hive tables over them hold them."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import random
 import signal
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from urllib.parse import urlparse
 
+import fsspec
 import pyarrow.dataset as ds
 import pytest
 import requests
+from pyarrow.fs import FSSpecHandler, PyFileSystem
 
 from bazaar.stack import SparkWorkerService
 from bazaar.stack.api_key import ensure_stack_key
@@ -32,10 +34,14 @@ pytestmark = pytest.mark.cluster
 
 
 def table(stack, name: str, columns: list[str]) -> dict[str, list]:
-    root = Path(urlparse(stack.sinks.warehouse_uri).path) / name
-    if not root.exists():
+    """The table's Parquet files on HDFS, read over WebHDFS (the namenode's web port)."""
+    assert stack.sinks.warehouse_uri.startswith("hdfs://")
+    fs = fsspec.filesystem("webhdfs", host=stack.host, port=stack.local.hdfs_http_port, user=getpass.getuser())
+    root = f"{urlparse(stack.sinks.warehouse_uri).path}/{name}"
+    if not fs.exists(root):
         return {c: [] for c in columns}
-    return ds.dataset(root, format="parquet", partitioning="hive").to_table(columns=columns).to_pydict()
+    return ds.dataset(root, filesystem=PyFileSystem(FSSpecHandler(fs)), format="parquet",
+                      partitioning="hive").to_table(columns=columns).to_pydict()
 
 
 class Trading:

@@ -1,5 +1,7 @@
 """The main job end to end: `bazaar demo` on a stack of its own (own ports and home), then
-every report Dagster stored checked against the simulator's ground truth."""
+every report Dagster stored checked against the simulator's ground truth.  Once in each shape: the
+local profile, and the cluster profile (three Kafka brokers, HDFS, Spark standalone, Postgres,
+Dagster over gRPC), whose tables must live on `hdfs://`."""
 
 import subprocess
 import sys
@@ -8,26 +10,53 @@ from collections import Counter, defaultdict
 import pandas as pd
 import pytest
 
+from bazaar.main_job import REPORTS_JOB
 from bazaar.simulate import CHEAT, Truth
+from bazaar.stack import PostgresService
 from bazaar.stack.ports import isolated_env, stack_from_env
 from orchestration import reports
 from tests.pipeline import funnel, lopsided, trade_rows, value_given
 
 SEED = 11
+pytestmark = pytest.mark.timeout(1800)  # the first test also waits for its stack to start and the demo to run
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    env = isolated_env(tmp_path_factory.mktemp("demo-home"))
+@pytest.fixture(scope="module", params=["local", pytest.param("cluster", marks=pytest.mark.cluster)])
+def demo(request, tmp_path_factory):
+    env = isolated_env(tmp_path_factory.mktemp(f"demo-{request.param}-home"), BAZAAR_PROFILE=request.param)
     try:
         out = subprocess.run([sys.executable, "-m", "bazaar", "demo", "--players", "60", "--trades", "900",
                               "--cheater-share", "0.1", "--seed", str(SEED)],
-                             env=env, capture_output=True, text=True, timeout=1200)
+                             env=env, capture_output=True, text=True, timeout=1500)
         assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
         s = stack_from_env(env)
+        assert s.local.profile == request.param
         yield s, Truth.load(s.home / "simulation"), out.stdout
     finally:
         subprocess.run([sys.executable, "-m", "bazaar", "down"], env=env, capture_output=True, timeout=300)
+
+
+def test_the_cluster_profile_keeps_its_tables_on_hdfs_and_its_metadata_in_postgres(demo):
+    s, _, _ = demo
+    if s.local.profile != "cluster":
+        pytest.skip("the cluster profile's storage")
+    conn = PostgresService(s).connect("metastore")
+    try:
+        with conn.cursor() as cur:
+            cur.execute('SELECT t."TBL_NAME", s."LOCATION" FROM "TBLS" t JOIN "SDS" s ON t."SD_ID" = s."SD_ID"')
+            locations = dict(cur.fetchall())
+    finally:
+        conn.close()
+    hdfs = f"hdfs://{s.host}:{s.local.hdfs_port}/"
+    assert {"trades", "player_states", "trade_sides", "state_summaries", "offers"} <= set(locations)
+    assert all(loc.startswith(hdfs) for loc in locations.values()), locations
+    conn = PostgresService(s).connect("dagster")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT status FROM runs WHERE pipeline_name = %s", (REPORTS_JOB,))
+            assert ("SUCCESS",) in cur.fetchall()  # the demo's run, kept in Dagster's Postgres storage
+    finally:
+        conn.close()
 
 
 def report(s, name) -> pd.DataFrame:
