@@ -60,6 +60,13 @@ CLUSTER_DEFAULTS: dict[str, Any] = {
 }
 
 
+def replication_for(brokers: int) -> tuple[int, int]:
+    """Replicas of each partition and min.insync.replicas for a Kafka of `brokers`: with three or
+    more, each partition on three and a write acknowledged by two (the relay's acks=all), so one
+    broker's loss loses nothing and stops nothing."""
+    return min(brokers, 3), 2 if brokers >= 3 else 1
+
+
 class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore")
 
@@ -156,8 +163,12 @@ class Stack:
         runtime = {k: v for k, v in changes.items() if k not in local}
         return Stack(self.local.model_copy(update=local), {**self.runtime, **runtime})
 
-    def _compose(self, cls, **endpoints):
-        return cls(**{**endpoints, **{k: v for k, v in self.runtime.items() if k in cls.model_fields}})
+    def _compose(self, cls, shape: Optional[dict[str, Any]] = None, **endpoints):
+        """`cls` with the stack's endpoints, then the profile's `shape` (defaults a `BAZAAR_*` variable
+        overrides), then `runtime`."""
+        prefix = cls.model_config.get("env_prefix", "")
+        chosen = {k: v for k, v in (shape or {}).items() if f"{prefix}{k}".upper() not in os.environ}
+        return cls(**{**endpoints, **chosen, **{k: v for k, v in self.runtime.items() if k in cls.model_fields}})
 
     # -- the stack's own --------------------------------------------------
     @property
@@ -219,11 +230,10 @@ class Stack:
 
     @cached_property
     def topic(self) -> TopicSettings:
-        """With three brokers or more, each partition on three of them and a write acknowledged by
-        two (the relay's acks=all), so one broker's loss loses nothing and stops nothing."""
-        brokers = self.local.kafka_brokers
-        return self._compose(TopicSettings, kafka_bootstrap=self.kafka_bootstrap,
-                             topic_replication=min(brokers, 3), topic_min_insync_replicas=2 if brokers >= 3 else 1)
+        """Replicated as the stack's brokers allow (`replication_for`)."""
+        replicas, min_isr = replication_for(self.local.kafka_brokers)
+        return self._compose(TopicSettings, {"topic_replication": replicas, "topic_min_insync_replicas": min_isr},
+                             kafka_bootstrap=self.kafka_bootstrap)
 
     @property
     def hdfs_uri(self) -> str:
@@ -245,14 +255,13 @@ class Stack:
     def sinks(self) -> LauncherSettings:
         """The sinks' settings, less the jars (`bazaar.stack.sink_drivers` fetches those).  In the cluster
         profile, the drivers are services of their own against the Spark master, one core each."""
-        shape = {"warehouse_uri": (self.home.resolve() / "warehouse").as_uri(),
-                 "checkpoint_uri": (self.home.resolve() / "checkpoints").as_uri()}
+        shape, root = {}, self.home.resolve().as_uri()
         if self.local.profile == "cluster":  # the tables and the checkpoints on HDFS
-            shape = {"spark_master": self.spark_master_url, "sink_launcher": "service", "spark_cores_max": 1,
-                     "warehouse_uri": f"{self.hdfs_uri}/bazaar/warehouse",
-                     "checkpoint_uri": f"{self.hdfs_uri}/bazaar/checkpoints"}
-        return self._compose(LauncherSettings, kafka_bootstrap=self.kafka_bootstrap, metastore_uri=self.metastore_uri,
-                             spark_driver_host=self.host, sink_home=self.home, **shape)
+            shape = {"spark_master": self.spark_master_url, "sink_launcher": "service", "spark_cores_max": 1}
+            root = f"{self.hdfs_uri}/bazaar"
+        return self._compose(LauncherSettings, shape, kafka_bootstrap=self.kafka_bootstrap,
+                             metastore_uri=self.metastore_uri, warehouse_uri=f"{root}/warehouse",
+                             checkpoint_uri=f"{root}/checkpoints", spark_driver_host=self.host, sink_home=self.home)
 
     @cached_property
     def trino(self) -> TrinoSettings:

@@ -11,7 +11,7 @@ import uuid
 
 from kafka import KafkaAdminClient
 
-from bazaar.settings import StackSettings, private_file
+from bazaar.settings import StackSettings, private_file, replication_for
 from bazaar.stack import artifacts
 from bazaar.stack.java import default_java
 from bazaar.stack.service import Service, ServiceError
@@ -78,7 +78,7 @@ class KafkaService(Service):
         self.libs = kafka_libs(s)
         logs = self.data_dir / "log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        replicas, min_isr = min(n, 3), 2 if n >= 3 else 1
+        replicas, min_isr = replication_for(n)
         if n == 1:
             quorum = f"controller.quorum.bootstrap.servers={s.host}:{self.controller_port(1)}"
         else:  # a static quorum: every broker votes

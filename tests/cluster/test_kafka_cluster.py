@@ -21,6 +21,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from bazaar.stack import RelayService, services
 from bazaar.stack.api_key import ensure_stack_key
 from bazaar.stack.kafka_broker import brokers
+from bazaar.stack.ports import PORTS
 from engine.db import make_redis
 
 pytestmark = pytest.mark.cluster
@@ -38,6 +39,25 @@ def test_the_cluster_profile_names_three_brokers_with_their_own_home_and_ports(t
     assert stack.local.engine_port != default.engine_port
     assert [s.name for s in services(stack)][:4] == ["redis", "kafka-1", "kafka-2", "kafka-3"]
     assert (stack.topic.topic_replication, stack.topic.topic_min_insync_replicas) == (3, 2)
+    assert stack.sinks.warehouse_uri == f"hdfs://127.0.0.1:{stack.local.hdfs_port}/bazaar/warehouse"
+    assert (stack.sinks.sink_launcher, stack.sinks.spark_master) == ("service", "spark://127.0.0.1:17077")
+    ports = [getattr(stack.local, p) for p in PORTS]
+    assert len(set(ports)) == len(ports) and not set(ports) & set(getattr(default, p) for p in PORTS)
+    names = [s.name for s in services(stack)]
+    assert {"postgres", "hdfs-namenode", "hdfs-datanode", "spark-master", "dagster-code"} <= set(names)
+    assert names.index("postgres") < names.index("metastore") and names.index("hdfs-datanode") < names.index("metastore")
+
+
+def test_a_variable_overrides_the_cluster_profiles_choices(monkeypatch):
+    """The profile's shape is a default: what a BAZAAR_ variable says wins."""
+    from bazaar.settings import get_stack
+
+    monkeypatch.setenv("BAZAAR_PROFILE", "cluster")
+    monkeypatch.setenv("BAZAAR_SINK_LAUNCHER", "local")
+    monkeypatch.setenv("BAZAAR_TOPIC_REPLICATION", "2")
+    stack = get_stack()
+    assert stack.sinks.sink_launcher == "local" and stack.topic.topic_replication == 2
+    assert stack.topic.topic_min_insync_replicas == 2 and stack.sinks.spark_cores_max == 1  # the others kept
 
 
 def test_topic_is_replicated_three_times_and_needs_two_in_sync(cluster):
