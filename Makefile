@@ -6,12 +6,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # command:Debian package, installed when the command is missing
-# (pg_ctlcluster stands for Debian's Postgres server, which the cluster profile runs; its binaries
-# are not on PATH)
-DEMO_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless pg_ctlcluster:postgresql
-TEST_DEPS := $(DEMO_DEPS) chromium:chromium ab:apache2-utils  # the Dagster UI in a browser; the seed's load client
+DEMO_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless
+# Debian's Postgres server, for the cluster profile (pg_ctlcluster stands for it: its binaries are
+# not on PATH); the Dagster UI in a browser; the seed's load client
+CLUSTER_DEPS := pg_ctlcluster:postgresql
+TEST_DEPS := $(DEMO_DEPS) $(CLUSTER_DEPS) chromium:chromium ab:apache2-utils
 
-.PHONY: demo test bench fuzz install install-test up down status clean
+.PHONY: demo test bench fuzz install install-cluster install-test up down status clean
 
 demo: install
 	$(VENV)/bin/bazaar demo
@@ -30,6 +31,10 @@ fuzz: install-test
 install:
 	@$(MAKE) --no-print-directory system-deps DEPS="$(DEMO_DEPS)"
 	@$(MAKE) --no-print-directory $(VENV)/.demo-installed
+
+# what `bazaar up --profile cluster` needs beyond `make install`
+install-cluster: install
+	@$(MAKE) --no-print-directory system-deps DEPS="$(CLUSTER_DEPS)"
 
 install-test:
 	@$(MAKE) --no-print-directory system-deps DEPS="$(TEST_DEPS)"

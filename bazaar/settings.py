@@ -166,8 +166,8 @@ class Stack:
     def _compose(self, cls, shape: Optional[dict[str, Any]] = None, **endpoints):
         """`cls` with the stack's endpoints, then the profile's `shape` (defaults a `BAZAAR_*` variable
         overrides), then `runtime`."""
-        prefix = cls.model_config.get("env_prefix", "")
-        chosen = {k: v for k, v in (shape or {}).items() if f"{prefix}{k}".upper() not in os.environ}
+        prefix, named = cls.model_config.get("env_prefix", ""), {name.upper() for name in os.environ}
+        chosen = {k: v for k, v in (shape or {}).items() if f"{prefix}{k}".upper() not in named}
         return cls(**{**endpoints, **chosen, **{k: v for k, v in self.runtime.items() if k in cls.model_fields}})
 
     # -- the stack's own --------------------------------------------------

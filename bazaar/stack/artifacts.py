@@ -117,3 +117,12 @@ def unpack(archive: Path, dest: Path, description: str) -> None:
             for member in tar:
                 tar.extract(member, dest, filter="tar")
                 progress.update(task, completed=tar.fileobj.fileobj.tell())
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    """Replace the file whole (never half-written for a running reader), and only if it changed."""
+    if path.exists() and path.read_text() == text:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

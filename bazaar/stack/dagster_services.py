@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from bazaar.stack.artifacts import write_if_changed
 from bazaar.stack.postgres import ROLE
 from bazaar.stack.service import Service, ServiceError
 from bazaar.stack.sink_drivers import launcher_settings
@@ -72,9 +73,9 @@ class _DagsterProcess(Service):
         self.dagster_home.mkdir(parents=True, exist_ok=True)
         conf = self.dagster_home / "dagster.yaml"
         if self.on_grpc:
-            conf.write_text(POSTGRES_INSTANCE)
-            self.workspace.write_text(
-                f"load_from:\n  - grpc_server:\n      host: {self.local.host}\n"
+            write_if_changed(conf, POSTGRES_INSTANCE)
+            write_if_changed(
+                self.workspace, f"load_from:\n  - grpc_server:\n      host: {self.local.host}\n"
                 f"      port: {self.local.dagster_grpc_port}\n      location_name: {LOCATION_NAME}\n")
         elif not conf.exists():
             conf.write_text("telemetry:\n  enabled: false\n")

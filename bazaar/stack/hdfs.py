@@ -10,7 +10,9 @@ start; the health checks read each daemon's own JMX over its web port.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import time
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -53,8 +55,8 @@ class HdfsService(Service):
         self.jar = artifacts.fetch(s.maven_repo, "org.apache.hadoop", "hadoop-client-minicluster", hadoop_version(),
                                    "jar", f"fetching HDFS (hadoop-client-minicluster {hadoop_version()})")
         self.conf_dir.mkdir(parents=True, exist_ok=True)
-        (self.conf_dir / "core-site.xml").write_text(site_xml({"fs.defaultFS": self.stack.hdfs_uri}))
-        (self.conf_dir / "hdfs-site.xml").write_text(site_xml({
+        artifacts.write_if_changed(self.conf_dir / "core-site.xml", site_xml({"fs.defaultFS": self.stack.hdfs_uri}))
+        artifacts.write_if_changed(self.conf_dir / "hdfs-site.xml", site_xml({
             "dfs.namenode.name.dir": str(self.storage / "name"),
             "dfs.datanode.data.dir": str(self.storage / "data"),
             "dfs.replication": "1",  # one datanode: HDFS's own replication is the deployment's to choose
@@ -65,8 +67,8 @@ class HdfsService(Service):
             "dfs.datanode.ipc.address": f"{s.host}:{s.hdfs_datanode_ipc_port}",
             "dfs.namenode.safemode.extension": "0",  # one datanode: nothing to wait for once it reported
         }))
-        (self.conf_dir / "log4j2.properties").write_text(
-            "rootLogger.level = WARN\nrootLogger.appenderRef.out.ref = out\n"
+        artifacts.write_if_changed(
+            self.conf_dir / "log4j2.properties", "rootLogger.level = WARN\nrootLogger.appenderRef.out.ref = out\n"
             "appender.out.type = Console\nappender.out.name = out\nappender.out.layout.type = PatternLayout\n"
             "appender.out.layout.pattern = %d{ISO8601} %p %c{1}: %m%n\n")
 
@@ -77,9 +79,12 @@ class HdfsService(Service):
     def command(self) -> list[str]:
         return self.java_command()
 
-    def jmx(self, port: int, bean: str) -> dict:
-        beans = requests.get(f"http://{self.local.host}:{port}/jmx", params={"qry": bean}, timeout=3).json()["beans"]
-        return beans[0] if beans else {}
+    def jmx(self, port: int, bean: str, attribute: str):
+        """One attribute of one of the daemon's JMX beans (asking for one attribute, not the whole
+        bean: reading every attribute of a daemon still starting logs a stack trace each time)."""
+        beans = requests.get(f"http://{self.local.host}:{port}/jmx", params={"get": f"{bean}::{attribute}"},
+                             timeout=3).json()["beans"]
+        return beans[0].get(attribute) if beans else None
 
 
 class HdfsNameNodeService(HdfsService):
@@ -90,20 +95,32 @@ class HdfsNameNodeService(HdfsService):
     def address(self) -> str:
         return self.stack.hdfs_uri
 
+    @property
+    def formatted(self) -> Path:
+        return self.storage / "formatted"
+
     def prepare(self) -> None:
         super().prepare()
-        if not (self.storage / "name" / "current" / "VERSION").exists():
+        name = self.storage / "name" / "current"
+        if not self.formatted.exists() and any(name.glob("fsimage_*.md5")):  # formatted before the marker was
+            self.formatted.write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+        if not self.formatted.exists():
             self.format()
 
     def format(self) -> None:
+        """Format the namespace, once: a format cut short (the marker is written after it) is begun
+        again from empty folders, the datanode's too, whose blocks would belong to no namespace."""
+        for folder in ("name", "data"):
+            shutil.rmtree(self.storage / folder, ignore_errors=True)
         out = subprocess.run(self.java_command("-format", "-nonInteractive", "-clusterid", "bazaar"),
                              capture_output=True, text=True, timeout=300)
         if out.returncode != 0:
             raise ServiceError(f"formatting HDFS's namenode failed:\n{(out.stdout + out.stderr)[-3000:]}")
+        self.formatted.write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
 
     def state(self) -> str:
         """`Operational`, or `safeMode` (after a restart, until its datanode has reported its blocks)."""
-        return self.jmx(self.local.hdfs_http_port, "Hadoop:service=NameNode,name=FSNamesystemState")["FSState"]
+        return self.jmx(self.local.hdfs_http_port, "Hadoop:service=NameNode,name=FSNamesystemState", "FSState")
 
     def healthy(self) -> bool:
         """Serving; in safe mode too, since the datanode that ends it starts after it."""
@@ -121,8 +138,8 @@ class HdfsDataNodeService(HdfsService):
     def healthy(self) -> bool:
         """Registered with the namenode (its block-pool actor runs), which is out of safe mode: files
         can be written."""
-        info = self.jmx(self.local.hdfs_datanode_http_port, "Hadoop:service=DataNode,name=DataNodeInfo")
-        actors = json.loads(info.get("BPServiceActorInfo") or "[]")
+        actors = json.loads(self.jmx(self.local.hdfs_datanode_http_port, "Hadoop:service=DataNode,name=DataNodeInfo",
+                                     "BPServiceActorInfo") or "[]")
         return (any(a.get("ActorState") == "RUNNING" for a in actors)
                 and HdfsNameNodeService(self.stack).state() == "Operational")
 

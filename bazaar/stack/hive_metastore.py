@@ -8,6 +8,7 @@ handler on the configured host only.  The health check is a real thrift call.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -81,8 +82,14 @@ class MetastoreService(Service):
         return self.stack.metastore_uri
 
     @property
+    def launcher_source(self):
+        return resources.files("bazaar.stack").joinpath("java", "LoopbackMetaStore.java")
+
+    @property
     def launcher_dir(self) -> Path:
-        return self.local.cache / "metastore-launcher"
+        """The compiled launcher, one folder per version of its source."""
+        digest = hashlib.sha256(self.launcher_source.read_bytes()).hexdigest()[:12]
+        return self.local.cache / f"metastore-launcher-{digest}"
 
     def prepare(self) -> None:
         self.compile_launcher()
@@ -93,24 +100,16 @@ class MetastoreService(Service):
             s = self.local
             self.driver_jar = artifacts.fetch(s.maven_repo, "org.postgresql", "postgresql", s.postgres_jdbc_version,
                                               "jar", "fetching Postgres's JDBC driver")
-            # DataNucleus makes each table on its first use, on a connection of its own. A foreign key it
-            # adds then waits for the lock the request's own transaction holds on the table it refers
-            # to (a create_table hung on `ALTER TABLE "TBL_PRIVS" ADD CONSTRAINT ... REFERENCES "TBLS"`),
-            # so the tables are made without them. Hive's schematool scripts, which Compose's
-            # apache/hive image runs, make them with their keys.
             database = {"javax.jdo.option.ConnectionURL": PostgresService(self.stack).jdbc_url("metastore"),
                         "javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
                         "javax.jdo.option.ConnectionUserName": ROLE,
-                        "javax.jdo.option.ConnectionPassword": self.stack.postgres_password,
-                        "datanucleus.schema.autoCreateTables": "true",
-                        "datanucleus.schema.autoCreateColumns": "true",
-                        "datanucleus.schema.autoCreateConstraints": "false"}
+                        "javax.jdo.option.ConnectionPassword": self.stack.postgres_password}
         else:
             database = {"javax.jdo.option.ConnectionURL":
                         f"jdbc:derby:;databaseName={self.data_dir / 'metastore_db'};create=true"}
         props = {
             **database,
-            "datanucleus.schema.autoCreateAll": str(self.local.profile != "cluster").lower(),
+            "datanucleus.schema.autoCreateAll": "true",
             "hive.metastore.schema.verification": "false",
             "hive.async.log.enabled": "false",
             "hive.metastore.warehouse.dir": self.stack.sinks.warehouse_uri,
@@ -126,7 +125,7 @@ class MetastoreService(Service):
             Path(warehouse.path).mkdir(parents=True, exist_ok=True)
 
     def compile_launcher(self) -> None:
-        source = resources.files("bazaar.stack").joinpath("java", "LoopbackMetaStore.java")
+        source = self.launcher_source
         marker = self.launcher_dir / "bazaar" / "LoopbackMetaStore.class"
         if marker.exists():
             return
@@ -144,7 +143,9 @@ class MetastoreService(Service):
         s = self.local
         driver = f"{self.driver_jar}:" if self.driver_jar else ""
         cp = f"{self.data_dir / 'conf'}:{self.launcher_dir}:{driver}{pyspark_jars()}/*"
-        return [default_java(), f"-Xmx{s.metastore_heap}", "-cp", cp, "bazaar.LoopbackMetaStore",
+        # on Postgres, every table made before the first request (LoopbackMetaStore.makeSchema says why)
+        schema = ["-Dbazaar.makeSchema=true"] if self.driver_jar else []
+        return [default_java(), f"-Xmx{s.metastore_heap}", *schema, "-cp", cp, "bazaar.LoopbackMetaStore",
                 s.host, str(s.metastore_port)]
 
     def healthy(self) -> bool:

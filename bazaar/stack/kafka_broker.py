@@ -10,6 +10,7 @@ import time
 import uuid
 
 from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
 
 from bazaar.settings import StackSettings, private_file, replication_for
 from bazaar.stack import artifacts
@@ -138,6 +139,14 @@ class KafkaService(Service):
         finally:
             admin.close()
 
+    def registered_now(self) -> set[int]:
+        """`registered`, or none while a broker the metadata names refuses connections (one starting,
+        or one that died: the caller's deadline tells which)."""
+        try:
+            return self.registered()
+        except KafkaError:
+            return set()
+
     def healthy(self) -> bool:
         """This broker serves, and is in the cluster's metadata."""
         return self.node in self.registered()
@@ -152,18 +161,24 @@ class KafkaService(Service):
             return
         super().wait_healthy(proc)
         expected = {self.node, *(peer.node for peer in running)}
+        self.wait_registered(expected)
+
+    def wait_registered(self, expected: set[int]) -> None:
         deadline = time.monotonic() + self.startup_timeout
-        while not expected <= self.registered():
+        while not expected <= self.registered_now():
             if time.monotonic() > deadline:
-                missing = sorted(expected - self.registered())
-                raise ServiceError(f"brokers {missing} run but never joined the cluster; see their logs under "
-                                   f"{self.log_path.parent}")
+                missing = sorted(expected - self.registered_now())
+                raise ServiceError(f"brokers {missing} never joined the cluster (did one exit?); see their logs "
+                                   f"under {self.log_path.parent}")
             time.sleep(0.2)
 
     def after_start(self) -> None:
-        """The events topic, once every broker is up (its replicas need them all)."""
-        if getattr(self, "quorate", True) and self.is_healthy() and len(self.registered()) == self.brokers:
-            ensure_topic(self.stack.topic)
+        """The events topic, once every broker is up (its replicas need them all): the broker that
+        finds all its peers running waits until all are registered, then provisions it."""
+        if not getattr(self, "quorate", True) or any(peer.pid() is None for peer in self.peers()):
+            return
+        self.wait_registered({self.node, *(peer.node for peer in self.peers())})
+        ensure_topic(self.stack.topic)
 
 
 def new_cluster_id() -> str:

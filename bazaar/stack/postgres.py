@@ -27,7 +27,7 @@ def postgres_bin() -> Path:
     """Debian's server binaries (/usr/lib/postgresql/VERSION/bin), the newest installed."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parent.parent.name))
     if not found:
-        raise ServiceError("Postgres is not installed: run `make system-deps` (Debian's `postgresql`)")
+        raise ServiceError("Postgres is not installed: run `make install-cluster` (Debian's `postgresql`)")
     return found[-1].parent
 
 
@@ -39,6 +39,12 @@ def as_ordinary_user(cmd: list[str]) -> list[str]:
     unshare = shutil.which("unshare")
     if unshare is None:
         raise ServiceError("`unshare` (util-linux) is needed to run Postgres as root")
+    probe = subprocess.run([unshare, "--user", "--map-user=1000", "--map-group=1000", "true"], capture_output=True,
+                           text=True)
+    if probe.returncode != 0:
+        raise ServiceError(f"Postgres refuses root, and this root may not make a user namespace to run it in "
+                           f"({probe.stderr.strip()}; a container's seccomp profile forbids it): run the cluster "
+                           f"profile as an ordinary user")
     return [unshare, "--user", "--map-user=1000", "--map-group=1000", *cmd]
 
 
@@ -55,9 +61,13 @@ class PostgresService(Service):
         return self.data_dir / "data"
 
     def prepare(self) -> None:
+        """initdb on the first start, into a folder of its own renamed into place once it succeeded:
+        initdb writes PG_VERSION first, so a run cut short must never be taken for a cluster."""
         if (self.cluster_dir / "PG_VERSION").exists():
             return
-        shutil.rmtree(self.cluster_dir, ignore_errors=True)  # an initdb cut short
+        fresh = self.data_dir / "data.initdb"
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.rmtree(self.cluster_dir, ignore_errors=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         pwfile = self.data_dir / "initdb-password"
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -65,12 +75,16 @@ class PostgresService(Service):
             f.write(self.stack.postgres_password + "\n")
         try:
             out = subprocess.run(as_ordinary_user([
-                str(postgres_bin() / "initdb"), "-D", str(self.cluster_dir), "-U", ROLE, f"--pwfile={pwfile}",
+                str(postgres_bin() / "initdb"), "-D", str(fresh), "-U", ROLE, f"--pwfile={pwfile}",
                 "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"]), capture_output=True, text=True, timeout=300)
         finally:
             pwfile.unlink(missing_ok=True)
         if out.returncode != 0:
             raise ServiceError(f"initdb failed:\n{(out.stdout + out.stderr)[-3000:]}")
+        if self.local.host not in ("127.0.0.1", "localhost", "::1"):  # initdb admits only the loopback
+            with open(fresh / "pg_hba.conf", "a") as hba:
+                hba.write(f"host all {ROLE} {self.local.host}/32 scram-sha-256\n")
+        fresh.rename(self.cluster_dir)
 
     def command(self) -> list[str]:
         s = self.local
@@ -83,9 +97,27 @@ class PostgresService(Service):
                                 password=self.stack.postgres_password, dbname=database, connect_timeout=3)
 
     def healthy(self) -> bool:
-        with self.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT 1")
-            return cur.fetchone() == (1,)
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                return cur.fetchone() == (1,)
+        finally:
+            conn.close()
+
+    def wait_healthy(self, proc=None) -> None:
+        try:
+            super().wait_healthy(proc)
+        except ServiceError:
+            try:
+                self.connect().close()
+            except psycopg2.OperationalError as exc:
+                if "password authentication failed" in str(exc):
+                    raise ServiceError(
+                        f"Postgres refused the password of role {ROLE!r}: its cluster under {self.cluster_dir} was "
+                        f"made with another one. Set BAZAAR_POSTGRES_PASSWORD to that one, or remove "
+                        f"{self.data_dir} (its databases go with it)") from exc
+            raise
 
     def after_start(self) -> None:
         """The metastore's and Dagster's databases, made once."""
