@@ -46,11 +46,14 @@ def test_the_cluster_profile_keeps_its_tables_on_hdfs_and_its_metadata_in_postgr
             cur.execute('SELECT t."TBL_NAME", s."LOCATION" FROM "TBLS" t JOIN "SDS" s ON t."SD_ID" = s."SD_ID" '
                         """WHERE t."TBL_TYPE" <> 'VIRTUAL_VIEW'""")  # the reports' views have no location
             locations = dict(cur.fetchall())
+            cur.execute("""SELECT indexname FROM pg_indexes WHERE tablename IN ('TBLS', 'PARTITIONS')""")
+            indexes = {name for (name,) in cur.fetchall()}
     finally:
         conn.close()
     hdfs = f"hdfs://{s.host}:{s.local.hdfs_port}/"
     assert {"trades", "player_states", "trade_sides", "state_summaries", "offers"} <= set(locations)
     assert all(loc.startswith(hdfs) for loc in locations.values()), locations
+    assert {"UNIQUETABLE", "UNIQUEPARTITION"} <= indexes  # the schema made whole, keys and all
     conn = PostgresService(s).connect("dagster")
     try:
         with conn.cursor() as cur:
