@@ -14,12 +14,11 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import requests
 
 from bazaar.stack import artifacts
-from bazaar.stack.hive_metastore import pyspark_jars
+from bazaar.stack.hive_metastore import pyspark_jars, site_xml
 from bazaar.stack.java import default_java
 from bazaar.stack.service import Service, ServiceError
 
@@ -30,12 +29,6 @@ def hadoop_version() -> str:
     if not found:
         raise ServiceError(f"no hadoop-client-api jar in {pyspark_jars()}: reinstall pyspark (`make install`)")
     return found[0].name[len("hadoop-client-api-"):-len(".jar")]
-
-
-def site_xml(props: dict[str, str]) -> str:
-    body = "".join(f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n"
-                   for k, v in props.items())
-    return f'<?xml version="1.0"?>\n<configuration>\n{body}</configuration>\n'
 
 
 class HdfsService(Service):
@@ -52,8 +45,9 @@ class HdfsService(Service):
 
     def prepare(self) -> None:
         s = self.local
-        self.jar = artifacts.fetch(s.maven_repo, "org.apache.hadoop", "hadoop-client-minicluster", hadoop_version(),
-                                   "jar", f"fetching HDFS (hadoop-client-minicluster {hadoop_version()})")
+        version = hadoop_version()
+        self.jar = artifacts.fetch(s.maven_repo, "org.apache.hadoop", "hadoop-client-minicluster", version,
+                                   "jar", f"fetching HDFS (hadoop-client-minicluster {version})")
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         artifacts.write_if_changed(self.conf_dir / "core-site.xml", site_xml({"fs.defaultFS": self.stack.hdfs_uri}))
         artifacts.write_if_changed(self.conf_dir / "hdfs-site.xml", site_xml({

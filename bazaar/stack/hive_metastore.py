@@ -37,6 +37,13 @@ def pyspark_jars() -> Path:
     return Path(pyspark.__file__).parent / "jars"
 
 
+def site_xml(props: dict[str, str]) -> str:
+    """A Hadoop-style configuration file (hive-site.xml, core-site.xml, hdfs-site.xml)."""
+    body = "".join(f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n"
+                   for k, v in props.items())
+    return f'<?xml version="1.0"?>\n<configuration>\n{body}</configuration>\n'
+
+
 def get_all_databases(uri: str, timeout_ms: int = 5000) -> list[str]:
     """The metastore's `get_all_databases` thrift call (binary protocol, buffered transport)."""
     url = urlparse(uri)
@@ -114,12 +121,10 @@ class MetastoreService(Service):
             "hive.async.log.enabled": "false",
             "hive.metastore.warehouse.dir": self.stack.sinks.warehouse_uri,
         }
-        body = "".join(f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n"
-                       for k, v in props.items())
         site = conf / "hive-site.xml"  # it may hold the database's password: readable by us only
         site.unlink(missing_ok=True)
         with os.fdopen(os.open(site, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
-            f.write(f'<?xml version="1.0"?>\n<configuration>\n{body}</configuration>\n')
+            f.write(site_xml(props))
         warehouse = urlparse(self.stack.sinks.warehouse_uri)
         if warehouse.scheme == "file":
             Path(warehouse.path).mkdir(parents=True, exist_ok=True)
