@@ -10,6 +10,7 @@ from typing import Optional
 
 from flask import Flask
 
+from engine.jsonio import OrjsonProvider
 from engine.settings import EngineSettings
 
 
@@ -17,6 +18,7 @@ def create_app(settings: Optional[EngineSettings] = None) -> Flask:
     """Application factory: one blueprint per concern, one Redis pool per process."""
     settings = settings or EngineSettings()
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.config.from_mapping(BAZAAR_SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_body_bytes)
 
     from engine import auth, db, errors, meta, offers, players, trades

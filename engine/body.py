@@ -7,9 +7,9 @@ nested deeper than `MAX_DEPTH`, is a 400 (never a 500 from the parser's recursio
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from flask import request
 
 from engine.errors import ApiError
@@ -37,12 +37,12 @@ def json_body(allow_empty: bool = False) -> dict[str, Any]:
             return {}
         raise ApiError(400, "invalid_json", "the request body is empty; send a JSON object")
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):  # nested far deeper than MAX_DEPTH: the parser stops at 1,024 levels
+            raise ApiError(400, "too_deep", f"the request body nests arrays and objects more than {MAX_DEPTH} deep") \
+                from None
         raise ApiError(400, "invalid_json", f"the request body is not valid JSON: {exc}") from None
-    except RecursionError:  # nested far deeper than MAX_DEPTH: the parser gave up before we could count
-        raise ApiError(400, "too_deep", f"the request body nests arrays and objects more than {MAX_DEPTH} deep") \
-            from None
     if depth(doc) > MAX_DEPTH:
         raise ApiError(400, "too_deep", f"the request body nests arrays and objects more than {MAX_DEPTH} deep")
     if not isinstance(doc, dict):
