@@ -34,7 +34,13 @@ def _ts(col: Column) -> Column:
 JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
 
 
-def _any_null(array: Column, field: str) -> Column:
+def _any_null(array: Column, field: str, json_type: str | None = None) -> Column:
+    """Whether any element of an array of structs lacks `field`.  An integer field's check needs no
+    lambda: Spark runs a higher-order function through its interpreter, reading its configuration
+    again for every element, while joining the field's values as text runs in generated code (an
+    integer's text has no "N", so an "N" in the joined text is a null)."""
+    if json_type == "integer":
+        return F.array_join(array[field].cast("array<string>"), ",", "N").contains("N")
     return F.exists(array, lambda x: x[field].isNull())
 
 
@@ -58,7 +64,7 @@ def _missing_checks(model: type[BaseModel], root: Column) -> list[tuple[str, Col
                 checks.append((where, field.isNull()))
             else:
                 arr, _ = in_array
-                checks.append((where, _any_null(arr, name)))
+                checks.append((where, _any_null(arr, name, sub.get("type"))))
                 continue
             if sub.get("type") == "object":
                 walk(sub, field, f"{where}.")

@@ -92,6 +92,10 @@ def test_classify_sorts_good_from_bad_with_reasons(spark):
     wrong_type["player_2"]["gold_traded"] = "lots"
     no_id = trade_event()
     del no_id["trade_id"]
+    second_no_qty = trade_event()  # the check looks at every element, not the first
+    del second_no_qty["player_1"]["items_traded"][1]["quantity"]
+    null_item = trade_event()  # an explicit null is missing too
+    null_item["player_1"]["items_traded"][1]["item_id"] = None
     values = [
         trade_event(),                                   # 0 valid
         state_event({1: 2}),                             # 1 the other sink's
@@ -104,6 +108,8 @@ def test_classify_sorts_good_from_bad_with_reasons(spark):
         trade_event(event_time="yesterday"),             # 8
         [1, 2, 3],                                       # 9
         trade_event(trade_time="2026-13-45T99:00:00.000000Z"),  # 10
+        second_no_qty,                                   # 11
+        null_item,                                       # 12
     ]
     out = transforms.classify(batch(spark, values), events.TRADE, owns_unknown=True)
     got = {r["offset"]: r["reason"] for r in out.select("offset", "reason").collect()}
@@ -111,6 +117,7 @@ def test_classify_sorts_good_from_bad_with_reasons(spark):
         0: None, 2: "not_json", 3: "unknown_event_type", 4: "schema_mismatch", 5: "missing_field:trade_id",
         6: "missing_field:player_1.items_traded[].quantity", 7: "unsupported_schema_version",
         8: "bad_event_time", 9: "not_json", 10: "bad_trade_time",
+        11: "missing_field:player_1.items_traded[].quantity", 12: "missing_field:player_1.items_traded[].item_id",
     }
     keys = {r["offset"]: r["dedup_key"] for r in out.collect()}
     assert keys[0] == values[0]["event_id"] and keys[3] == "events:0:3"
