@@ -7,9 +7,11 @@ and Kafka always beside the engine, on the same cores as the load generator).
 Starts its own stack with the `bazaar` command (free ports, a temporary home).  Every request carries
 the stack's API key, so every figure includes the key check and the rate limit.  From one run:
 
-- trades with `wrk` at 1, 8 and 32 connections: executed trades/s, p50/p99, the CPU each process used
-  per executed trade (engine workers, Redis, relay, Kafka; from /proc), relay CPU per event, and the
-  bytes Kafka's log grew on disk per executed trade;
+- after a 30 s warm-up that is not measured (a stack just started runs its first minute of load
+  slower: the broker's JIT compiles on the same cores), trades with `wrk` at 1, 8 and 32
+  connections: executed trades/s, p50/p99, the CPU each process used per executed trade (engine
+  workers, Redis, relay, Kafka; from /proc), relay CPU per event, and the bytes Kafka's log grew on
+  disk per executed trade;
 - the ceiling: the same wrk against a minimal Flask route under the engine's server command, and the
   engine's ratio to it;
 - a steady run at 32 connections (`--steady-seconds`): the outbox's lag sampled every 2 s (flat or
@@ -187,6 +189,17 @@ class MinimalFlask(EngineService):
 
     def healthy(self) -> bool:
         return requests.get(f"{self.address}/health", timeout=2).ok
+
+
+WARM_UP_S = 30
+
+
+def warm_up(url: str, players: int, key: str, meter: Meter) -> None:
+    """Trades for WARM_UP_S, not measured: a stack just started runs its first minute of load slower
+    (the broker's JIT compiles on the same cores), which is not how a stack up for a while runs."""
+    with console.status(f"warming up: 32 connections for {WARM_UP_S}s, not measured"):
+        run_wrk(url, 32, WARM_UP_S, players, key)
+        meter.drained()
 
 
 def ceiling(settings, seconds: int, players: int, key: str) -> dict:
@@ -370,6 +383,7 @@ def main(seconds: int, steady_seconds: int, players: int, samples: int, whole_st
         if whole_stack:
             fill(store, players)
             meter.drained()
+            warm_up(url, players, key, meter)
             launcher = launcher_for(launcher_settings(settings))
             with console.status(f"wrk: 32 connections for {steady_seconds}s, whole stack up"):
                 results["steady"] = steady(settings, steady_seconds, players, key, meter, launcher)
@@ -379,6 +393,7 @@ def main(seconds: int, steady_seconds: int, players: int, samples: int, whole_st
                 creates = {1_000: time_creates(url, samples, key)}
             fill(store, players)
             meter.drained()
+            warm_up(url, players, key, meter)
             with console.status(f"wrk: a minimal Flask route, 32 connections for {seconds}s"):
                 results["ceiling"] = ceiling(settings, seconds, players, key)
             results["trades"] = []
