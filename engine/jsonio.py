@@ -1,8 +1,10 @@
-"""JSON in and out of the engine with orjson: the app's JSON provider (`jsonify`, every answer)
-and the request body's parser (`engine.body`).
+"""The engine's answers as JSON, with orjson: the app's JSON provider (`jsonify`, every error) and
+`dumps` for the answers the engine stores for replay.
 
-Answers keep Flask's default shape (keys sorted, compact), so a stored answer replays byte for byte
-across versions; orjson writes non-ASCII text as UTF-8 rather than `\\u` escapes, the same JSON.
+Keys are sorted, as Flask's default provider sorted them; the text is compact UTF-8 without a
+trailing newline (Flask's spaced its separators, escaped non-ASCII text as `\\u` and ended a
+response with a newline: the same JSON).  An answer stored under an Idempotency-Key by an older
+version replays as it was stored.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ def dumps_bytes(obj: Any) -> bytes:
     try:
         return orjson.dumps(obj, option=OPTIONS)
     except TypeError:  # what orjson does not write (an integer beyond 64 bits): the standard library's way
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
 def dumps(obj: Any) -> str:

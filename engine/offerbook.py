@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Optional
 
-from engine import events, rules
+from engine import events, jsonio, rules
 from engine.rules import Offer, Player
 from engine.store import (MAX_ATTEMPTS, Answer, Contention, Done, Idem, OfferOp, Preflight, Step, Store,
                           TooManyOpenOffers, TradeOutcome, redis_errors, script_text)
@@ -299,7 +299,7 @@ class OfferBook:
         waits on the relay for a player who asks."""
         if offer.status != OPEN or now_ms < offer.expires_ms:
             return None
-        body = json.dumps({"error": OFFER_EXPIRED, "message": f"offer {offer.offer_id} expired at "
+        body = jsonio.dumps({"error": OFFER_EXPIRED, "message": f"offer {offer.offer_id} expired at "
                                                               f"{offer.expires_at}; its escrow is back with its maker"})
         return self._returned(offer, maker, EXPIRED, now_ms, lambda o, m: (409, body))
 

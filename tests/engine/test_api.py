@@ -1,5 +1,6 @@
 """The engine's HTTP API against a real Redis (through Flask's test client)."""
 
+import codecs
 import json
 
 import pytest
@@ -256,7 +257,11 @@ def test_malformed_trade_is_400_naming_the_field(client, pair, outbox, body, fie
     assert len(outbox.entries()) == n
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"", b"\xff\xfe", b'"text"', b"null"])
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"", b"\xff\xfe", b'"text"', b"null",
+                                 # not JSON, though Python's own parser takes them
+                                 b'{"player_1": {"player_id": 1, "gold_traded": NaN}, "player_2": {"player_id": 2}}',
+                                 b'{"player_1": {"player_id": 1, "gold_traded": 1}, "player_2": {"player_id": 2}, '
+                                 b'"note": "\\ud800"}'])
 def test_bad_json_is_400(client, raw):
     r = client.post("/trade", data=raw, content_type="application/json")
     assert r.status_code == 400 and r.get_json()["error"] == "invalid_json"
@@ -265,6 +270,7 @@ def test_bad_json_is_400(client, raw):
 def test_body_without_json_content_type_is_accepted(client, pair):
     body = json.dumps({"player_1": {"player_id": 1, "gold_traded": 1}, "player_2": {"player_id": 2}})
     assert client.post("/trade", data=body, content_type="text/plain").status_code == 200
+    assert client.post("/trade", data=codecs.BOM_UTF8 + body.encode()).status_code == 200  # a byte-order mark
     assert client.put("/create_player", data='{"player_class": "bard"}').status_code == 201
 
 
