@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import InvalidPartitionsError, TopicAlreadyExistsError
 
 from orchestration.settings import TopicSettings
 
@@ -31,7 +31,13 @@ def ensure_topic(settings: TopicSettings) -> dict:
         (meta,) = admin.describe_topics([settings.topic])
         have = len(meta["partitions"])
         if have < settings.topic_partitions:
-            admin.create_partitions({settings.topic: NewPartitions(settings.topic_partitions)})
+            try:
+                admin.create_partitions({settings.topic: NewPartitions(settings.topic_partitions)})
+            except InvalidPartitionsError:
+                # the broker holds that many already: the metadata just read was behind it (a topic
+                # created a moment ago lists its partitions late), and a count at or under the
+                # topic's own is the one request it refuses with this error
+                pass
         done["partitions"] = max(have, settings.topic_partitions)
         # incremental (IncrementalAlterConfigs): the topic's other overrides stay as an operator set them
         admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, settings.topic, configs=want)])
