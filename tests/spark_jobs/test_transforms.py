@@ -96,6 +96,8 @@ def test_classify_sorts_good_from_bad_with_reasons(spark):
     del second_no_qty["player_1"]["items_traded"][1]["quantity"]
     null_item = trade_event()  # an explicit null is missing too
     null_item["player_1"]["items_traded"][1]["item_id"] = None
+    null_stack = trade_event()  # an element that is null altogether
+    null_stack["player_2"]["items_traded"] = [null_stack["player_1"]["items_traded"][0], None]
     values = [
         trade_event(),                                   # 0 valid
         state_event({1: 2}),                             # 1 the other sink's
@@ -110,6 +112,7 @@ def test_classify_sorts_good_from_bad_with_reasons(spark):
         trade_event(trade_time="2026-13-45T99:00:00.000000Z"),  # 10
         second_no_qty,                                   # 11
         null_item,                                       # 12
+        null_stack,                                      # 13
     ]
     out = transforms.classify(batch(spark, values), events.TRADE, owns_unknown=True)
     got = {r["offset"]: r["reason"] for r in out.select("offset", "reason").collect()}
@@ -118,6 +121,7 @@ def test_classify_sorts_good_from_bad_with_reasons(spark):
         6: "missing_field:player_1.items_traded[].quantity", 7: "unsupported_schema_version",
         8: "bad_event_time", 9: "not_json", 10: "bad_trade_time",
         11: "missing_field:player_1.items_traded[].quantity", 12: "missing_field:player_1.items_traded[].item_id",
+        13: "missing_field:player_2.items_traded[].item_id",
     }
     keys = {r["offset"]: r["dedup_key"] for r in out.collect()}
     assert keys[0] == values[0]["event_id"] and keys[3] == "events:0:3"
