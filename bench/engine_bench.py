@@ -389,11 +389,11 @@ def main(seconds: int, steady_seconds: int, players: int, samples: int, whole_st
                 results["steady"] = steady(settings, steady_seconds, players, key, meter, launcher)
         else:
             fill(store, 1_000)
+            warm_up(url, 1_000, key, meter)
             with console.status(f"timing {samples} create_player calls at 1,000 players"):
                 creates = {1_000: time_creates(url, samples, key)}
             fill(store, players)
             meter.drained()
-            warm_up(url, players, key, meter)
             with console.status(f"wrk: a minimal Flask route, 32 connections for {seconds}s"):
                 results["ceiling"] = ceiling(settings, seconds, players, key)
             results["trades"] = []
