@@ -40,8 +40,10 @@ def table(stack, name: str, columns: list[str]) -> dict[str, list]:
     root = f"{urlparse(stack.sinks.warehouse_uri).path}/{name}"
     if not fs.exists(root):
         return {c: [] for c in columns}
-    return ds.dataset(root, filesystem=PyFileSystem(FSSpecHandler(fs)), format="parquet",
-                      partitioning="hive").to_table(columns=columns).to_pydict()
+    dataset = ds.dataset(root, filesystem=PyFileSystem(FSSpecHandler(fs)), format="parquet", partitioning="hive")
+    if not dataset.files:  # the metastore makes the table's folder; its first batch may not have landed yet
+        return {c: [] for c in columns}
+    return dataset.to_table(columns=columns).to_pydict()
 
 
 class Trading:
