@@ -7,6 +7,8 @@ ports on 127.0.0.1; secrets have no defaults.
 
 from __future__ import annotations
 
+import json
+
 from typing import Literal, Optional
 
 from pydantic import Field, SecretStr, field_validator
@@ -91,5 +93,7 @@ def to_env(*settings: BaseSettings) -> dict[str, str]:
         for name, value in one.model_dump(exclude_none=True).items():
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
+            elif isinstance(value, (dict, list)):  # read back as JSON, as pydantic-settings parses them
+                value = json.dumps(value)
             env[f"BAZAAR_{name.upper()}"] = str(value)
     return env

@@ -8,11 +8,14 @@ Each sink creates its tables in the metastore, reads the whole topic, keeps the
 events of its type, drops re-sent copies by `event_id` (state kept in the
 checkpoint), writes each micro-batch exactly once (`spark_jobs.writer`)
 partitioned by day, to its table and to a summary table beside it
-(`trade_sides`, `state_summaries`), registers its own new day partitions in
-the metastore, and puts records that do not parse or fit the schema in
-`quarantine`.  The trades sink also lands offer events in `offers`, and owns
-records of no known event type.
-Stopped or killed, it resumes from its checkpoint.
+(`trade_sides`, `state_summaries`) into each day's folder as the metastore
+holds it (registering the days it adds), and puts records that do not parse
+or fit the schema in `quarantine`.  The trades sink also lands offer events in
+`offers`, and owns records of no known event type.  Each batch is committed in
+the sink's commit log beside the tables (`spark_jobs.commits`), with the
+Kafka offsets it ended at.
+Stopped or killed, it resumes from its checkpoint; when the checkpoint is
+lost, from the commit log, so nothing is lost or landed twice.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import datetime, timezone
 from pathlib import Path
 
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -32,8 +36,10 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 import sql
 from engine.events import OFFER, PLAYER_STATE, TRADE
-from spark_jobs import transforms
+from spark_jobs import commits, transforms
+from spark_jobs.hadoop import HadoopFs
 from spark_jobs.launch import stop_request_path
+from spark_jobs.partitions import Generation, Partitions
 from spark_jobs.session import build_session
 from spark_jobs.settings import SinkSettings
 from spark_jobs.writer import SMALL_BATCH_ROWS, BatchWriter
@@ -61,19 +67,20 @@ def register_tables(spark: SparkSession, settings: SinkSettings, tables: list[st
             spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({', '.join(missing)})")
 
 
-class Partitions:
-    """Registers each partition in the metastore the first time a batch writes to it."""
-
-    def __init__(self, spark: SparkSession, database: str, table: str, columns: list[str]):
-        self.spark, self.name, self.columns = spark, f"{database}.{table}", columns
-        rows = spark.sql(f"SHOW PARTITIONS {self.name}").collect()
-        self.known = {tuple(kv.split("=", 1)[1] for kv in r[0].split("/")) for r in rows}
-
-    def add(self, values: set[tuple[str, ...]]) -> None:
-        for v in sorted(values - self.known):
-            spec = ", ".join(f"{c}='{x}'" for c, x in zip(self.columns, v))
-            self.spark.sql(f"ALTER TABLE {self.name} ADD IF NOT EXISTS PARTITION ({spec})")
-            self.known.add(v)
+def resume_from(fs: HadoopFs, settings: SinkSettings, sink: str, writers: list[BatchWriter]) -> str:
+    """Where the query starts when its checkpoint has no progress: the topic's start on a sink's first
+    run; else (the checkpoint was lost) the offsets of the last batch the table records as committed,
+    after deleting what that run left of later batches. Kafka's option `startingOffsets`."""
+    checkpoint = f"{settings.checkpoint_uri}/{sink}"
+    if commits.has_progress(fs, checkpoint):
+        return "earliest"  # ignored: the checkpoint says where to go on
+    last = commits.CommitLog(fs, settings.warehouse_uri, sink).latest()
+    if last is None or last.topic != settings.topic:
+        return "earliest"
+    gone = sum(w.remove(last.run, after=last.batch_id) for w in writers)
+    print(f"sink {sink}: no checkpoint progress; resuming after batch {last.batch_id} of run {last.run} "
+          f"at offsets {last.offsets} (the commit log), {gone} uncommitted files of that run removed", flush=True)
+    return json.dumps({last.topic: last.offsets})
 
 
 HEARTBEAT_S = 5.0
@@ -144,27 +151,44 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
     """Start the streaming query of one sink; returns it and its status file (for the heartbeat)."""
     event_type, summary_table, beside_tables = SINKS[sink], SUMMARIES[sink], BESIDE[sink]
     register_tables(spark, settings, [sink, summary_table, *beside_tables.values(), "quarantine"])
-    wh, db = settings.warehouse_uri, settings.database
-    table = BatchWriter(spark, f"{wh}/{sink}", f"{wh}/_staging/{sink}", ["dt"])
-    summary = BatchWriter(spark, f"{wh}/{summary_table}", f"{wh}/_staging/{summary_table}", ["dt"])
-    # each sink owns its own `source` partition of quarantine, so their batch ids never meet
-    quarantine = BatchWriter(spark, f"{wh}/quarantine/source={sink}", f"{wh}/_staging/quarantine-{sink}", ["dt"])
-    others = {kind: (BatchWriter(spark, f"{wh}/{name}", f"{wh}/_staging/{name}", ["dt"]),
-                     Partitions(spark, db, name, ["dt"])) for kind, name in beside_tables.items()}
-    table_parts = Partitions(spark, db, sink, ["dt"])
-    summary_parts = Partitions(spark, db, summary_table, ["dt"])
-    quarantine_parts = Partitions(spark, db, "quarantine", ["source", "dt"])
+    wh, checkpoint = settings.warehouse_uri, f"{settings.checkpoint_uri}/{sink}"
+    fs = HadoopFs(spark, wh)
+    log = commits.CommitLog(fs, wh, sink)
+    generation = Generation(fs, wh)
+    table, summary = BatchWriter(fs, wh, sink, ["dt"]), BatchWriter(fs, wh, summary_table, ["dt"])
+    # each sink owns its own `source` partition of quarantine, so their runs and batches never meet
+    quarantine = BatchWriter(fs, wh, "quarantine", ["dt"], prefix={"source": sink})
+    others = {kind: (BatchWriter(fs, wh, name, ["dt"]), Partitions(spark, settings, name))
+              for kind, name in beside_tables.items()}
+    table_parts, summary_parts = Partitions(spark, settings, sink), Partitions(spark, settings, summary_table)
+    quarantine_parts = Partitions(spark, settings, "quarantine", prefix={"source": sink})
+    every_part = [table_parts, summary_parts, quarantine_parts, *(p for _, p in others.values())]
+    writers = [table, summary, quarantine, *(w for w, _ in others.values())]
+    for w in writers:
+        w.clear_staging()
+    starting = resume_from(fs, settings, sink, writers)
     counters = {"events_written": 0, "quarantined": 0, "batches": 0, "future_dated": 0,
-                "dropped_late": 0}  # since this process started
+                "dropped_late": 0, "batches_already_committed": 0,
+                "late_days": {}}  # since this process started
     status = StatusFile(status_path, counters)
     spark.streams.addListener(status)
     beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{summary_table}-writer")
+    ran = {"run": None, "last": None}  # this process's run and last batch: a batch not after it is a retry
 
     def write_batch(df: DataFrame, batch_id: int) -> None:
         # The batch (Kafka read, dedup state) is computed once, into the cache. The table's rows and
         # the summary are written by two jobs at once: the summary's tasks wait on the cached
         # partitions the table's tasks compute, so each job's planning and commit overlap the
         # other's work. The table's job counts good and bad records; quarantine only when bad > 0.
+        run = ran["run"] = ran["run"] or commits.checkpoint_run(fs, checkpoint)
+        retry = ran["last"] is None or batch_id <= ran["last"]
+        if retry and log.committed(run, batch_id):  # done before a kill, Spark's own commit cut short
+            counters["batches_already_committed"] += 1
+            ran["last"] = batch_id
+            return
+        if generation.changed():  # a compaction moved a partition since the last batch
+            for parts in every_part:
+                parts.forget()
         df.persist()
         t0 = time.perf_counter()
         try:
@@ -178,22 +202,33 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
             last = status.doc.get("input_rows")  # the last batch's size predicts this one's
             expected = SMALL_BATCH_ROWS if last is None else last  # unknown: assume a backlog
             summary_written = beside.submit(summary.write, transforms.SUMMARIZE[event_type](df.filter(valid)),
-                                            batch_id, expected)
+                                            run, batch_id, expected, summary_parts.locate, retry)
             try:
-                table_parts.add(table.write(transforms.FLATTEN[event_type](counted.filter(valid)), batch_id,
-                                            expected))
+                days = table.write(transforms.FLATTEN[event_type](counted.filter(valid)), run, batch_id, expected,
+                                   table_parts.locate, retry)
             finally:
                 wait([summary_written])  # never leave it running into the next batch, or past a failure
-            summary_parts.add(summary_written.result())
+            days |= summary_written.result()
             counts = seen.get
             for other, (writer, parts) in others.items():  # only when the batch holds some
                 if counts[other]:
-                    parts.add(writer.write(transforms.FLATTEN[other](df.filter(good & (kind == other))), batch_id,
-                                           counts[other]))
+                    days |= writer.write(transforms.FLATTEN[other](df.filter(good & (kind == other))), run,
+                                         batch_id, counts[other], parts.locate, retry)
+                elif retry:
+                    writer.remove(run, batch_id=batch_id)
             t1 = time.perf_counter()
             if counts["bad"]:
                 bad = transforms.quarantine_rows(df.filter(~good), sink).drop("source")
-                quarantine_parts.add({(sink, dt) for (dt,) in quarantine.write(bad, batch_id, counts["bad"])})
+                quarantine.write(bad, run, batch_id, counts["bad"], quarantine_parts.locate, retry)
+            elif retry:
+                quarantine.remove(run, batch_id=batch_id)
+            # the commit point: from here on the batch is never written again, and compaction may fold it
+            log.record(run, batch_id, settings.topic, commits.checkpoint_offsets(fs, checkpoint, batch_id)[settings.topic])
+            ran["last"] = batch_id
+            today = datetime.now(timezone.utc).date().isoformat()
+            for (day,) in days:  # a closed day written again: Dagster's sensor compacts it again
+                if day < today:
+                    counters["late_days"][day] = counters["late_days"].get(day, 0) + 1
             counters["events_written"] += counts["ok"]
             counters["quarantined"] += counts["bad"]
             counters["future_dated"] += counts["future"]
@@ -206,7 +241,7 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
     reader = (spark.readStream.format("kafka")
               .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
               .option("subscribe", settings.topic)
-              .option("startingOffsets", "earliest")
+              .option("startingOffsets", starting)
               .option("failOnDataLoss", "true")
               # a batch reads only offsets known to exist, so never let the broker hold a fetch back
               .option("kafka.fetch.max.wait.ms", "10"))

@@ -3,56 +3,77 @@
 A streaming query that is killed may re-run its last micro-batch.  Spark's own
 file sink hides the first attempt's files only from readers of its
 `_spark_metadata` log; Hive and Trino list directories, so they would see both.
-So each batch is written to a staging folder, then moved into the table under
-names fixed by the batch id (`batch-<id>-<n>.parquet`), after deleting whatever
-an earlier attempt of the same batch left there.  Re-running a batch replaces
-its files; readers never see a row twice once a batch is done.
+So each batch is written to a staging folder, then moved into each partition's
+folder as the metastore holds it (`locate`: compaction may have moved a day),
+under names fixed by the sink's run and the batch id
+(`batch-<run>-<batch>-<n>.parquet`, `spark_jobs.layout`).  A retried batch first
+deletes what an earlier attempt of the same run left: never a file of another
+run, so a sink whose checkpoint was lost cannot delete what it wrote before.
+The batch is committed (and never written again) when the sink records it in
+its commit log (`spark_jobs.commits`), after every table's files are in place.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+from typing import Callable
+
+from pyspark.sql import DataFrame
+
+from spark_jobs import layout
+from spark_jobs.hadoop import HadoopFs
 
 SMALL_BATCH_ROWS = 200_000
+Locate = Callable[[set[tuple[str, ...]]], dict[tuple[str, ...], str]]
 
 
 class BatchWriter:
-    def __init__(self, spark: SparkSession, table_uri: str, staging_uri: str, partition_cols: list[str]):
-        self.spark = spark
-        self.table_uri = table_uri.rstrip("/")
-        self.staging_uri = staging_uri.rstrip("/")
-        self.partition_cols = partition_cols
-        jvm = spark._jvm
-        self._Path = jvm.org.apache.hadoop.fs.Path
-        self.fs = self._Path(self.table_uri).getFileSystem(spark._jsc.hadoopConfiguration())
+    """One table's writer (its `prefix` partition of it, for quarantine's `source`)."""
 
-    def _batch_glob(self, batch_id: int) -> str:
-        depth = "/".join("*" for _ in self.partition_cols)
-        return f"{self.table_uri}/{depth}/batch-{batch_id:012d}-*.parquet"
+    def __init__(self, fs: HadoopFs, warehouse: str, table: str, partition_cols: list[str],
+                 prefix: dict[str, str] | None = None):
+        self.fs, self.warehouse, self.table = fs, warehouse.rstrip("/"), table
+        self.partition_cols, self.prefix = partition_cols, prefix or {}
+        own = "-".join([table, *self.prefix.values()])
+        self.staging_uri = f"{self.warehouse}/_staging/{own}"
 
-    def write(self, df: DataFrame, batch_id: int, rows: int) -> set[tuple[str, ...]]:
-        """Write the batch, expected to hold about `rows` rows (it only shapes the output files);
-        returns the partition values (as tuples) it wrote to."""
-        staging = f"{self.staging_uri}/batch={batch_id}"
+    def remove(self, run: str, after: int = -1, batch_id: int | None = None) -> int:
+        """Delete the files of `run` in this table: of one batch, or of every batch after `after`
+        (what a run left of batches it never committed). Returns how many."""
+        gone = 0
+        for pattern in layout.batch_globs(self.warehouse, self.table, self.prefix, run, batch_id):
+            for uri in self.fs.glob(pattern):
+                parsed = layout.parse_batch_file(uri.rsplit("/", 1)[1])
+                if parsed and parsed[1] > after:
+                    gone += self.fs.delete(uri)
+        return gone
+
+    def clear_staging(self) -> None:
+        """Staging folders left by batches cut short (only this writer writes under its own)."""
+        self.fs.delete(self.staging_uri, True)
+
+    def write(self, df: DataFrame, run: str, batch_id: int, rows: int, locate: Locate,
+              retry: bool = False) -> set[tuple[str, ...]]:
+        """Write the batch, expected to hold about `rows` rows (it only shapes the output files), into the
+        partitions' folders `locate` gives; `retry`: an earlier attempt of it may have left files.
+        Returns the partition values (as tuples, after the prefix's) it wrote to."""
+        staging = f"{self.staging_uri}/{run}-{batch_id}"
         # a small batch goes out as one task, without a shuffle; a large one a task per day
         shaped = df.coalesce(1) if rows < SMALL_BATCH_ROWS else df.repartition(*self.partition_cols)
         shaped.write.mode("overwrite").partitionBy(*self.partition_cols).parquet(staging)
-        for old in self.fs.globStatus(self._Path(self._batch_glob(batch_id))) or []:
-            self.fs.delete(old.getPath(), False)
-        staged = self._Path(staging)
-        root_len = len(self.fs.makeQualified(staged).toString()) + 1
-        files = []
-        it = self.fs.listFiles(staged, True)
-        while it.hasNext():
-            path = it.next().getPath()
-            if path.getName().endswith(".parquet"):
-                files.append(path)
-        partitions: set[tuple[str, ...]] = set()
-        for n, path in enumerate(sorted(files, key=lambda p: p.toString())):
-            rel_dir = path.getParent().toString()[root_len:]
-            target_dir = self._Path(f"{self.table_uri}/{rel_dir}")
-            self.fs.mkdirs(target_dir)
-            self.fs.rename(path, self._Path(target_dir, f"batch-{batch_id:012d}-{n:05d}.parquet"))
-            partitions.add(tuple(part.split("=", 1)[1] for part in rel_dir.split("/")))
-        self.fs.delete(staged, True)
-        return partitions
+        if retry:
+            self.remove(run, batch_id=batch_id)
+        root_len = len(self.fs.qualified(staging)) + 1
+        staged: dict[tuple[str, ...], list[str]] = {}
+        for uri in sorted(self.fs.files(staging)):
+            if uri.endswith(".parquet"):
+                rel_dir = uri[root_len:].rsplit("/", 1)[0]
+                staged.setdefault(tuple(part.split("=", 1)[1] for part in rel_dir.split("/")), []).append(uri)
+        where = locate(set(staged)) if staged else {}
+        n = 0
+        for values, files in sorted(staged.items()):
+            self.fs.mkdirs(where[values])
+            for uri in files:
+                self.fs.rename(uri, f"{where[values]}/{layout.batch_file(run, batch_id, n)}")
+                n += 1
+        self.fs.delete(staging, True)
+        return set(staged)
