@@ -16,6 +16,7 @@ from rich.table import Table
 from bazaar.settings import get_stack
 from bazaar.simulate import EngineUnreachable
 from bazaar.stack import ServiceError, services
+from spark_jobs import layout
 
 console = Console()
 
@@ -170,6 +171,34 @@ def keys_revoke(name: str) -> None:
     with _keys() as store:
         store.revoke(name)
     console.print(f"revoked {name!r}")
+
+
+@main.command()
+@click.option("--day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="A UTC day (today included).")
+@click.option("--table", "tables", multiple=True, type=click.Choice(layout.TABLES), help="Only this table (repeatable).")
+@profile_option
+def compact(day, tables: tuple[str, ...]) -> None:
+    """Compact a day of every table (or the named ones) now, by Dagster's compaction job; prints each
+    table's files and rows before and after, as Trino reads them."""
+    from bazaar import main_job
+    from orchestration import warehouse
+
+    stack, day = get_stack(), day.date().isoformat()
+    names = list(tables or layout.TABLES)
+    try:
+        before = warehouse.day_layout(stack.trino, names, day)
+        with console.status(f"Dagster is compacting {day}…"):
+            run_id = main_job.compact(stack, day, names if tables else [])
+        after = warehouse.day_layout(stack.trino, names, day)
+    except (TimeoutError, RuntimeError) as exc:
+        raise click.ClickException(str(exc))
+    except Exception as exc:  # Trino or Dagster not answering
+        raise click.ClickException(f"{str(exc).splitlines()[0][:200]}; is the stack up? (`bazaar status`)")
+    table = Table("table", "files before", "files after", "rows before", "rows after", title=f"{day}: run {run_id}")
+    for name in names:
+        table.add_row(name, f"{before.files[name]:,}", f"{after.files[name]:,}", f"{before.rows[name]:,}",
+                      f"{after.rows[name]:,}")
+    console.print(table)
 
 
 def _sim_options(players: int, trades: int):

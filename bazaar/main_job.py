@@ -23,6 +23,7 @@ from orchestration import reports, warehouse
 from spark_jobs.launch import SINKS, launcher_for
 
 REPORTS_JOB = "reports_job"
+COMPACTION_JOB = "compaction_job"
 RUN_TIMEOUT_S = 600
 
 
@@ -81,22 +82,33 @@ def tables_status(stack: Stack) -> Status:
                   "see `bazaar logs sink-trades` and `bazaar logs sink-player_states`")
 
 
-def materialize_reports(stack: Stack) -> str:
-    """Run the reports job on the stack's Dagster and wait for it; returns the run id."""
+def run_job(stack: Stack, job: str, tags: dict[str, str], run_config: dict | None = None) -> str:
+    """Submit a job to the stack's Dagster (its daemon launches it) and wait for it; returns the run id."""
     client = DagsterGraphQLClient(stack.host, port_number=stack.local.dagster_port)
-    run_id = client.submit_job_execution(REPORTS_JOB, tags={"bazaar/trigger": "demo"})
+    run_id = client.submit_job_execution(job, run_config=run_config, tags=tags)
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while True:
         status = client.get_run_status(run_id).value
         if status == "SUCCESS":
             return run_id
         if status in ("FAILURE", "CANCELED"):
-            raise RuntimeError(f"Dagster run {run_id} of {REPORTS_JOB} ended {status}; open it in the UI at "
+            raise RuntimeError(f"Dagster run {run_id} of {job} ended {status}; open it in the UI at "
                                f"{stack.dagster_url}/runs/{run_id}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"Dagster run {run_id} still {status} after {RUN_TIMEOUT_S}s; "
+            raise TimeoutError(f"Dagster run {run_id} of {job} still {status} after {RUN_TIMEOUT_S}s; "
                                f"is the daemon running? (`bazaar status`)")
         time.sleep(0.5)
+
+
+def materialize_reports(stack: Stack) -> str:
+    """Run the reports job on the stack's Dagster and wait for it; returns the run id."""
+    return run_job(stack, REPORTS_JOB, {"bazaar/trigger": "demo"})
+
+
+def compact(stack: Stack, day: str, tables: list[str]) -> str:
+    """Run Dagster's compaction job for one day partition (only `tables`, when given); returns the run id."""
+    return run_job(stack, COMPACTION_JOB, {"dagster/partition": day, "bazaar/trigger": "cli"},
+                   {"ops": {"compacted_days": {"config": {"tables": list(tables)}}}})
 
 
 def stored_report(stack: Stack, name: str) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.settings import EngineSettings, RedisSettings, RelaySettings, to_env
 from orchestration.settings import CheckSettings, ReportSettings, TopicSettings, TrinoSettings
-from spark_jobs.settings import LauncherSettings
+from spark_jobs.settings import LauncherSettings, WarehouseSettings
 
 
 def private_file(path: Path, make: Callable[[], str], valid: Callable[[str], bool] = bool) -> str:
@@ -264,6 +264,11 @@ class Stack:
                              checkpoint_uri=f"{root}/checkpoints", spark_driver_host=self.host, sink_home=self.home)
 
     @cached_property
+    def warehouse(self) -> WarehouseSettings:
+        """Compaction and retention of the warehouse's days."""
+        return self._compose(WarehouseSettings)
+
+    @cached_property
     def trino(self) -> TrinoSettings:
         return self._compose(TrinoSettings, trino_host=self.host, trino_port=self.local.trino_port)
 
@@ -278,8 +283,8 @@ class Stack:
     def env(self, *extra: BaseSettings) -> dict[str, str]:
         """The composition as `BAZAAR_*` variables, for a process the stack starts (less the player tokens'
         secret, which only the engine gets: `engine_env`)."""
-        env = to_env(self.local, self.engine, self.relay, self.topic, self.sinks, self.trino, self.reports,
-                     self.checks, *extra)
+        env = to_env(self.local, self.engine, self.relay, self.topic, self.sinks, self.warehouse, self.trino,
+                     self.reports, self.checks, *extra)
         env.pop("BAZAAR_TOKEN_SECRET", None)
         return env
 

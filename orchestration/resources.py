@@ -17,11 +17,11 @@ from dagster import ConfigurableResource, EnvVar
 from engine.db import make_store
 from engine.settings import RedisSettings
 from engine.store import Store
-from orchestration import reports, warehouse
+from orchestration import compaction, reports, warehouse
 from orchestration.settings import ReportSettings, TopicSettings, TrinoSettings
 from orchestration.topic import ensure_topic
 from spark_jobs.launch import SinkLauncher, launcher_for
-from spark_jobs.settings import LauncherSettings
+from spark_jobs.settings import LauncherSettings, WarehouseSettings
 
 
 class RedisResource(ConfigurableResource):
@@ -87,7 +87,10 @@ class SparkSinksResource(ConfigurableResource):
                       "jars": s.sink_jars, "local_fs_jar": s.sink_local_fs_jar, **endpoints})
 
     def launcher(self) -> SinkLauncher:
-        return launcher_for(LauncherSettings(
+        return launcher_for(self.settings())
+
+    def settings(self) -> LauncherSettings:
+        return LauncherSettings(
             sink_launcher=self.launcher_name, sink_home=self.home, spark_master=self.spark_master,
             kafka_bootstrap=self.kafka_bootstrap, topic=self.topic, metastore_uri=self.metastore_uri,
             warehouse_uri=self.warehouse_uri, checkpoint_uri=self.checkpoint_uri, database=self.database,
@@ -95,7 +98,37 @@ class SparkSinksResource(ConfigurableResource):
             spark_cores_max=self.cores_max, spark_executor_memory=self.executor_memory,
             sink_trigger_seconds=self.trigger_seconds, sink_dedup_window=self.dedup_window,
             sink_max_clock_skew=self.max_clock_skew, sink_max_offsets_per_trigger=self.max_offsets_per_trigger,
-            sink_jars=self.jars, sink_local_fs_jar=self.local_fs_jar))
+            sink_jars=self.jars, sink_local_fs_jar=self.local_fs_jar)
+
+
+class WarehouseJobsResource(ConfigurableResource):
+    """Compaction and retention of the warehouse's days: a Spark job on this machine (`spark_jobs.compact`)
+    with the sinks' endpoints."""
+
+    target_file_mb: int = 128
+    grace_s: float = 900
+    parallelism: int = 2
+    spark_master: str = "local[*]"
+    driver_memory: str = "1g"
+    retention_days: dict[str, int] = {}
+    quarantine_retention_days: int = 30
+
+    @classmethod
+    def of(cls, w: WarehouseSettings) -> "WarehouseJobsResource":
+        return cls(target_file_mb=w.compact_target_file_mb, grace_s=w.compact_grace_s,
+                   parallelism=w.compact_parallelism, spark_master=w.compact_spark_master,
+                   driver_memory=w.compact_driver_memory, retention_days=w.retention_days,
+                   quarantine_retention_days=w.quarantine_retention_days)
+
+    def settings(self) -> WarehouseSettings:
+        return WarehouseSettings(
+            compact_target_file_mb=self.target_file_mb, compact_grace_s=self.grace_s,
+            compact_parallelism=self.parallelism, compact_spark_master=self.spark_master,
+            compact_driver_memory=self.driver_memory, retention_days=self.retention_days,
+            quarantine_retention_days=self.quarantine_retention_days)
+
+    def run(self, sinks: "SparkSinksResource", args: list[str], log) -> list[dict]:
+        return compaction.run(sinks.settings(), self.settings(), args, log)
 
 
 class ReportStoreResource(ConfigurableResource):
@@ -133,7 +166,8 @@ class TrinoResource(ConfigurableResource):
 
 def local_resources(redis: Optional[RedisSettings] = None, topic: Optional[TopicSettings] = None,
                     sinks: Optional[LauncherSettings] = None, trino: Optional[TrinoSettings] = None,
-                    report_settings: Optional[ReportSettings] = None) -> dict:
+                    report_settings: Optional[ReportSettings] = None,
+                    warehouse_settings: Optional[WarehouseSettings] = None) -> dict:
     """Resources from runtime settings; each read from the environment when not given."""
     redis, topic, sinks = redis or RedisSettings(), topic or TopicSettings(), sinks or LauncherSettings()
     trino, report_settings = trino or TrinoSettings(), report_settings or ReportSettings()
@@ -145,6 +179,7 @@ def local_resources(redis: Optional[RedisSettings] = None, topic: Optional[Topic
                                replication=topic.topic_replication,
                                min_insync_replicas=topic.topic_min_insync_replicas),
         "sinks": SparkSinksResource.of(sinks),
+        "warehouse_jobs": WarehouseJobsResource.of(warehouse_settings or WarehouseSettings()),
         "report_store": ReportStoreResource(reports_dir=str(report_settings.reports_dir)),
         "trino": TrinoResource(host=trino.trino_host, port=trino.trino_port, user=trino.trino_user,
                                catalog=trino.trino_catalog, database=trino.database),
@@ -167,6 +202,7 @@ def cluster_resources() -> dict:
                                        metastore_uri=EnvVar("BAZAAR_METASTORE_URI"),
                                        warehouse_uri=EnvVar("BAZAAR_WAREHOUSE_URI"),
                                        checkpoint_uri=EnvVar("BAZAAR_CHECKPOINT_URI")),
+        "warehouse_jobs": WarehouseJobsResource.of(WarehouseSettings()),
         "report_store": ReportStoreResource(reports_dir=EnvVar("BAZAAR_REPORTS_DIR")),
         "trino": TrinoResource(host=EnvVar("BAZAAR_TRINO_HOST"), port=EnvVar.int("BAZAAR_TRINO_PORT"),
                                user=trino.trino_user, catalog=trino.trino_catalog, database=trino.database),

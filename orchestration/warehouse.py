@@ -58,6 +58,14 @@ def ensure_views(settings: TrinoSettings) -> list[str]:
     return [name.split("/", 1)[1] for name in names]
 
 
+def day_layout(settings: TrinoSettings, tables: list[str], day: str) -> pd.DataFrame:
+    """Per table, the files readers read for a UTC day and their rows (Trino's `$path`)."""
+    parts = [f"select '{t}' as table_name, count(distinct \"$path\") as files, count(*) as rows_ from {t} "
+             f"where dt = '{day}'" for t in tables]
+    frame = execute(settings, " union all ".join(parts))
+    return frame.rename(columns={"table_name": "table", "rows_": "rows"}).set_index("table").loc[list(tables)]
+
+
 @dataclass(frozen=True)
 class Completeness:
     """Distinct events per table beside the engine's counter each table must reach."""

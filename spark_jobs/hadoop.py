@@ -13,7 +13,8 @@ class HadoopFs:
         jvm = spark._jvm
         self._Path = jvm.org.apache.hadoop.fs.Path
         self._jvm = jvm
-        self.fs = self._Path(root).getFileSystem(spark._jsc.hadoopConfiguration())
+        self.conf = spark._jsc.hadoopConfiguration()
+        self.fs = self._Path(root).getFileSystem(self.conf)
 
     def path(self, uri: str):
         return self._Path(uri)
@@ -82,6 +83,14 @@ class HadoopFs:
     def rename(self, src: str, dst: str) -> None:
         if not self.fs.rename(self._Path(src), self._Path(dst)):
             raise OSError(f"could not rename {src} to {dst}")
+
+    def copy(self, src: str, dst: str) -> None:
+        """Copy a file: to a hidden name beside `dst`, then renamed, so readers never see a part."""
+        target = self._Path(dst)
+        tmp = self._Path(target.getParent(), f".{target.getName()}.copying")
+        if not self._jvm.org.apache.hadoop.fs.FileUtil.copy(self.fs, self._Path(src), self.fs, tmp, False, True, self.conf):
+            raise OSError(f"could not copy {src} to {dst}")
+        self.rename(tmp.toString(), dst)
 
     def delete(self, uri: str, recursive: bool = False) -> bool:
         return bool(self.fs.delete(self._Path(uri), recursive))

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from engine.settings import to_env
 from spark_jobs.processes import LocalProcess, children
-from spark_jobs.settings import LauncherSettings
+from spark_jobs.settings import LauncherSettings, WarehouseSettings
 
 SINKS = ("trades", "player_states")
 STATUS_STALE_S = 60.0  # Spark reports progress at least every 10 s, even with no data
@@ -117,13 +117,7 @@ class SinkProcess(LocalProcess):
         return {**to_env(self.settings), "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 
     def local_files_conf(self) -> list[str]:
-        """spark-submit options for file:// paths on this machine (none for a cluster master)."""
-        s, opts = self.settings, []
-        if s.spark_master.startswith("local") and s.sink_local_fs_jar:  # executors elsewhere would lack the jar
-            opts += ["--driver-class-path", s.sink_local_fs_jar, "--conf", f"spark.hadoop.fs.file.impl={LOCAL_FS_CLASS}"]
-        if s.checkpoint_uri.startswith("file:"):
-            opts += ["--conf", f"spark.sql.streaming.checkpointFileManagerClass={FS_CHECKPOINTS}"]
-        return opts
+        return local_files_conf(self.settings, self.settings.spark_master)
 
     def submit_options(self) -> list[str]:
         """spark-submit's options for the driver (client mode)."""
@@ -180,6 +174,28 @@ class LocalSinkLauncher(SinkLauncher):
         return SinkStatus(sink, running=pid is not None, healthy=healthy, starting=not healthy and proc.starting(),
                           where="-" if pid is None else f"pid {pid}", progress=proc.progress(),
                           log=str(proc.log_path))
+
+
+def local_files_conf(s: LauncherSettings, master: str) -> list[str]:
+    """spark-submit options for file:// paths on this machine (none for a cluster master)."""
+    opts = []
+    if master.startswith("local") and s.sink_local_fs_jar:  # executors elsewhere would lack the jar
+        opts += ["--driver-class-path", s.sink_local_fs_jar, "--conf", f"spark.hadoop.fs.file.impl={LOCAL_FS_CLASS}"]
+    if s.checkpoint_uri.startswith("file:"):
+        opts += ["--conf", f"spark.sql.streaming.checkpointFileManagerClass={FS_CHECKPOINTS}"]
+    return opts
+
+
+def warehouse_job(s: LauncherSettings, w: WarehouseSettings, args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of the compaction and retention job (`spark_jobs.compact`), a Spark
+    application of its own on this machine (`BAZAAR_COMPACT_SPARK_MASTER`) beside the sinks."""
+    command = [str(pyspark_home() / "bin" / "spark-submit"), "--master", w.compact_spark_master,
+               "--driver-memory", w.compact_driver_memory,
+               "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC", "--conf", "spark.log.level=WARN",
+               *local_files_conf(s, w.compact_spark_master), str(Path(__file__).with_name("compact.py")), *args]
+    env = {**to_env(s.model_copy(update={"spark_master": w.compact_spark_master}), w),
+           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    return command, env
 
 
 def status_path(sink_home: Path, sink: str) -> Path:

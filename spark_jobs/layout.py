@@ -87,6 +87,7 @@ def compacted_location(warehouse: str, table: str, spec: dict[str, str], generat
 
 
 def journal_path(warehouse: str, table: str, spec: dict[str, str]) -> str:
+    """A partition's compaction journal (`spec` empty: the table's folder of journals)."""
     return f"{warehouse}/_compaction/{table}/{partition_path(spec).replace('/', ',')}.json"
 
 

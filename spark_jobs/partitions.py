@@ -4,6 +4,8 @@ drop one (`Generation`), so the sinks look again."""
 
 from __future__ import annotations
 
+import json
+
 from pyspark.sql import SparkSession
 
 from spark_jobs import layout
@@ -25,6 +27,7 @@ class Partitions:
         self.warehouse, self.prefix = settings.warehouse_uri, prefix or {}
         self.columns = layout.PARTITION_COLUMNS[table]
         self.where: dict[tuple[str, ...], str] = {}
+        self.in_flux: set[tuple[str, ...]] = set()  # partitions a compaction may be swapping: looked up every time
         self.known = self.listed()
 
     def listed(self) -> set[tuple[str, ...]]:
@@ -35,9 +38,22 @@ class Partitions:
         """Every partition of the table, as {column: value}, sorted."""
         return [dict(zip(self.columns, v)) for v in sorted(self.known)]
 
-    def forget(self) -> None:
+    def forget(self, fs: HadoopFs) -> None:
+        """Look every folder up again, and note which partitions a compaction is swapping (its journal
+        not marked swapped yet, or left so by a compaction killed; its swap may land any moment)."""
         self.where.clear()
         self.known = self.listed()
+        self.in_flux = set()
+        folder = layout.journal_path(self.warehouse, self.table, {}).rsplit("/", 1)[0]
+        for name, is_dir, _ in fs.list(folder):
+            if not is_dir and name.endswith(".json") and not name.startswith("."):
+                journal = json.loads(fs.read(f"{folder}/{name}"))
+                if "swapped_at" not in journal:
+                    self.in_flux.add(tuple(journal["spec"].values()))
+
+    def touches(self, values: set[tuple[str, ...]]) -> bool:
+        """Whether a batch that wrote these partitions (after the prefix's values) wrote one in flux."""
+        return any((*self.prefix.values(), *v) in self.in_flux for v in values)
 
     def location(self, spec: dict[str, str]) -> str:
         """The partition's folder as the metastore holds it."""
@@ -59,7 +75,7 @@ class Partitions:
         out = {}
         for v in sorted(values):
             full = (*self.prefix.values(), *v)
-            if full not in self.where:
+            if full not in self.where or full in self.in_flux:
                 spec = dict(zip(self.columns, full))
                 if full not in self.known:
                     self.spark.sql(f"ALTER TABLE {self.name} ADD IF NOT EXISTS PARTITION ({spec_sql(spec)}) "

@@ -8,6 +8,7 @@ deployment says (`file://` on one machine, `hdfs://` in a cluster).
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -57,3 +58,31 @@ class LauncherSettings(SinkSettings):
     sink_local_fs_jar: str = Field(
         default="", description="Hadoop's NIO local file system jar (hadoop-bare-naked-local-fs), for a local master."
     )
+
+
+class WarehouseSettings(BaseSettings):
+    """How the warehouse ages: compaction of its days and how long it keeps them."""
+
+    model_config = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore")
+
+    warehouse_first_day: date = Field(
+        default=date(2026, 1, 1), description="The first UTC day Dagster offers to compact (its day partitions).")
+    compact_target_file_mb: int = Field(
+        default=128, ge=1, description="Size a compacted day's files aim at (a day smaller than it is one file).")
+    compact_grace_s: float = Field(
+        default=900, ge=0, description="How long a compacted day's old files stay after the swap, so a query "
+                                       "already running on them finishes.")
+    compact_parallelism: int = Field(default=2, ge=1, description="Partitions compacted at once.")
+    compact_spark_master: str = Field(default="local[*]", description="Spark master of the compaction job.")
+    compact_driver_memory: str = Field(default="1g", description="Driver memory of the compaction job.")
+    retention_days: dict[str, int] = Field(
+        default_factory=dict,
+        description='Days each table keeps, as JSON ({"trades": 400}); a table not named keeps every day.')
+    quarantine_retention_days: int = Field(
+        default=30, ge=0, description="Days quarantine keeps (by the day records arrived); 0: for ever.")
+
+    def retention_for(self, table: str) -> Optional[int]:
+        """Days the table keeps, None for ever."""
+        if table == "quarantine":
+            return self.retention_days.get(table, self.quarantine_retention_days) or None
+        return self.retention_days.get(table)

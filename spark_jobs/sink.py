@@ -162,8 +162,8 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
               for kind, name in beside_tables.items()}
     table_parts, summary_parts = Partitions(spark, settings, sink), Partitions(spark, settings, summary_table)
     quarantine_parts = Partitions(spark, settings, "quarantine", prefix={"source": sink})
-    every_part = [table_parts, summary_parts, quarantine_parts, *(p for _, p in others.values())]
-    writers = [table, summary, quarantine, *(w for w, _ in others.values())]
+    pairs = [(table, table_parts), (summary, summary_parts), (quarantine, quarantine_parts), *others.values()]
+    every_part, writers = [p for _, p in pairs], [w for w, _ in pairs]
     for w in writers:
         w.clear_staging()
     starting = resume_from(fs, settings, sink, writers)
@@ -186,9 +186,11 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
             counters["batches_already_committed"] += 1
             ran["last"] = batch_id
             return
-        if generation.changed():  # a compaction moved a partition since the last batch
+        if generation.changed():  # a compaction moved a partition since the last batch, or is moving one
             for parts in every_part:
-                parts.forget()
+                parts.forget(fs)
+        for writer in writers:  # what `follow` may move: this batch's files, never a committed one
+            writer.placed = {}
         df.persist()
         t0 = time.perf_counter()
         try:
@@ -222,6 +224,14 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
                 quarantine.write(bad, run, batch_id, counts["bad"], quarantine_parts.locate, retry)
             elif retry:
                 quarantine.remove(run, batch_id=batch_id)
+            # a compaction swapped (or is swapping) a partition while the batch was written: its files
+            # that went to the old folder follow the partition to the new one
+            changed = generation.changed()
+            for writer, parts in pairs:
+                if changed:
+                    parts.forget(fs)
+                if changed or parts.touches(set(writer.placed)):
+                    writer.follow(parts.locate)
             # the commit point: from here on the batch is never written again, and compaction may fold it
             log.record(run, batch_id, settings.topic, commits.checkpoint_offsets(fs, checkpoint, batch_id)[settings.topic])
             ran["last"] = batch_id

@@ -34,6 +34,7 @@ class BatchWriter:
         self.fs, self.warehouse, self.table = fs, warehouse.rstrip("/"), table
         self.partition_cols, self.prefix = partition_cols, prefix or {}
         own = "-".join([table, *self.prefix.values()])
+        self.placed: dict[tuple[str, ...], tuple[str, list[str]]] = {}  # the last batch's files, by partition
         self.staging_uri = f"{self.warehouse}/_staging/{own}"
 
     def remove(self, run: str, after: int = -1, batch_id: int | None = None) -> int:
@@ -69,11 +70,28 @@ class BatchWriter:
                 rel_dir = uri[root_len:].rsplit("/", 1)[0]
                 staged.setdefault(tuple(part.split("=", 1)[1] for part in rel_dir.split("/")), []).append(uri)
         where = locate(set(staged)) if staged else {}
-        n = 0
+        n, self.placed = 0, {}
         for values, files in sorted(staged.items()):
             self.fs.mkdirs(where[values])
             for uri in files:
-                self.fs.rename(uri, f"{where[values]}/{layout.batch_file(run, batch_id, n)}")
+                name = layout.batch_file(run, batch_id, n)
+                self.fs.rename(uri, f"{where[values]}/{name}")
+                self.placed.setdefault(values, (where[values], []))[1].append(name)
                 n += 1
         self.fs.delete(staging, True)
         return set(staged)
+
+    def follow(self, locate: Locate) -> int:
+        """After a compaction swapped a partition while this batch was being written: its files that
+        went to the old folder, moved to the partition's folder now (those compaction already moved
+        are not there any more). Returns how many moved."""
+        moved = 0
+        for values, now in locate(set(self.placed)).items():
+            was, names = self.placed[values]
+            if self.fs.qualified(was) != self.fs.qualified(now):
+                for name in names:
+                    if self.fs.exists(f"{was}/{name}"):
+                        self.fs.mkdirs(now)
+                        self.fs.rename(f"{was}/{name}", f"{now}/{name}")
+                        moved += 1
+        return moved

@@ -246,3 +246,33 @@ def played_ledger(s, players: int, trades: int, seed: int, offers: int = 0) -> L
         book.offer_round(offers, rng)
     counts_settle(s, book)
     return book
+
+
+def trade_rows_by_id(trades) -> dict[str, int]:
+    """trade id -> the rows `trades` must hold for it: per side, one per distinct item (one if none)."""
+    return {answer["trade_id"]: sum(max(1, len({line["item_id"] for line in body[side].get("items_traded", [])}))
+                                    for side in ("player_1", "player_2"))
+            for body, answer in trades}
+
+
+def reconcile(s, ledger, timeout=120) -> None:
+    """Every table against the engine's answers, by id where the answers carry one: each trade with
+    its rows in `trades` and its two sides in `trade_sides`, no other trade; every player state,
+    offer event and summary row once (counted as `counts_settle` counts them, then no row twice)."""
+    want = trade_rows_by_id(ledger.trades)
+    checks = {"trades": ("select trade_id, count(*) from trades group by 1", want),
+              "trade_sides": ("select trade_id, count(*) from trade_sides group by 1", {t: 2 for t in want})}
+    for table, (sql_text, expected) in checks.items():
+        deadline, got = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            got = dict(warehouse.execute(s.trino, sql_text).values.tolist())
+            if got == expected:
+                break
+            time.sleep(1)
+        assert got == expected, (f"{table}: {len(set(expected) - set(got))} trades missing, "
+                                 f"{len(set(got) - set(expected))} unknown, "
+                                 f"{sum(1 for t in expected if t in got and got[t] != expected[t])} with other row counts")
+    counts_settle(s, ledger)
+    twice = warehouse.execute(s.trino, "select count(*) from (select event_id, item_held_item_id from player_states "
+                                       "group by 1, 2 having count(*) > 1)").values.tolist()
+    assert twice == [[0]]
