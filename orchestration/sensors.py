@@ -52,7 +52,7 @@ hourly_reports = ScheduleDefinition(name="hourly_reports", cron_schedule="0 * * 
                                     default_status=DefaultScheduleStatus.RUNNING,
                                     description="Materializes every report at the top of each hour.")
 
-compaction_job = define_asset_job("compaction_job", selection=[compacted_days], partitions_def=DAYS,
+compaction_job = define_asset_job("compaction_job", selection=[compacted_days],
                                   tags=WAREHOUSE_WRITER, description="Compacts the days of every table.")
 retention_job = define_asset_job("retention_job", selection=[warehouse_retention], tags=WAREHOUSE_WRITER,
                                  description="Drops the days retention no longer keeps.")

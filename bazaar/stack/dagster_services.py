@@ -39,6 +39,21 @@ storage:
       scheme: postgresql+psycopg2  # the driver dagster-postgres installs; SQLAlchemy 2.1's default is psycopg 3
 run_queue:
   max_concurrent_runs: 4
+  # compaction and retention rewrite the warehouse's folders: one such run at a time
+  tag_concurrency_limits:
+    - key: bazaar/warehouse
+      limit: 1
+telemetry:
+  enabled: false
+"""
+# The local profile's instance: SQLite under DAGSTER_HOME (Dagster's default), the same run queue.
+LOCAL_INSTANCE = """\
+run_queue:
+  max_concurrent_runs: 4
+  # compaction and retention rewrite the warehouse's folders: one such run at a time
+  tag_concurrency_limits:
+    - key: bazaar/warehouse
+      limit: 1
 telemetry:
   enabled: false
 """
@@ -77,8 +92,8 @@ class _DagsterProcess(Service):
             write_if_changed(
                 self.workspace, f"load_from:\n  - grpc_server:\n      host: {self.local.host}\n"
                 f"      port: {self.local.dagster_grpc_port}\n      location_name: {LOCATION_NAME}\n")
-        elif not conf.exists():
-            conf.write_text("telemetry:\n  enabled: false\n")
+        else:
+            write_if_changed(conf, LOCAL_INSTANCE)
 
     def code_location(self) -> list[str]:
         """How the webserver and the daemon find the code location."""

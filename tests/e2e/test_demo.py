@@ -6,6 +6,7 @@ Dagster over gRPC), whose tables must live on `hdfs://`."""
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
@@ -14,7 +15,7 @@ from bazaar.main_job import REPORTS_JOB
 from bazaar.simulate import CHEAT, Truth
 from bazaar.stack import PostgresService
 from bazaar.stack.ports import isolated_env, stack_from_env
-from orchestration import reports
+from orchestration import reports, warehouse
 from tests.pipeline import funnel, lopsided, trade_rows, value_given
 
 SEED = 11
@@ -31,13 +32,13 @@ def demo(request, tmp_path_factory):
         assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
         s = stack_from_env(env)
         assert s.local.profile == request.param
-        yield s, Truth.load(s.home / "simulation"), out.stdout
+        yield s, Truth.load(s.home / "simulation"), out.stdout, env
     finally:
         subprocess.run([sys.executable, "-m", "bazaar", "down"], env=env, capture_output=True, timeout=300)
 
 
 def test_the_cluster_profile_keeps_its_tables_on_hdfs_and_its_metadata_in_postgres(demo):
-    s, _, _ = demo
+    s, _, _, _ = demo
     if s.local.profile != "cluster":
         pytest.skip("the cluster profile's storage")
     conn = PostgresService(s).connect("metastore")
@@ -86,7 +87,7 @@ def states(truth):
 
 
 def test_demo_ran_the_whole_flow(demo):
-    s, truth, stdout = demo
+    s, truth, stdout, _ = demo
     assert len(truth.players) == 60
     through_offers = [t for t in truth.trades if "offer_id" in t]  # the rest of the 900 were offers cancelled
     assert 700 <= len(truth.trades) <= 900 and 50 <= len(through_offers)
@@ -98,14 +99,14 @@ def test_demo_ran_the_whole_flow(demo):
 
 
 def test_the_offers_funnel_matches_the_offers_made(demo):
-    s, truth, _ = demo
+    s, truth, _, _ = demo
     got, want = report(s, "offers_funnel").values.tolist(), funnel(truth.offers)
     assert [r[:6] for r in got] == [r[:6] for r in want]
     assert [r[6] for r in got] == pytest.approx([r[6] for r in want], abs=1e-6)
 
 
 def test_seed_questions_match_the_ground_truth(demo):
-    s, truth, _ = demo
+    s, truth, _, _ = demo
     trades = answered(truth)
     assert report(s, "trade_count").values.tolist() == [[len({a["trade_id"] for _, a in trades})]]
 
@@ -125,7 +126,7 @@ def test_seed_questions_match_the_ground_truth(demo):
 
 
 def test_volume_rejections_and_classes_match(demo):
-    s, truth, _ = demo
+    s, truth, _, _ = demo
     trades = answered(truth)
     executed = sum(a["status"] == "executed" for _, a in trades)
     hourly = report(s, "trade_volume_by_hour")
@@ -149,7 +150,7 @@ def test_volume_rejections_and_classes_match(demo):
 
 
 def test_lopsided_reports_match_and_the_planted_cheaters_top_them(demo):
-    s, truth, _ = demo
+    s, truth, _, _ = demo
     expected = lopsided(answered(truth))
     got = report(s, "lopsided_trades")
     assert {r.trade_id: (r.giver_id, r.receiver_id, r.value_given, r.value_received)
@@ -184,3 +185,22 @@ def test_lopsided_reports_match_and_the_planted_cheaters_top_them(demo):
     assert len(planted) >= 3
     top = list(zip(suspects.player_id, suspects.role))[:len(planted)]
     assert set(top) == planted
+
+
+def test_bazaar_compact_runs_dagsters_job_and_keeps_every_row_in_few_files(demo):
+    """`bazaar compact --day` for the demo's day (today: the sinks go on writing) through the running
+    Dagster's compaction job: each table's day in few files, every row still read, in both shapes
+    (on HDFS in the cluster one)."""
+    s, truth, _, env = demo
+    day = datetime.now(timezone.utc).date().isoformat()
+    tables = ["trades", "trade_sides", "player_states", "state_summaries", "offers"]
+    before = warehouse.day_layout(s.trino, tables, day)
+    out = subprocess.run([sys.executable, "-m", "bazaar", "compact", "--day", day], env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    after = warehouse.day_layout(s.trino, tables, day)
+    assert after.rows.to_dict() == before.rows.to_dict()
+    assert after.files.max() == 1 and before.files.sum() > len(tables), (before, after)
+    assert "files before" in out.stdout and f"{before.files['trades']:,}" in out.stdout
+    trades = warehouse.execute(s.trino, "select count(distinct trade_id) from trades").iloc[0, 0]
+    assert trades == len(answered(truth))

@@ -7,11 +7,13 @@ import io
 import os
 import random
 from collections import Counter
+from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
 import requests
-from dagster import AssetCheckSeverity, Definitions, RunRequest, build_sensor_context, materialize
+from dagster import (AssetCheckSeverity, Definitions, RunRequest, build_schedule_context, build_sensor_context,
+                     materialize)
 
 from bazaar.stack import RelayService, ReportsService, SinkService
 from bazaar.stack.sink_drivers import launcher_settings
@@ -20,7 +22,7 @@ from orchestration.assets.pipeline import events_topic, hive_tables, player_stat
 from orchestration.assets.reports import report_assets
 from orchestration.checks import checks
 from orchestration.resources import local_resources
-from orchestration.sensors import sink_supervisor
+from orchestration.sensors import late_days, sink_supervisor
 from tests.pipeline import counts_settle, funnel, pipeline_stack, played_ledger, wait_for
 
 
@@ -53,14 +55,44 @@ def test_definitions_load_from_the_environment(stack, monkeypatch, deployment):
     defs = importlib.reload(importlib.import_module("orchestration.definitions")).defs
     Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"events_topic", "trades_sink", "player_states_sink", "hive_tables", *reports.REPORTS}
-    assert {s.name for s in defs.sensors} == {"trades_sink_supervisor", "player_states_sink_supervisor"}
+    assert keys == {"events_topic", "trades_sink", "player_states_sink", "hive_tables", *reports.REPORTS,
+                    "compacted_days", "warehouse_retention"}
+    assert {s.name for s in defs.sensors} == {"trades_sink_supervisor", "player_states_sink_supervisor",
+                                              "late_events_compaction"}
     # the reports job makes the views first (hive_tables) and runs the tables' checks
     report_job = defs.resolve_job_def("reports_job")
     assert {n.name for n in report_job.graph.node_defs} == {"hive_tables", *reports.REPORTS, *(
         f"hive_tables_{c.check_key.name}" for c in checks)}
-    (schedule,) = defs.schedules
-    assert schedule.cron_schedule == "0 * * * *"
+    assert {s.name: s.cron_schedule for s in defs.schedules} == {
+        "hourly_reports": "0 * * * *", "daily_compaction": "30 0 * * *", "daily_retention": "0 1 * * *"}
+    # the runs that rewrite the warehouse's folders carry the tag the instance's run queue limits to one
+    for job in ("compaction_job", "retention_job"):
+        assert defs.resolve_job_def(job).tags["bazaar/warehouse"] == "rewrite"
+
+
+def test_the_daily_compaction_asks_for_the_day_that_just_closed(stack, monkeypatch):
+    for name, value in stack.env().items():
+        monkeypatch.setenv(name, value)
+    defs = importlib.reload(importlib.import_module("orchestration.definitions")).defs
+    schedule = defs.resolve_schedule_def("daily_compaction")
+    tick = datetime(2026, 3, 1, 0, 30, tzinfo=timezone.utc)
+    (request,) = schedule.evaluate_tick(build_schedule_context(
+        scheduled_execution_time=tick, repository_def=defs.get_repository_def())).run_requests
+    assert request.partition_key == "2026-02-28"
+
+
+def test_the_late_events_sensor_asks_once_for_each_closed_day_a_sink_wrote_to_again():
+    first = "2026-01-01"
+    status = {"trades": {"pid": 10, "late_days": {"2026-02-01": 1}}, "player_states": {"pid": 11}}
+    cursor, days = late_days({}, status, first)
+    assert days == ["2026-02-01"]
+    assert late_days(cursor, status, first)[1] == []  # nothing new since
+    status["trades"]["late_days"] = {"2026-02-01": 3, "2025-12-30": 1}  # more of it; one before the first day
+    status["player_states"]["late_days"] = {"2026-02-02": 1}
+    cursor, days = late_days(cursor, status, first)
+    assert days == ["2026-02-01", "2026-02-02"]
+    status["trades"] = {"pid": 12, "late_days": {"2026-02-01": 1}}  # a restarted driver counts again
+    assert late_days(cursor, status, first)[1] == ["2026-02-01"]
 
 
 def test_topic_asset_is_idempotent_and_sinks_run(orch):
