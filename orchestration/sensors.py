@@ -17,7 +17,7 @@ from spark_jobs.launch import SINKS
 SUPERVISE_EVERY_S = 30
 LATE_EVERY_S = 300
 SINK_ASSETS = {"trades": trades_sink, "player_states": player_states_sink}
-# runs that rewrite the warehouse's files run one at a time (the instance's run queue limits this tag)
+# runs that rewrite the warehouse's files, labelled (their assets' pool keeps them one at a time)
 WAREHOUSE_WRITER = {"bazaar/warehouse": "rewrite"}
 
 

@@ -14,8 +14,10 @@ readers in one metastore call.  For one partition:
 2. list the partition's folder; keep the files of committed batches (`spark_jobs.commits`) and
    earlier compacted files: a batch not committed yet may still be retried by its sink;
 3. write the journal (old folder, new folder, the files read), then the new folder;
-4. point the metastore's partition at the new folder (atomic for readers), touch the generation
-   file (the sinks look their folders up again), move what landed in the old folder meanwhile;
+4. copy into the new folder what landed in the old one since the listing, once committed; point
+   the metastore's partition at the new folder (atomic for readers); move what landed meanwhile;
+   mark the journal swapped; once every partition is swapped, touch the generation file (the sinks,
+   which look up a day in flux on every batch, stop doing so);
 5. after the grace period (`BAZAAR_COMPACT_GRACE_S`), so that queries already running finish on
    the old files, move what landed late once more and delete the old folder (step 1 of a later run).
 
@@ -102,9 +104,8 @@ class Compactor:
                 continue
             if name in there:
                 self.fs.delete(f"{journal['old']}/{name}")
-            else:
-                self.fs.rename(f"{journal['old']}/{name}", f"{journal['new']}/{name}")
-                moved += 1
+            else:  # a sink's `follow` may move the same file at the same moment: either is fine
+                moved += self.fs.move(f"{journal['old']}/{name}", f"{journal['new']}/{name}")
         return moved
 
     def copy_committed_late(self, sink: str, journal: dict) -> list[str]:
@@ -133,8 +134,14 @@ class Compactor:
         if not self.fs.exists(path):
             return None
         journal = json.loads(self.fs.read(path))
+        if tuple(spec.values()) not in self.parts[table].known:  # dropped by retention since
+            self.fs.delete(journal["new"], True)
+            self.fs.delete(path)
+            return None
         where = self.parts[table].location(spec)
         if self.same(where, journal["old"]):  # never swapped: the new folder was never read
+            # pointed at the old folder again, in case the killed run's own call lands late
+            self.parts[table].move(spec, journal["old"])
             self.fs.delete(journal["new"], True)
             self.fs.delete(path)
             self.generation.touch()  # the partition is no longer in flux for the sinks
@@ -227,8 +234,8 @@ class Compactor:
         return done
 
     def run(self, days: list[str], tables: list[str]) -> list[Outcome]:
-        """Compact every partition of `tables` on `days`. The metastore is called from this thread alone
-        (its client is not shared safely between threads); the rewrites run `compact_parallelism` at once."""
+        """Compact every partition of `tables` on `days`: the metastore calls and the swaps one partition
+        after another, the rewrites (Spark jobs) `compact_parallelism` at once."""
         for sink in layout.SINK_TABLES:
             self.high_water(sink)  # read once: a batch committed later is compacted next time
         done = self.finish_all()
@@ -246,7 +253,7 @@ class Compactor:
             self.swap(out, journal)
         if work:
             self.generation.touch()
-            time.sleep(SETTLE_S if self.opts.compact_grace_s else 0)  # a batch that found an old folder lands
+            time.sleep(SETTLE_S)  # a batch that found an old folder lands, and follows its partition
         for out, journal in work:
             self.finish(journal["table"], journal["spec"])  # the old folder goes now only if the grace is zero
             after = self.data_files(journal["new"])
@@ -269,6 +276,10 @@ class Compactor:
             if done:
                 self.generation.touch()
             self.delete_folders_before(table, cutoff)
+            for name, is_dir, _ in self.fs.list(layout.journal_path(self.wh, table, {}).rsplit("/", 1)[0]):
+                spec = dict(kv.split("=", 1) for kv in name[:-5].split(",")) if name.endswith(".json") else {}
+                if not is_dir and spec.get("dt", cutoff) < cutoff:  # a compaction of a day now dropped
+                    self.finish(table, spec)
         return done
 
     def delete_folders_before(self, table: str, cutoff: str) -> None:

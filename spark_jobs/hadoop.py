@@ -13,6 +13,7 @@ class HadoopFs:
         jvm = spark._jvm
         self._Path = jvm.org.apache.hadoop.fs.Path
         self._jvm = jvm
+        self._gateway = spark.sparkContext._gateway
         self.conf = spark._jsc.hadoopConfiguration()
         self.fs = self._Path(root).getFileSystem(self.conf)
 
@@ -63,8 +64,9 @@ class HadoopFs:
             stream.close()
 
     def write(self, uri: str, text: str) -> None:
-        """Write a small file whole: to a temporary name beside it, then renamed over it, so a
-        reader sees the old content or the new, never a part."""
+        """Write a small file whole: to a temporary name beside it, then renamed to its name (over the old
+        one in one step, with FileContext's rename with OVERWRITE), so a reader sees the old content or
+        the new, never a part or neither."""
         target = self._Path(uri)
         tmp = self._Path(target.getParent(), f".{target.getName()}.tmp")
         out = self.fs.create(tmp, True)
@@ -72,10 +74,17 @@ class HadoopFs:
             out.write(bytearray(text.encode()))
         finally:
             out.close()
-        if self.fs.exists(target):
-            self.fs.delete(target, False)
-        if not self.fs.rename(tmp, target):
-            raise OSError(f"could not rename {tmp} to {target}")
+        if self.fs.rename(tmp, target):  # a new file (a commit record): the file system's own rename
+            return
+        fs = self._jvm.org.apache.hadoop.fs
+        options = self._gateway_array(fs.Options.Rename, [fs.Options.Rename.OVERWRITE])
+        fs.FileContext.getFileContext(target.toUri(), self.conf).rename(tmp, target, options)
+
+    def _gateway_array(self, kind, items):
+        array = self._gateway.new_array(kind, len(items))
+        for i, item in enumerate(items):
+            array[i] = item
+        return array
 
     def mkdirs(self, uri: str) -> None:
         self.fs.mkdirs(self._Path(uri))
@@ -83,6 +92,16 @@ class HadoopFs:
     def rename(self, src: str, dst: str) -> None:
         if not self.fs.rename(self._Path(src), self._Path(dst)):
             raise OSError(f"could not rename {src} to {dst}")
+
+    def move(self, src: str, dst: str) -> bool:
+        """Rename a file that another process may move to the same place at the same time (a sink and
+        compaction both moving a late batch file): done when it is at `dst`, whoever moved it. False
+        when it is at neither place."""
+        if self.fs.rename(self._Path(src), self._Path(dst)) or self.exists(dst):
+            return True
+        if self.exists(src):
+            raise OSError(f"could not move {src} to {dst}")
+        return False
 
     def copy(self, src: str, dst: str) -> None:
         """Copy a file: to a hidden name beside `dst`, then renamed, so readers never see a part."""

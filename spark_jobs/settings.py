@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -80,6 +80,15 @@ class WarehouseSettings(BaseSettings):
         description='Days each table keeps, as JSON ({"trades": 400}); a table not named keeps every day.')
     quarantine_retention_days: int = Field(
         default=30, ge=0, description="Days quarantine keeps (by the day records arrived); 0: for ever.")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _whole_days(cls, days: dict[str, int]) -> dict[str, int]:
+        short = {t: n for t, n in days.items() if n < 1}
+        if short:
+            raise ValueError(f"BAZAAR_RETENTION_DAYS keeps at least one day per table (leave a table out to keep "
+                             f"every day): {short}")
+        return days
 
     def retention_for(self, table: str) -> Optional[int]:
         """Days the table keeps, None for ever."""

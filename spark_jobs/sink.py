@@ -70,16 +70,26 @@ def register_tables(spark: SparkSession, settings: SinkSettings, tables: list[st
 def resume_from(fs: HadoopFs, settings: SinkSettings, sink: str, writers: list[BatchWriter]) -> str:
     """Where the query starts when its checkpoint has no progress: the topic's start on a sink's first
     run; else (the checkpoint was lost) the offsets of the last batch the table records as committed,
-    after deleting what that run left of later batches. Kafka's option `startingOffsets`."""
+    after deleting what any earlier run left of batches it never committed. Kafka's option
+    `startingOffsets`."""
     checkpoint = f"{settings.checkpoint_uri}/{sink}"
     if commits.has_progress(fs, checkpoint):
         return "earliest"  # ignored: the checkpoint says where to go on
-    last = commits.CommitLog(fs, settings.warehouse_uri, sink).latest()
-    if last is None or last.topic != settings.topic:
-        return "earliest"
-    gone = sum(w.remove(last.run, after=last.batch_id) for w in writers)
+    log = commits.CommitLog(fs, settings.warehouse_uri, sink)
+    high_water = log.high_water()
+    if not high_water:
+        return "earliest"  # the sink's first run
+    # a checkpoint cut short keeps its query id without its progress: a run of its own from here, so
+    # its batch ids never meet the ones that run committed
+    fs.delete(checkpoint, True)
+    gone = sum(w.remove_where(lambda run, batch: batch > high_water.get(run, -1)) for w in writers)
+    last = log.latest()
+    if last.topic != settings.topic:
+        raise SystemExit(f"sink {sink}: the table's last commit read topic {last.topic!r}, not {settings.topic!r}; "
+                         f"the checkpoint {checkpoint} is gone, so there is no telling where to start reading "
+                         f"{settings.topic!r}: restore the checkpoint, or set BAZAAR_TOPIC back")
     print(f"sink {sink}: no checkpoint progress; resuming after batch {last.batch_id} of run {last.run} "
-          f"at offsets {last.offsets} (the commit log), {gone} uncommitted files of that run removed", flush=True)
+          f"at offsets {last.offsets} (the commit log), {gone} files of uncommitted batches removed", flush=True)
     return json.dumps({last.topic: last.offsets})
 
 

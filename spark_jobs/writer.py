@@ -40,13 +40,21 @@ class BatchWriter:
     def remove(self, run: str, after: int = -1, batch_id: int | None = None) -> int:
         """Delete the files of `run` in this table: of one batch, or of every batch after `after`
         (what a run left of batches it never committed). Returns how many."""
+        return self.remove_where(lambda r, b: r == run and b > after, run, batch_id)
+
+    def remove_where(self, doomed, run: str | None = None, batch_id: int | None = None) -> int:
+        """Delete the files of this table's batches for which `doomed(run, batch)` holds, listing again
+        until none is left (compaction may be moving one from an old folder meanwhile)."""
         gone = 0
-        for pattern in layout.batch_globs(self.warehouse, self.table, self.prefix, run, batch_id):
-            for uri in self.fs.glob(pattern):
-                parsed = layout.parse_batch_file(uri.rsplit("/", 1)[1])
-                if parsed and parsed[1] > after:
-                    gone += self.fs.delete(uri)
-        return gone
+        for _ in range(5):
+            found = [uri for pattern in layout.batch_globs(self.warehouse, self.table, self.prefix,
+                                                             run or "*", batch_id)
+                     for uri in self.fs.glob(pattern)
+                     if (p := layout.parse_batch_file(uri.rsplit("/", 1)[1])) and p[0] and doomed(*p)]
+            if not found:
+                return gone
+            gone += sum(self.fs.delete(uri) for uri in found)
+        raise OSError(f"files of {self.table} still there after five attempts to delete them")
 
     def clear_staging(self) -> None:
         """Staging folders left by batches cut short (only this writer writes under its own)."""
@@ -89,9 +97,13 @@ class BatchWriter:
         for values, now in locate(set(self.placed)).items():
             was, names = self.placed[values]
             if self.fs.qualified(was) != self.fs.qualified(now):
+                self.fs.mkdirs(now)
                 for name in names:
-                    if self.fs.exists(f"{was}/{name}"):
-                        self.fs.mkdirs(now)
-                        self.fs.rename(f"{was}/{name}", f"{now}/{name}")
-                        moved += 1
+                    if self.fs.exists(f"{now}/{name}"):
+                        continue  # compaction moved it already
+                    if not self.fs.move(f"{was}/{name}", f"{now}/{name}"):
+                        # gone from both folders (an old folder deleted under it): the batch is not
+                        # committed, so failing it makes its retry write it again
+                        raise OSError(f"{name} of this batch is neither in {was} nor in {now}")
+                    moved += 1
         return moved

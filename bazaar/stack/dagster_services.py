@@ -37,23 +37,25 @@ storage:
       username: {env: DAGSTER_PG_USER}
       password: {env: DAGSTER_PG_PASSWORD}
       scheme: postgresql+psycopg2  # the driver dagster-postgres installs; SQLAlchemy 2.1's default is psycopg 3
-run_queue:
-  max_concurrent_runs: 4
-  # compaction and retention rewrite the warehouse's folders: one such run at a time
-  tag_concurrency_limits:
-    - key: bazaar/warehouse
-      limit: 1
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+  # compaction and retention rewrite the warehouse's folders: one such step at a time, whichever job
+  # or asset materialization runs it (their assets' pool, bazaar_warehouse; no other pool is used)
+  pools:
+    default_limit: 1
 telemetry:
   enabled: false
 """
 # The local profile's instance: SQLite under DAGSTER_HOME (Dagster's default), the same run queue.
 LOCAL_INSTANCE = """\
-run_queue:
-  max_concurrent_runs: 4
-  # compaction and retention rewrite the warehouse's folders: one such run at a time
-  tag_concurrency_limits:
-    - key: bazaar/warehouse
-      limit: 1
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+  # compaction and retention rewrite the warehouse's folders: one such step at a time, whichever job
+  # or asset materialization runs it (their assets' pool, bazaar_warehouse; no other pool is used)
+  pools:
+    default_limit: 1
 telemetry:
   enabled: false
 """

@@ -11,6 +11,8 @@ from orchestration.resources import SparkSinksResource, WarehouseJobsResource
 from spark_jobs import layout
 from spark_jobs.settings import WarehouseSettings
 
+# compaction and retention rewrite the warehouse's folders: the instance runs one step of this pool at a time
+WAREHOUSE_POOL = "bazaar_warehouse"
 # UTC days, today's included: compacting today rewrites the batches committed so far
 DAYS = DailyPartitionsDefinition(start_date=WarehouseSettings().warehouse_first_day.isoformat(), timezone="UTC",
                                  end_offset=1)
@@ -29,6 +31,7 @@ def _result(outcomes: list[dict], **extra) -> MaterializeResult:
 
 
 @asset(group_name="warehouse", partitions_def=DAYS, backfill_policy=BackfillPolicy.single_run(), deps=[hive_tables],
+       pool=WAREHOUSE_POOL,
        description="Each day of every table rewritten into few large Parquet files, sorted, swapped in for readers "
                    "at once; the old files go after a grace period.")
 def compacted_days(context: AssetExecutionContext, config: CompactConfig, sinks: SparkSinksResource,
@@ -41,7 +44,7 @@ def compacted_days(context: AssetExecutionContext, config: CompactConfig, sinks:
     return _result(warehouse_jobs.run(sinks, args, context.log), days=", ".join(days))
 
 
-@asset(group_name="warehouse", deps=[hive_tables],
+@asset(group_name="warehouse", deps=[hive_tables], pool=WAREHOUSE_POOL,
        description="Drops the days each table no longer keeps (BAZAAR_RETENTION_DAYS; quarantine: "
                    "BAZAAR_QUARANTINE_RETENTION_DAYS) from the metastore, then their files.")
 def warehouse_retention(context: AssetExecutionContext, sinks: SparkSinksResource,

@@ -255,7 +255,8 @@ def test_the_code_location_loads_with_its_environment(project):
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split("\n")[0] == "['kafka', 'redis', 'report_store', 'sinks', 'trino'] KafkaResource 3 2"
+    assert out.stdout.split("\n")[0] == ("['kafka', 'redis', 'report_store', 'sinks', 'trino', 'warehouse_jobs'] "
+                                            "KafkaResource 3 2")
 
 
 # ---- Dagster's files, and versions that must agree -------------------------------------------------------
