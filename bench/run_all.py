@@ -2,10 +2,11 @@
 
     python bench/run_all.py [--quick]          (or `make bench`)
 
-Runs engine_bench, offers_bench, stack_bench, sink_bench, reports_bench and demo_bench (each
+Runs engine_bench, offers_bench, stack_bench, sink_bench, reports_bench, demo_bench and season_bench (each
 brings up and tears down a stack of its own, so they never overlap), then
 gathers their results into bench/results/all.json.  `--quick` skips the cold
-runs (which fetch ~1 GB again) and stops the report suite at 100k trades.
+runs (which fetch ~1 GB again), stops the report suite at 100k trades and lays 200 batches of the
+season instead of 2,000.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def benches(quick: bool) -> list[tuple[str, str, list[str]]]:
         ("sinks", "sink_bench.py", []),
         ("reports", "reports_bench.py", ["--levels", "10000,100000"] if quick else []),
         ("demo", "demo_bench.py", cold),
+        ("season", "season_bench.py", ["--batches", "200"] if quick else []),
     ]
 
 
@@ -79,12 +81,20 @@ def summary_rows(r: dict) -> list[tuple[str, str, str]]:
             if run in r["demo"]:
                 rows.append((f"make demo {run} (s)", str(r["demo"][run]["seconds"]), target))
         rows.append(("stack peak RSS during demo (MiB)", f"{r['demo']['warm']['peak_rss_mib']:,}", ""))
+    if "season" in r:
+        s = r["season"]
+        rows.append(("report suite compacted / bulk-loaded", f"{s['suite_compacted_s']['total'] / s['suite_bulk_s']['total']:.2f}",
+                     "<= 1.2"))
+        rows.append(("files a day per table after compaction (max)",
+                     str(max(t["max"] for t in s["files_per_day_after"].values())), "<= 4"))
+        rows.append((f"compaction of {s['days']} days (s)", str(s["compaction"]["seconds"]), "<= 600"))
+        rows.append(("freshness p95 during compaction (s)", str(s["freshness_during_compaction"].get("p95_s")), "<= 2"))
     return rows
 
 
 @click.command()
 @click.option("--quick", is_flag=True, help="No cold runs; report suite up to 100k trades.")
-@click.option("--only", default=None, help="Comma-separated subset: engine,offers,stack,sinks,reports,demo.")
+@click.option("--only", default=None, help="Comma-separated subset: engine,offers,stack,sinks,reports,demo,season.")
 def main(quick: bool, only: str | None) -> None:
     chosen = set(only.split(",")) if only else set(NAMES)
     unknown = chosen - set(NAMES)
