@@ -50,9 +50,9 @@ class Economy:
         when = events.utc_now_iso()
         return [events.player_state_event(p.to_state(), when) for p in self.players.values()]
 
-    def trade(self):
-        """One trade: a seller offers an item it holds (or one it does not, now and then), the
-        buyer pays about its value; returns the events the engine would append."""
+    def trade(self, when: str | None = None):
+        """One trade at `when` (now by default): a seller offers an item it holds (or one it does not,
+        now and then), the buyer pays about its value; returns the events the engine would append."""
         a, b = self.rng.sample(self.ids, 2)
         seller, buyer = self.players[a], self.players[b]
         held = list(seller.items) or [1]
@@ -60,7 +60,7 @@ class Economy:
         price = int(catalog.ITEMS[item].value * self.rng.uniform(0.5, 1.5))
         o1, o2 = Offer(a, {item: 1}), Offer(b, {}, price)
         reason = rules.trade_fail_reason(seller, buyer, o1, o2)
-        when = events.utc_now_iso()
+        when = when or events.utc_now_iso()
         out = [events.trade_event(events.new_id(), when, reason, rules.trade_side(o1), rules.trade_side(o2))]
         if reason is None:
             self.players[a], self.players[b] = rules.apply_trade(seller, buyer, o1, o2)

@@ -52,8 +52,7 @@ from bazaar.stack.sink_drivers import launcher_settings  # noqa: E402
 from bench.common import bazaar, percentile, save_results  # noqa: E402
 from bench.reports_bench import Economy, run_suite  # noqa: E402
 from bench.sink_bench import freshness  # noqa: E402
-from engine import catalog, events, rules  # noqa: E402
-from engine.rules import Offer  # noqa: E402
+from engine import events  # noqa: E402
 from orchestration import compaction, warehouse  # noqa: E402
 
 console = Console()
@@ -65,19 +64,7 @@ class Season(Economy):
     """The report benchmark's economy, each trade dated a moment of a given day."""
 
     def trade_on(self, day: datetime):
-        a, b = self.rng.sample(self.ids, 2)
-        seller, buyer = self.players[a], self.players[b]
-        held = list(seller.items) or [1]
-        item = self.rng.choice(held) if self.rng.random() > 0.05 else self.rng.choice(list(catalog.ITEMS))
-        price = int(catalog.ITEMS[item].value * self.rng.uniform(0.5, 1.5))
-        o1, o2 = Offer(a, {item: 1}), Offer(b, {}, price)
-        reason = rules.trade_fail_reason(seller, buyer, o1, o2)
-        when = events.utc_iso(day + timedelta(seconds=self.rng.uniform(0, 86_399)))
-        out = [events.trade_event(events.new_id(), when, reason, rules.trade_side(o1), rules.trade_side(o2))]
-        if reason is None:
-            self.players[a], self.players[b] = rules.apply_trade(seller, buyer, o1, o2)
-            out += [events.player_state_event(self.players[p].to_state(), when) for p in (a, b)]
-        return out
+        return self.trade(events.utc_iso(day + timedelta(seconds=self.rng.uniform(0, 86_399))))
 
 
 def lay_down(settings, days: list[datetime], batches: int, per_day: int, players: int) -> dict:

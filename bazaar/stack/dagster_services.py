@@ -26,6 +26,18 @@ from bazaar.stack.sink_drivers import launcher_settings
 CODE_LOCATION = "orchestration.definitions"
 LOCATION_NAME = "bazaar"
 
+# What both profiles' instances hold: the run queue, the warehouse's pool, no telemetry.
+INSTANCE_COMMON = """\
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+  # compaction and retention rewrite the warehouse's folders: one such step at a time, whichever job
+  # or asset materialization runs it (their assets' pool, bazaar_warehouse; no other pool is used)
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
 # The cluster profile's instance: Postgres, every connection setting from the environment.
 POSTGRES_INSTANCE = """\
 storage:
@@ -37,28 +49,9 @@ storage:
       username: {env: DAGSTER_PG_USER}
       password: {env: DAGSTER_PG_PASSWORD}
       scheme: postgresql+psycopg2  # the driver dagster-postgres installs; SQLAlchemy 2.1's default is psycopg 3
-concurrency:
-  runs:
-    max_concurrent_runs: 4
-  # compaction and retention rewrite the warehouse's folders: one such step at a time, whichever job
-  # or asset materialization runs it (their assets' pool, bazaar_warehouse; no other pool is used)
-  pools:
-    default_limit: 1
-telemetry:
-  enabled: false
-"""
-# The local profile's instance: SQLite under DAGSTER_HOME (Dagster's default), the same run queue.
-LOCAL_INSTANCE = """\
-concurrency:
-  runs:
-    max_concurrent_runs: 4
-  # compaction and retention rewrite the warehouse's folders: one such step at a time, whichever job
-  # or asset materialization runs it (their assets' pool, bazaar_warehouse; no other pool is used)
-  pools:
-    default_limit: 1
-telemetry:
-  enabled: false
-"""
+""" + INSTANCE_COMMON
+# The local profile's instance: SQLite under DAGSTER_HOME (Dagster's default).
+LOCAL_INSTANCE = INSTANCE_COMMON
 
 
 def console_script(name: str) -> str:
