@@ -17,7 +17,7 @@ hour here.) Then:
 2. the whole season compacted by the compaction job Dagster's `compacted_days` runs
    (`orchestration.compaction.run`, one run for every day), with the job's peak memory, while
    trades go to the engine over HTTP at `--rate` a second and each one's freshness (answer to
-   row in Trino) is measured;
+   row in Trino) is measured; the same load's freshness just before, without compaction;
 3. today compacted too (the players' creation and the freshness trades), then the report suite;
 4. the same rows loaded in bulk (`create table ... as select` through Trino into a schema of their
    own: few large files a day) and the suite on them.
@@ -167,21 +167,23 @@ def compact_season(settings, days: list[str], rate: float) -> tuple[dict, dict]:
                                          [a for d in days for a in ("--day", d)])
         took["s"] = time.monotonic() - t
 
+    sinks = {name: SinkService(settings, name) for name in ("trades", "player_states")}
+    idle = [freshness(settings, int(rate * 20), rate, sinks) for _ in range(3)]  # the same load, no compaction
     memory.start()
     worker = threading.Thread(target=job)
     worker.start()
-    sinks = {name: SinkService(settings, name) for name in ("trades", "player_states")}
     fresh = []
     while worker.is_alive():  # freshness measured in rounds for as long as the compaction runs
         fresh.append(freshness(settings, int(rate * 20), rate, sinks))
     worker.join()
     memory.running = False
     rows = sum(o["rows"] for o in outcome["list"])
-    lags = {k: max(f[k] for f in fresh) for k in ("p50_s", "p95_s", "max_s")} if fresh else {}
+    worst = lambda rounds: {k: max(f[k] for f in rounds) for k in ("p50_s", "p95_s", "max_s")} if rounds else {}
     return ({"seconds": round(took["s"], 1), "rows": rows, "rows_per_s": round(rows / took["s"]),
              "partitions": sum(o["action"] == "compacted" for o in outcome["list"]),
              "peak_rss_mib": round(memory.peak_mib)},
-            {"rounds": len(fresh), "trades": sum(f["trades"] for f in fresh), **lags})
+            {"rounds": len(fresh), "trades": sum(f["trades"] for f in fresh), **worst(fresh),
+             "without_compaction": {"rounds": len(idle), **worst(idle)}})
 
 
 @click.command()
@@ -250,7 +252,9 @@ def show(r: dict) -> None:
     c, f = r["compaction"], r["freshness_during_compaction"]
     console.print(f"compaction: {c['partitions']} partitions, {c['rows']:,} rows in {c['seconds']}s "
                   f"({c['rows_per_s']:,} rows/s), peak memory {c['peak_rss_mib']} MiB; freshness during it "
-                  f"(worst round of {f.get('rounds')}): p50 {f.get('p50_s')}s, p95 {f.get('p95_s')}s")
+                  f"(worst round of {f.get('rounds')}): p50 {f.get('p50_s')}s, p95 {f.get('p95_s')}s; without "
+                  f"compaction (worst of {f['without_compaction']['rounds']}): p50 {f['without_compaction']['p50_s']}s, "
+                  f"p95 {f['without_compaction']['p95_s']}s")
 
 
 if __name__ == "__main__":

@@ -110,6 +110,7 @@ class WarehouseJobsResource(ConfigurableResource):
     parallelism: int = 2
     spark_master: str = "local[*]"
     driver_memory: str = "1g"
+    nice: int = 10
     retention_days: dict[str, int] = {}
     quarantine_retention_days: int = 30
 
@@ -117,14 +118,14 @@ class WarehouseJobsResource(ConfigurableResource):
     def of(cls, w: WarehouseSettings) -> "WarehouseJobsResource":
         return cls(target_file_mb=w.compact_target_file_mb, grace_s=w.compact_grace_s,
                    parallelism=w.compact_parallelism, spark_master=w.compact_spark_master,
-                   driver_memory=w.compact_driver_memory, retention_days=w.retention_days,
+                   driver_memory=w.compact_driver_memory, nice=w.compact_nice, retention_days=w.retention_days,
                    quarantine_retention_days=w.quarantine_retention_days)
 
     def settings(self) -> WarehouseSettings:
         return WarehouseSettings(
             compact_target_file_mb=self.target_file_mb, compact_grace_s=self.grace_s,
             compact_parallelism=self.parallelism, compact_spark_master=self.spark_master,
-            compact_driver_memory=self.driver_memory, retention_days=self.retention_days,
+            compact_driver_memory=self.driver_memory, compact_nice=self.nice, retention_days=self.retention_days,
             quarantine_retention_days=self.quarantine_retention_days)
 
     def run(self, sinks: "SparkSinksResource", args: list[str], log) -> list[dict]:

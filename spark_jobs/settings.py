@@ -43,6 +43,9 @@ class SinkSettings(BaseSettings):
     sink_max_offsets_per_trigger: Optional[int] = Field(
         default=None, description="Cap on Kafka records per micro-batch (none: all available)."
     )
+    sink_metrics_port: int = Field(
+        default=9465, ge=0, description="Port of the trades sink's `/metrics` (on `spark_driver_host`); the "
+                                        "player_states sink's is the next one (0: none).")
 
 
 class LauncherSettings(SinkSettings):
@@ -75,6 +78,9 @@ class WarehouseSettings(BaseSettings):
     compact_parallelism: int = Field(default=2, ge=1, description="Partitions compacted at once.")
     compact_spark_master: str = Field(default="local[*]", description="Spark master of the compaction job.")
     compact_driver_memory: str = Field(default="1g", description="Driver memory of the compaction job.")
+    compact_nice: int = Field(
+        default=10, ge=0, le=19, description="Niceness of the compaction job's processes on this machine: "
+        "background work, it yields the cores to the sinks and the engine when they need them.")
     retention_days: dict[str, int] = Field(
         default_factory=dict,
         description='Days each table keeps, as JSON ({"trades": 400}); a table not named keeps every day.')
