@@ -10,7 +10,8 @@ setup(
     # the runtime (engine, spark_jobs, orchestration, sql as package data) and the tooling around it (bazaar)
     packages=find_packages(include=["bazaar", "bazaar.*", "engine", "engine.*", "orchestration",
                                     "orchestration.*", "spark_jobs", "spark_jobs.*", "sql"]),
-    package_data={"engine": ["lua/*.lua", "data/*.txt", "templates/*.html"], "bazaar.stack": ["java/*.java"],
+    package_data={"engine": ["lua/*.lua", "data/*.txt", "templates/*.html"],
+                  "bazaar.stack": ["java/*.java", "prometheus/*.yml"],
                   "orchestration": ["templates/*.html"], "sql": ["*.sql", "*/*.sql", "README.md"]},
     install_requires=[
         "flask==3.1.3",
@@ -51,6 +52,10 @@ setup(
         "dagster-postgres==0.29.27",
         "matplotlib==3.11.2",
         "tabulate==0.10.0",  # pandas' to_markdown, for report previews in the Dagster UI
+        # every process's metrics in Prometheus' text format; its multiprocess mode for granian's workers
+        "prometheus-client==0.26.0",
+        "psutil==7.2.2",
+        "pyyaml==6.0.4",  # the stack's Prometheus configuration  # which program holds a port a service needs (`bazaar up` names it)
     ],
     extras_require={
         "test": [

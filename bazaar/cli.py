@@ -79,15 +79,25 @@ def status() -> None:
     exits 0 only when all are healthy and nothing is missing."""
     from bazaar import main_job
 
-    table = Table("service", "pid", "healthy", "address", "detail")
+    from bazaar.stack import PrometheusService
+
+    table = Table("service", "pid", "healthy", "restarts", "address", "detail")
     stack = get_stack()
-    rows = [s.status() for s in services(stack)]
+    kept = services(stack)
+    rows = [s.status() for s in kept]
+    restarts = {s.name: s.restarts() for s in kept}
     if all(st.healthy for st in rows if st.name in ("redis", "metastore", "trino")):
         rows.append(main_job.tables_status(stack))
     for st in rows:
         table.add_row(st.name, str(st.pid or "-"), "[green]yes[/green]" if st.healthy else "[red]no[/red]",
-                      st.address, st.detail)
+                      str(restarts.get(st.name, "-")), st.address, st.detail)
     console.print(table)
+    prometheus = PrometheusService(stack)
+    if prometheus.is_healthy():
+        glance = Table("at a glance (Prometheus)", "")
+        for what, value in prometheus.glance():
+            glance.add_row(what, value)
+        console.print(glance)
     sys.exit(0 if all(st.healthy for st in rows) else 1)
 
 

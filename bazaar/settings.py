@@ -56,6 +56,8 @@ CLUSTER_DEFAULTS: dict[str, Any] = {
     "spark_master_port": 17077, "spark_master_ui_port": 18090, "spark_worker_ui_port": 18091,
     "hdfs_port": 18020, "hdfs_http_port": 19870, "hdfs_datanode_port": 19866, "hdfs_datanode_http_port": 19864,
     "hdfs_datanode_ipc_port": 19867, "postgres_port": 15432, "dagster_grpc_port": 14000,
+    "prometheus_port": 19090, "relay_metrics_port": 19464, "sink_metrics_port": 19465, "kafka_metrics_port": 19480,
+    "metastore_metrics_port": 19470, "trino_metrics_port": 19471,
     "kafka_brokers": 3,
 }
 
@@ -137,6 +139,16 @@ class StackSettings(BaseSettings):
     postgres_jdbc_version: str = Field(default="42.7.14", description="org.postgresql:postgresql (the metastore's "
                                                                        "JDBC driver) version.")
     dagster_grpc_port: int = Field(default=4000, description="The cluster profile's Dagster code server (gRPC).")
+    prometheus_port: int = Field(default=9090, description="The stack's Prometheus (its UI and API).")
+    prometheus_retention: str = Field(default="15d", description="How long Prometheus keeps samples.")
+    prometheus_scrape_interval: str = Field(default="5s", description="How often Prometheus scrapes every target.")
+    relay_metrics_port: int = Field(default=9464, description="The relay's `/metrics`.")
+    sink_metrics_port: int = Field(default=9465, description="The trades sink's `/metrics`; player_states' is the next.")
+    kafka_metrics_port: int = Field(
+        default=9480, description="Broker 1's JMX metrics (Prometheus' JMX exporter agent); broker i's is this plus i-1.")
+    metastore_metrics_port: int = Field(default=9470, description="The metastore's JMX metrics (JMX exporter agent).")
+    trino_metrics_port: int = Field(default=9471, description="Trino's JMX metrics (JMX exporter agent).")
+    jmx_exporter_version: str = Field(default="1.0.1", description="io.prometheus.jmx:jmx_prometheus_javaagent.")
 
     @model_validator(mode="before")
     @classmethod
@@ -218,7 +230,8 @@ class Stack:
 
     @cached_property
     def relay(self) -> RelaySettings:
-        return self._compose(RelaySettings, redis_url=self.redis.redis_url, kafka_bootstrap=self.kafka_bootstrap)
+        return self._compose(RelaySettings, redis_url=self.redis.redis_url, kafka_bootstrap=self.kafka_bootstrap,
+                             relay_metrics_host=self.host, relay_metrics_port=self.local.relay_metrics_port)
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -261,7 +274,8 @@ class Stack:
             root = f"{self.hdfs_uri}/bazaar"
         return self._compose(LauncherSettings, shape, kafka_bootstrap=self.kafka_bootstrap,
                              metastore_uri=self.metastore_uri, warehouse_uri=f"{root}/warehouse",
-                             checkpoint_uri=f"{root}/checkpoints", spark_driver_host=self.host, sink_home=self.home)
+                             checkpoint_uri=f"{root}/checkpoints", spark_driver_host=self.host, sink_home=self.home,
+                             sink_metrics_port=self.local.sink_metrics_port)
 
     @cached_property
     def warehouse(self) -> WarehouseSettings:
@@ -274,7 +288,7 @@ class Stack:
 
     @cached_property
     def reports(self) -> ReportSettings:
-        return self._compose(ReportSettings, reports_dir=self.home / "reports")
+        return self._compose(ReportSettings, reports_dir=self.home / "reports", keeper_dir=self.home / "run")
 
     @cached_property
     def checks(self) -> CheckSettings:

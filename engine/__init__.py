@@ -21,10 +21,11 @@ def create_app(settings: Optional[EngineSettings] = None) -> Flask:
     app.json = OrjsonProvider(app)
     app.config.from_mapping(BAZAAR_SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_body_bytes)
 
-    from engine import auth, db, errors, meta, offers, players, trades
+    from engine import auth, db, errors, meta, metrics, offers, players, trades
 
     db.init_app(app)
     errors.init_app(app)
+    metrics.init_app(app)  # before auth: a refused request is timed and counted too
     auth.init_app(app)  # after errors: a refused request has its request id too
     app.register_blueprint(players.bp)
     app.register_blueprint(trades.bp)

@@ -45,7 +45,7 @@ PREFIX = "bzk_"
 KEY_BYTES = 32
 KEY_FORMAT = re.compile(r"bzk_[A-Za-z0-9_-]{43}")  # what `new_key` makes
 NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
-PUBLIC_ENDPOINTS = frozenset({"meta.health", "meta.openapi", "meta.docs"})
+PUBLIC_ENDPOINTS = frozenset({"meta.health", "meta.openapi", "meta.docs", "metrics"})
 CHALLENGE = 'Bearer realm="bazaar"'
 
 
@@ -174,7 +174,8 @@ class Keys:
 # -- the Flask side -----------------------------------------------------------
 def _unauthorized(message: str, error: Optional[str] = None) -> ApiError:
     challenge = CHALLENGE + (f', error="{error}"' if error else "")
-    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": challenge},
+                    reason=error or "no_credentials")
 
 
 def bearer() -> str:
@@ -203,7 +204,7 @@ def enforce(verdict: Verdict) -> None:
     """Refuse the request unless the verdict allows it."""
     if verdict.retry_after_ms is not None:
         raise ApiError(429, "rate_limited", f"key {verdict.name!r} is over its rate; retry after the delay given",
-                       headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after_ms / 1000)))})
+                       reason="key_rate", headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after_ms / 1000)))})
     if not verdict.allowed:
         raise _unauthorized("unknown or revoked API key", "invalid_token")
 
@@ -291,7 +292,7 @@ def _as_player(token: str) -> None:
         wait_ms = keys.take_player_token(player_id, current_app.config["BAZAAR_SETTINGS"].player_rate)
     if wait_ms:
         raise ApiError(429, "rate_limited", f"player {player_id} is over its rate; retry after the delay given",
-                       headers={"Retry-After": str(max(1, math.ceil(wait_ms / 1000)))})
+                       reason="player_rate", headers={"Retry-After": str(max(1, math.ceil(wait_ms / 1000)))})
     g.player_id = player_id
     g.idem_scope = f"player-{player_id}"  # a player's Idempotency-Keys hold across its tokens
 

@@ -33,7 +33,11 @@ def make_store(settings: RedisSettings) -> Store:
 def get_store() -> Store:
     store = current_app.extensions.get(_EXT)
     if store is None:
-        store = make_store(current_app.config["BAZAAR_SETTINGS"])
+        settings = current_app.config["BAZAAR_SETTINGS"]
+        store = make_store(settings)
+        if settings.metrics:
+            from engine.metrics import observe_redis
+            store.round_trip = observe_redis
         current_app.extensions[_EXT] = store
     return store
 

@@ -26,10 +26,12 @@ class ApiError(Exception):
     """An error answer: `status`, the stable `code`, a message saying what to do, response `headers`,
     and any other fields of the body."""
 
-    def __init__(self, status: int, code: str, message: str, headers: Optional[dict[str, str]] = None, **extra):
+    def __init__(self, status: int, code: str, message: str, headers: Optional[dict[str, str]] = None,
+                 reason: Optional[str] = None, **extra):
         super().__init__(message)
         self.status, self.code, self.message, self.extra = status, code, message, extra
         self.headers = headers or {}
+        self.reason = reason or code  # for the metrics only (`engine.metrics`): what exactly was refused
 
 
 def error_response(status: int, code: str, message: str, headers: Optional[dict[str, str]] = None, **extra):
@@ -49,8 +51,11 @@ def validation_error(exc: ValidationError):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(ValidationError, validation_error)
-    app.register_error_handler(
-        ApiError, lambda e: error_response(e.status, e.code, e.message, e.headers, **e.extra))
+    def _api_error(e: ApiError):
+        g.refusal_reason = e.reason
+        return error_response(e.status, e.code, e.message, e.headers, **e.extra)
+
+    app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(
         StoreUnavailable,
         lambda e: error_response(503, "store_unavailable", "the engine's store is unreachable; retry shortly",

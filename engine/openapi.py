@@ -195,7 +195,7 @@ def spec() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Bazaar trade engine", "version": "1.1.0",
-                 "description": "Every route but /health, /openapi.json and /docs needs `Authorization: Bearer "
+                 "description": "Every route but /health, /metrics, /openapi.json and /docs needs `Authorization: Bearer "
                                 "<API key>` (`bazaar keys create`)."},
         "security": [{"apiKey": []}],
         "paths": {
@@ -301,6 +301,9 @@ def spec() -> dict[str, Any]:
             "/health": {"get": {"summary": "Liveness, checking Redis.", **public,
                                 "responses": {"200": _json(ref[Health], "Healthy."),
                                               "503": _json(ref[Error], "Redis unreachable.", ("Retry-After",))}}},
+            "/metrics": {"get": {"summary": "The engine's metrics in Prometheus' text format: requests, latency, "
+                                            "trades, offers, refusals, Redis round trips (no key).", **public,
+                                 "responses": {"200": {"description": "Prometheus text exposition format."}}}},
             "/openapi.json": {"get": {"summary": "This document.", **public,
                                       "responses": {"200": {"description": "OpenAPI 3.1 JSON."}}}},
             "/docs": {"get": {"summary": "This document as a page.", **public,

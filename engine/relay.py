@@ -14,7 +14,17 @@ again; such re-sent entries are counted, since Kafka may hold them twice (the
 sinks deduplicate by `event_id`).  So the stream holds exactly the entries not
 yet confirmed: its length is the relay's lag.
 
-Progress is kept in the hash `{ns}:relay`: sent, resent, batches, heartbeat.
+Progress is kept in the hash `{ns}:relay`: sent, resent, batches, heartbeat. Metrics, in
+Prometheus' text format at `http://RELAY_METRICS_HOST:RELAY_METRICS_PORT/metrics`:
+
+    bazaar_relay_outbox_entries                 entries waiting in the outbox (read at each scrape)
+    bazaar_relay_oldest_entry_age_seconds       age of the oldest (0 when none waits)
+    bazaar_relay_events_sent_total              events Kafka confirmed
+    bazaar_relay_events_resent_total            of which sent again (Kafka may hold them twice)
+    bazaar_relay_batch_size                     events per batch (histogram)
+    bazaar_relay_send_seconds                   produce to Kafka's confirmation, per batch (histogram)
+    bazaar_relay_offers_expired_total           offers the sweep ended
+    bazaar_relay_up                             1 while the outbox is readable
 
 The relay also ends expired offers (`OfferBook.sweep`, about once a second, on
 a thread of its own): it is the process always running beside Redis, busy or
@@ -40,6 +50,8 @@ from typing import Optional
 
 import redis
 from confluent_kafka import KafkaException, Producer
+from prometheus_client import REGISTRY, Counter, Histogram, disable_created_metrics, start_http_server
+from prometheus_client.core import GaugeMetricFamily
 
 from engine.db import make_redis
 from engine.offerbook import OfferBook
@@ -48,6 +60,15 @@ from engine.store import Store
 
 log = logging.getLogger("engine.relay")
 GROUP = "relay"
+
+disable_created_metrics()
+SENT = Counter("bazaar_relay_events_sent", "Events Kafka confirmed.")
+RESENT = Counter("bazaar_relay_events_resent", "Events sent again (claimed or pending after a failure).")
+BATCH = Histogram("bazaar_relay_batch_size", "Events per batch sent to Kafka.",
+                  buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000))
+SEND = Histogram("bazaar_relay_send_seconds", "Seconds from producing a batch to Kafka's confirmation of it.",
+                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+EXPIRED = Counter("bazaar_relay_offers_expired", "Offers the relay's sweep ended past their expiry.")
 
 
 @dataclass
@@ -84,6 +105,27 @@ def read_lag(client: redis.Redis, namespace: str) -> Lag:
         heartbeat_age_s=None if beat is None else now_s + now_us / 1e6 - beat,
         pid=int(stats["pid"]) if "pid" in stats else None,
     )
+
+
+class OutboxCollector:
+    """The outbox's length and its oldest entry's age, read from Redis at each scrape."""
+
+    def __init__(self, client: redis.Redis, namespace: str):
+        self.client, self.namespace = client, namespace
+
+    def collect(self):
+        up = GaugeMetricFamily("bazaar_relay_up", "1 while the relay reads the outbox's Redis.")
+        try:
+            lag = read_lag(self.client, self.namespace)
+        except redis.RedisError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield GaugeMetricFamily("bazaar_relay_outbox_entries", "Entries waiting in the outbox.", value=lag.waiting)
+        yield GaugeMetricFamily("bazaar_relay_oldest_entry_age_seconds", "Age of the outbox's oldest entry "
+                                "(0 when none waits).", value=lag.oldest_age_s or 0.0)
 
 
 class Relay:
@@ -167,6 +209,7 @@ class Relay:
         def delivered(eid, err, _msg) -> None:  # called from flush(), on this thread
             (failed if err is not None else ok).append(eid)
 
+        started = time.perf_counter()
         try:
             producer = self._producer()
             topic = self.s.topic
@@ -182,6 +225,11 @@ class Relay:
             self._drop_producer()
             self._own_pending = True
         if ok:
+            SEND.observe(time.perf_counter() - started)
+            BATCH.observe(len(ok))
+            SENT.inc(len(ok))
+            if resent:
+                RESENT.inc(len(ok))
             pipe = self.r.pipeline(transaction=True)
             pipe.xack(self.outbox, GROUP, *ok)
             pipe.xdel(self.outbox, *ok)
@@ -207,6 +255,7 @@ class Relay:
             try:
                 swept = self.offers.sweep()
                 if swept:
+                    EXPIRED.inc(swept)
                     log.info("expired %d offers, their escrow returned", swept)
             except Exception:  # Redis away or full, or anything else: logged, tried again in a second
                 log.exception("offer sweep failed; retrying in %.0fs", self.sweep_every_s)
@@ -245,6 +294,10 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if settings.relay_metrics_port:
+        REGISTRY.register(OutboxCollector(make_redis(settings), settings.namespace))
+        start_http_server(settings.relay_metrics_port, addr=settings.relay_metrics_host)
+        log.info("metrics at http://%s:%d/metrics", settings.relay_metrics_host, settings.relay_metrics_port)
     log.info("relaying %s:outbox to %s topic %s", settings.namespace, settings.kafka_bootstrap,
              settings.topic)
     threading.Thread(target=relay.sweep_forever, name="offer-sweep", daemon=True).start()

@@ -52,6 +52,8 @@ class EngineSettings(RedisSettings):
         description="Signs player tokens (at least 32 characters); unset, no player tokens are minted or accepted.",
     )
     player_rate: int = Field(default=20, ge=1, description="Requests per second one player's tokens may make.")
+    metrics: bool = Field(
+        default=True, description="Count requests, trades and Redis round trips for `GET /metrics` (served either way).")
     max_open_offers: int = Field(
         default=20, ge=1, description="Open offers one player may have made at once (409 `too_many_open_offers`).")
 
@@ -83,6 +85,8 @@ class RelaySettings(RedisSettings):
     relay_claim_idle_ms: int = Field(
         default=30_000, description="Entries another relay left pending this long are claimed and re-sent."
     )
+    relay_metrics_host: str = Field(default="127.0.0.1", description="Address the relay's `/metrics` binds to.")
+    relay_metrics_port: int = Field(default=9464, ge=0, description="Port of the relay's `/metrics` (0: none).")
 
 
 def to_env(*settings: BaseSettings) -> dict[str, str]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -122,6 +123,8 @@ class Store:
         self.k_no_idem = f"{namespace}:idem:-"  # a placeholder key for scripts run without an Idempotency-Key
         self._commit_script = client.register_script(script_text("commit.lua"))
         self._create = client.register_script(script_text("create_player.lua"))
+        # called with (op, seconds) after each round trip of a read or a commit (the engine's metrics)
+        self.round_trip: Optional[Callable[[str, float], None]] = None
 
     def player_key(self, player_id: int) -> str:
         return f"{self.ns}:player:{player_id}"
@@ -172,7 +175,10 @@ class Store:
                 if idem is not None:
                     pipe.hmget(idem.record, "fp", "status", "body")
                 try:
+                    start = time.perf_counter()
                     rows = pipe.execute()
+                    if self.round_trip is not None:
+                        self.round_trip("read", time.perf_counter() - start)
                     break
                 except redis.exceptions.NoScriptError:  # Redis restarted: load the preflight's scripts, once
                     if attempt == 2 or preflight is None:
@@ -301,7 +307,10 @@ class Store:
             offer = json.dumps({**step.offer.spec, "maker": ids.index(step.offer.maker) + 1})
         head = [len(ids), self.outbox_max, *self._idem_args(idem, step.reply), self.history_max]
         with redis_errors():
+            start = time.perf_counter()
             result = self._commit_script(keys=keys, args=[*head, *versions, *states, *logged, " ".join(bumps), offer, *evs])
+            if self.round_trip is not None:
+                self.round_trip("commit", time.perf_counter() - start)
         if result == -4:
             raise TooManyOpenOffers()
         return self._written(result, step.reply)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
-from engine import auth, idempotency
+from engine import auth, idempotency, metrics
 from engine.body import json_body
 from engine.db import get_store
 from engine.schemas import TradeIn
@@ -15,6 +15,7 @@ bp = Blueprint("trades", __name__)
 
 def answer(outcome: TradeOutcome) -> Answer:
     ev = outcome.event
+    metrics.note_trade(ev.valid_trade, ev.fail_reason)
     body = {
         "trade_id": ev.trade_id,
         "status": "executed" if ev.valid_trade else "rejected",

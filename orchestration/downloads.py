@@ -4,6 +4,8 @@
                                     description, time computed, first rows, chart and links;
                                     JSON for API clients: name, description, rows, computed_at, downloads
     GET /reports/<name>.csv|.json|.parquet|.png
+    GET /metrics                    the reports' and warehouse jobs' last success, the services'
+                                    restarts, in Prometheus' text format (`orchestration.metrics`)
 
 Served by gunicorn (`gunicorn 'orchestration.downloads:create_app()'`; `bazaar up`
 runs it); reads what the Dagster report assets stored under `BAZAAR_REPORTS_DIR`.
@@ -14,8 +16,10 @@ from __future__ import annotations
 from typing import Optional
 
 import pandas as pd
-from flask import Flask, abort, jsonify, render_template, request, send_file, url_for
+from flask import Flask, Response, abort, jsonify, render_template, request, send_file, url_for
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from orchestration.metrics import StoreCollector
 from orchestration.reports import REPORTS, load_meta, report_dir
 from orchestration.settings import ReportSettings
 
@@ -48,6 +52,12 @@ def _preview(settings: ReportSettings, name: str) -> Optional[str]:
 def create_app(settings: Optional[ReportSettings] = None) -> Flask:
     settings = settings or ReportSettings()
     app = Flask(__name__)
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(settings))
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.get("/reports")
     def index():

@@ -96,8 +96,8 @@ def _replace(path: Path, write: Callable[[Path], None]) -> None:
     os.replace(tmp, path)
 
 
-def store(reports_dir: Path, name: str, frame: pd.DataFrame) -> dict:
-    """Write a report's files; returns its meta (computed_at, rows, files)."""
+def store(reports_dir: Path, name: str, frame: pd.DataFrame, seconds: Optional[float] = None) -> dict:
+    """Write a report's files; returns its meta (computed_at, rows, files, and the query's seconds)."""
     folder = report_dir(reports_dir, name)
     folder.mkdir(parents=True, exist_ok=True)
     _replace(folder / "report.csv", lambda p: frame.to_csv(p, index=False))
@@ -114,9 +114,26 @@ def store(reports_dir: Path, name: str, frame: pd.DataFrame) -> dict:
         files.append("chart.png")
     meta = {"name": name, "description": REPORTS[name].description, "rows": len(frame),
             "columns": list(frame.columns), "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "files": files}
+            "computed_at_s": time.time(), "seconds": seconds, "files": files}
     _replace(folder / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
     return meta
+
+
+def record_job(reports_dir: Path, job: str, doc: dict) -> None:
+    """A warehouse job's last success (`_jobs/JOB.json`), for the reports service's metrics."""
+    folder = reports_dir / "_jobs"
+    folder.mkdir(parents=True, exist_ok=True)
+    _replace(folder / f"{job}.json", lambda p: p.write_text(json.dumps({**doc, "finished_at_s": time.time()})))
+
+
+def load_jobs(reports_dir: Path) -> dict[str, dict]:
+    out = {}
+    for path in sorted((reports_dir / "_jobs").glob("*.json")):
+        try:
+            out[path.stem] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return out
 
 
 def load_meta(reports_dir: Path, name: str) -> Optional[dict]:

@@ -137,8 +137,11 @@ class ReportStoreResource(ConfigurableResource):
 
     reports_dir: str
 
-    def store(self, name: str, frame: pd.DataFrame) -> dict:
-        return reports.store(Path(self.reports_dir), name, frame)
+    def store(self, name: str, frame: pd.DataFrame, seconds: Optional[float] = None) -> dict:
+        return reports.store(Path(self.reports_dir), name, frame, seconds)
+
+    def record_job(self, job: str, doc: dict) -> None:
+        reports.record_job(Path(self.reports_dir), job, doc)
 
     def folder(self, name: str) -> Path:
         return reports.report_dir(Path(self.reports_dir), name)

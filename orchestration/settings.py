@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,9 @@ class ReportSettings(BaseSettings):
     model_config = _CONFIG
 
     reports_dir: Path = Field(description="Where report files are stored and served from.")
+    keeper_dir: Optional[Path] = Field(
+        default=None, description="Where the stack's keepers count each service's restarts (HOME/run): the reports "
+                                  "service's `/metrics` shows them.")
 
 
 class CheckSettings(BaseSettings):

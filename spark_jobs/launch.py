@@ -22,8 +22,6 @@ on every Structured Streaming progress event (`spark_jobs.sink.StatusFile`).
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
 import time
 from abc import ABC, abstractmethod
@@ -96,6 +94,10 @@ class SinkProcess(LocalProcess):
 
     startup_timeout = 180.0
     stop_timeout = 60.0
+    # spark-submit's JVM runs the Python driver as its child: the keeper asks the driver alone to
+    # stop; it stops the query and Spark, then the JVM exits with it (signalled too, the JVM's own
+    # shutdown hook would stop Spark under the query)
+    stop_grandchildren = True
 
     def __init__(self, settings: LauncherSettings, sink: str):
         super().__init__(settings.sink_home)
@@ -133,21 +135,15 @@ class SinkProcess(LocalProcess):
         return [str(pyspark_home() / "bin" / "spark-submit"), *self.submit_options(),
                 str(Path(__file__).with_name("sink.py")), *self.driver_args()]
 
-    def terminate(self, pid: int) -> None:
-        """SIGTERM to the Python driver alone: it stops the query and Spark, then the JVM exits
-        with it. (Signalled too, the JVM's own shutdown hook would stop Spark under the query.)"""
-        for child in children(pid):
-            try:
-                os.kill(child, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
     def progress(self) -> dict:
         return read_progress(self.status_path)
 
     def healthy(self) -> bool:
-        p = self.progress()
-        return p.get("pid") is not None and progressing(p)
+        """The driver reports progress, and it is this process's driver (after a crash, its keeper's
+        new one; not the status file the dead one left)."""
+        p, main = self.progress(), self.main_pid()
+        return (p.get("pid") is not None and main is not None and p["pid"] in (main, *children(main))
+                and progressing(p))
 
 
 class LocalSinkLauncher(SinkLauncher):

@@ -4,6 +4,12 @@ Each process keeps, under a home folder:
 `run/NAME.pid` (pid and the process's start time, so a recycled pid is never
 mistaken for ours), `logs/NAME.log`, and its own data in `NAME/`.
 
+Each runs under a keeper (`spark_jobs.keeper`) that starts it again when it exits, with a
+backoff, and counts the restarts in `run/NAME.keeper.json`; the pid file is the keeper's (the
+process group's leader), `main_pid()` the service's own. `stop()` asks the keeper, which passes
+the request on and does not start the service again. Before a start, the ports the service
+will bind are checked (`ports()`): one another program holds is named with that program.
+
 The sinks' local launcher (`spark_jobs.launch`) runs the sinks' drivers this
 way; the local stack (`bazaar up`) and the test fixtures start every other
 service through the same class, each with their own home folder and ports.
@@ -14,6 +20,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +58,7 @@ class LocalProcess:
     name: str = ""
     startup_timeout: float = 60.0
     stop_timeout: float = 30.0
-
+    stop_grandchildren: bool = False  # the keeper asks the command's children to stop, not the command
     def __init__(self, home: Path):
         self.home = Path(home)
 
@@ -71,6 +78,10 @@ class LocalProcess:
     def after_start(self) -> None:
         """Idempotent provisioning once healthy (on every `up`, started now or not)."""
 
+    def ports(self) -> dict[int, str]:
+        """The ports the service binds on this machine, each with the setting that moves it."""
+        return {}
+
     @property
     def address(self) -> str:
         return ""
@@ -87,6 +98,28 @@ class LocalProcess:
     @property
     def pid_path(self) -> Path:
         return self.home / "run" / f"{self.name}.pid"
+
+    @property
+    def keeper_path(self) -> Path:
+        return self.home / "run" / f"{self.name}.keeper.json"
+
+    def keeper_state(self) -> dict:
+        """The keeper's state file: the service's pid, its restarts, the last exit code."""
+        from spark_jobs.keeper import read_state
+
+        return read_state(self.keeper_path) if self.pid() is not None else {}
+
+    def main_pid(self) -> Optional[int]:
+        """The service's own process (the keeper's child), if it runs."""
+        keeper, child = self.pid(), self.keeper_state().get("child")
+        if keeper is None or child is None:
+            return None
+        try:
+            stat = Path(f"/proc/{child}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat[stat.rindex(")") + 2:].split()
+        return child if fields[0] != "Z" and int(fields[1]) == keeper else None
 
     # -- lifecycle ---------------------------------------------------------
     def pid(self) -> Optional[int]:
@@ -119,15 +152,19 @@ class LocalProcess:
             self.wait_healthy()
             self.after_start()
             return False
+        check_ports(self.name, self.ports())
         self.prepare()
         for d in (self.data_dir, self.log_path.parent, self.pid_path.parent):
             d.mkdir(parents=True, exist_ok=True)
+        self.keeper_path.unlink(missing_ok=True)
+        keeper = [sys.executable, "-m", "spark_jobs.keeper", "--name", self.name, "--state", str(self.keeper_path),
+                  *(["--stop-grandchildren"] if self.stop_grandchildren else []), "--"]
         env = {**os.environ, **self.environment()}
         with open(self.log_path, "ab") as log:
             log.write(f"\n--- starting {self.name} at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
             log.flush()
             proc = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [*keeper, *self.command()], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=env, cwd=self.data_dir, start_new_session=True,
             )
         ticks = _start_ticks(proc.pid)
@@ -145,7 +182,8 @@ class LocalProcess:
         while time.monotonic() < deadline:
             if self.is_healthy():
                 return
-            if self.pid() is None or (proc is not None and proc.poll() is not None):
+            if self.pid() is None or (proc is not None and proc.poll() is not None) or (
+                    proc is not None and self.keeper_state().get("restarts")):
                 raise ServiceError(f"{self.name} exited while starting; see {self.log_path}:\n{self.log_tail()}")
             time.sleep(0.2)
         raise ServiceError(
@@ -172,11 +210,30 @@ class LocalProcess:
         return True
 
     def terminate(self, pid: int) -> None:
-        """Ask the service to stop (SIGTERM to its process group); `stop` waits, then kills."""
-        self._signal(pid, signal.SIGTERM)
+        """Ask the keeper to stop the service (SIGTERM; it passes it on and starts nothing again);
+        `stop` waits, then kills the whole process group."""
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    def crash(self) -> Optional[int]:
+        """SIGKILL of the service's own process, as a crash would take it: its keeper starts it
+        again (tests use it). Returns the pid killed."""
+        pid = self.main_pid()
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return pid
+
+    def restarts(self) -> int:
+        return int(self.keeper_state().get("restarts") or 0)
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would (tests use it); the pid file stays, as after a crash."""
+        """SIGKILL of the service and its keeper, as the loss of the machine would (tests use it); the
+        pid file stays, as after a crash."""
         pid = self.pid()
         if pid is not None:
             self._signal(pid, signal.SIGKILL)
@@ -195,13 +252,42 @@ class LocalProcess:
         pid = self.pid()
         healthy = pid is not None and self.is_healthy()
         detail = "" if healthy else ("not running" if pid is None else "running, not healthy")
-        return Status(self.name, pid, healthy, self.address, detail)
+        return Status(self.name, self.main_pid() or pid, healthy, self.address, detail)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def port_holder(port: int) -> Optional[str]:
+    """Who listens on `port` on this machine, as `pid N (command)`, or None when it is free."""
+    import psutil
+
+    try:
+        conns = psutil.net_connections(kind="inet")
+    except psutil.Error:
+        conns = []
+    for conn in conns:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            if conn.pid is None:
+                return "a process of another user"
+            try:
+                cmd = " ".join(psutil.Process(conn.pid).cmdline())[:160]
+            except psutil.Error:
+                cmd = "?"
+            return f"pid {conn.pid} ({cmd})"
+    return None
+
+
+def check_ports(name: str, ports: dict[int, str]) -> None:
+    """Refuse to start `name` when another program holds one of its ports, naming that program."""
+    for port, setting in ports.items():
+        holder = port_holder(port)
+        if holder is not None:
+            raise ServiceError(f"{name} cannot start: port {port} is held by {holder}. Stop that program, or "
+                               f"move {name} to a free port with {setting}=PORT")
 
 
 def process_table() -> list[tuple[int, int, int]]:

@@ -37,6 +37,7 @@ from pyspark.sql.streaming import StreamingQueryListener
 import sql
 from engine.events import OFFER, PLAYER_STATE, TRADE
 from spark_jobs import commits, transforms
+from spark_jobs import metrics as sink_metrics
 from spark_jobs.hadoop import HadoopFs
 from spark_jobs.launch import stop_request_path
 from spark_jobs.partitions import Generation, Partitions
@@ -100,8 +101,8 @@ STOP_TIMEOUT_S = 50.0  # under the local launcher's 60 s before SIGKILL
 class StatusFile(StreamingQueryListener):
     """The sink's progress as JSON in a file: last batch, rows in and written, Kafka lag."""
 
-    def __init__(self, path: Path, counters: dict):
-        self.path, self.counters = path, counters
+    def __init__(self, path: Path, counters: dict, sink: str = ""):
+        self.path, self.counters, self.sink = path, counters, sink
         self.doc: dict = {}  # the last progress stays in the file through idle events
         self.progress_at = time.time()
         self.batch_since = None  # when the batch under way started (main loop's heartbeat)
@@ -120,6 +121,10 @@ class StatusFile(StreamingQueryListener):
         src = (p.get("sources") or [{}])[0]
         metrics = src.get("metrics") or {}  # the Kafka source reports its metrics as strings
         behind = metrics.get("maxOffsetsBehindLatest")
+        behind = None if behind is None else int(float(behind))
+        if self.sink:
+            sink_metrics.progress(self.sink, time.time(), p.get("numInputRows"),
+                                  (p.get("durationMs") or {}).get("triggerExecution"), behind)
         self._write({"state": "running", "batch_id": p.get("batchId"), "batch_time": p.get("timestamp"),
                      "input_rows": p.get("numInputRows"), "input_rows_per_s": p.get("inputRowsPerSecond"),
                      "processed_rows_per_s": p.get("processedRowsPerSecond"),
@@ -129,7 +134,7 @@ class StatusFile(StreamingQueryListener):
                      "dedup_state": {k: (p.get("stateOperators") or [{}])[0].get(k) for k in
                                      ("numRowsTotal", "numRowsRemoved", "numRowsDroppedByWatermark",
                                       "allRemovalsTimeMs", "commitTimeMs")},
-                     "offsets_behind_latest": None if behind is None else int(float(behind)),
+                     "offsets_behind_latest": behind,
                      "end_offset": src.get("endOffset"), "latest_offset": src.get("latestOffset")})
 
     def onQueryIdle(self, event):
@@ -180,7 +185,7 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
     counters = {"events_written": 0, "quarantined": 0, "batches": 0, "future_dated": 0,
                 "dropped_late": 0, "batches_already_committed": 0,
                 "late_days": {}}  # since this process started
-    status = StatusFile(status_path, counters)
+    status = StatusFile(status_path, counters, sink)
     spark.streams.addListener(status)
     beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{summary_table}-writer")
     ran = {"run": None, "last": None}  # this process's run and last batch: a batch not after it is a retry
@@ -210,6 +215,7 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
             valid = good & (kind == event_type)
             counted = df.observe(seen, F.count_if(good).alias("ok"), F.count_if(~good).alias("bad"),
                                  F.count_if(F.col("future_dated")).alias("future"),
+                                 F.unix_micros(F.max(F.when(good, F.col("arrival")))).alias("newest"),
                                  *[F.count_if(good & (kind == k)).alias(k) for k in others])
             last = status.doc.get("input_rows")  # the last batch's size predicts this one's
             expected = SMALL_BATCH_ROWS if last is None else last  # unknown: assume a backlog
@@ -253,6 +259,8 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
             counters["quarantined"] += counts["bad"]
             counters["future_dated"] += counts["future"]
             counters["batches"] += 1
+            sink_metrics.committed(sink, counts["ok"], counts["bad"],
+                                   None if counts["newest"] is None else counts["newest"] / 1e6)
             counters["last_write_ms"] = {"tables": round((t1 - t0) * 1000),
                                          "quarantine": round((time.perf_counter() - t1) * 1000)}
         finally:
@@ -289,6 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = SinkSettings()
     StatusFile(args.status_file, {})._write({"state": "starting"})  # before Spark's minute of start-up
+    sink_metrics.serve(args.sink, settings.spark_driver_host, settings.sink_metrics_port)
     spark = build_session(settings, f"bazaar-{args.sink}-sink")
     spark.sparkContext.setLogLevel("WARN")
     StatusFile(args.status_file, {})._write({"state": "starting"})  # still: tables and the query next

@@ -15,6 +15,7 @@ from bazaar.stack.hdfs import HdfsDataNodeService, HdfsNameNodeService, hdfs_ser
 from bazaar.stack.hive_metastore import MetastoreService
 from bazaar.stack.kafka_broker import KafkaService, brokers
 from bazaar.stack.postgres import PostgresService
+from bazaar.stack.prometheus import PrometheusService
 from bazaar.stack.redis_server import RedisService
 from bazaar.stack.relay_process import RelayService
 from bazaar.stack.service import Service, ServiceError, Status
@@ -23,7 +24,7 @@ from bazaar.stack.spark_cluster import SparkMasterService, SparkWorkerService
 from bazaar.stack.trino_server import TrinoService
 
 __all__ = ["DagsterCodeService", "DagsterDaemonService", "HdfsDataNodeService", "HdfsNameNodeService",
-           "PostgresService", "DagsterWebserverService", "ReportsService", "EngineService", "KafkaService",
+           "PostgresService", "PrometheusService", "DagsterWebserverService", "ReportsService", "EngineService", "KafkaService",
            "MetastoreService", "RedisService", "RelayService", "Service", "ServiceError", "SinkDriverService", "SinkService",
            "SparkMasterService", "SparkWorkerService", "Status",
            "TrinoService", "services"]
@@ -38,4 +39,4 @@ def services(stack: Stack) -> list[Service]:
     code = [DagsterCodeService(stack)] if cluster else []
     return [RedisService(stack), *brokers(stack), *storage, MetastoreService(stack), TrinoService(stack), *spark,
             EngineService(stack), RelayService(stack), *sink_services(stack), ReportsService(stack), *code,
-            DagsterWebserverService(stack), DagsterDaemonService(stack)]
+            DagsterWebserverService(stack), DagsterDaemonService(stack), PrometheusService(stack)]

@@ -108,6 +108,7 @@ class _DagsterProcess(Service):
 
 class DagsterCodeService(_DagsterProcess):
     """The code location's gRPC server (cluster profile): it loads Bazaar's code and launches the runs."""
+    port_settings = ('dagster_grpc_port',)
 
     name = "dagster-code"
 
@@ -127,6 +128,7 @@ class DagsterCodeService(_DagsterProcess):
 
 
 class DagsterWebserverService(_DagsterProcess):
+    port_settings = ('dagster_port',)
     name = "dagster"
 
     @property
@@ -155,6 +157,7 @@ class DagsterDaemonService(_DagsterProcess):
 
 
 class ReportsService(Service):
+    port_settings = ('reports_port',)
     name = "reports"
     startup_timeout = 30.0
 

@@ -5,14 +5,18 @@ minimal Flask route twice as many requests."""
 
 from __future__ import annotations
 
+import shutil
 import sys
+from pathlib import Path
 
 import requests
 
 from bazaar.stack.service import Service
+from engine.metrics import MULTIPROC_ENV
 
 
 class EngineService(Service):
+    port_settings = ('engine_port',)
     name = "engine"
     startup_timeout = 30.0
 
@@ -20,8 +24,18 @@ class EngineService(Service):
     def address(self) -> str:
         return self.stack.engine_url
 
+    @property
+    def metrics_dir(self) -> Path:
+        """The workers' metric files (prometheus_client's multiprocess mode: `engine.metrics`)."""
+        return self.data_dir / "metrics"
+
+    def prepare(self) -> None:
+        # the counts of an earlier run start from zero, as a restarted process's would
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        self.metrics_dir.mkdir(parents=True)
+
     def environment(self) -> dict[str, str]:
-        return self.stack.engine_env()
+        return {**self.stack.engine_env(), MULTIPROC_ENV: str(self.metrics_dir)}
 
     def command(self) -> list[str]:
         s = self.local

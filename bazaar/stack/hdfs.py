@@ -82,6 +82,7 @@ class HdfsService(Service):
 
 
 class HdfsNameNodeService(HdfsService):
+    port_settings = ('hdfs_port', 'hdfs_http_port')
     name = "hdfs-namenode"
     main = "org.apache.hadoop.hdfs.server.namenode.NameNode"
 
@@ -122,6 +123,7 @@ class HdfsNameNodeService(HdfsService):
 
 
 class HdfsDataNodeService(HdfsService):
+    port_settings = ('hdfs_datanode_port', 'hdfs_datanode_http_port', 'hdfs_datanode_ipc_port')
     name = "hdfs-datanode"
     main = "org.apache.hadoop.hdfs.server.datanode.DataNode"
 

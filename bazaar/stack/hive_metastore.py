@@ -25,6 +25,7 @@ from thrift.transport import TSocket, TTransport
 from bazaar.stack import artifacts
 from bazaar.stack.java import default_java
 from bazaar.stack.postgres import ROLE, PostgresService
+from bazaar.stack.prometheus import jmx_agent
 from bazaar.stack.service import Service, ServiceError
 
 
@@ -81,6 +82,7 @@ def get_all_databases(uri: str, timeout_ms: int = 5000) -> list[str]:
 
 
 class MetastoreService(Service):
+    port_settings = ('metastore_port', 'metastore_metrics_port')
     name = "metastore"
     startup_timeout = 120.0
 
@@ -150,7 +152,8 @@ class MetastoreService(Service):
         cp = f"{self.data_dir / 'conf'}:{self.launcher_dir}:{driver}{pyspark_jars()}/*"
         # on Postgres, every table made before the first request (LoopbackMetaStore.makeSchema says why)
         schema = ["-Dbazaar.makeSchema=true"] if self.driver_jar else []
-        return [default_java(), f"-Xmx{s.metastore_heap}", *schema, "-cp", cp, "bazaar.LoopbackMetaStore",
+        agent = jmx_agent(self.stack, "metastore", s.metastore_metrics_port, self.data_dir)
+        return [default_java(), f"-Xmx{s.metastore_heap}", agent, *schema, "-cp", cp, "bazaar.LoopbackMetaStore",
                 s.host, str(s.metastore_port)]
 
     def healthy(self) -> bool:

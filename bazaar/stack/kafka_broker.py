@@ -15,6 +15,7 @@ from kafka.errors import KafkaError
 from bazaar.settings import StackSettings, private_file, replication_for
 from bazaar.stack import artifacts
 from bazaar.stack.java import default_java
+from bazaar.stack.prometheus import jmx_agent
 from bazaar.stack.service import Service, ServiceError
 from orchestration.topic import ensure_topic
 
@@ -62,6 +63,14 @@ class KafkaService(Service):
     @property
     def port(self) -> int:
         return self.local.kafka_port + self.node - 1
+
+    @property
+    def metrics_port(self) -> int:
+        return self.local.kafka_metrics_port + self.node - 1
+
+    def ports(self) -> dict[int, str]:
+        return {self.port: "BAZAAR_KAFKA_PORT", self.controller_port(self.node): "BAZAAR_KAFKA_CONTROLLER_PORT",
+                self.metrics_port: "BAZAAR_KAFKA_METRICS_PORT"}
 
     def controller_port(self, node: int) -> int:
         return self.local.kafka_controller_port + node - 1
@@ -126,7 +135,9 @@ class KafkaService(Service):
             raise ServiceError(f"{main} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
 
     def command(self) -> list[str]:
-        return self.java_command("kafka.Kafka", str(self.config_path))
+        agent = jmx_agent(self.stack, "kafka", self.metrics_port, self.data_dir)
+        java, *rest = self.java_command("kafka.Kafka", str(self.config_path))
+        return [java, agent, *rest]
 
     def peers(self) -> list["KafkaService"]:
         return [KafkaService(self.stack, i) for i in range(1, self.brokers + 1) if i != self.node]

@@ -13,7 +13,8 @@ from bazaar.settings import Stack, StackSettings
 PORTS = ("redis_port", "engine_port", "kafka_port", "kafka_controller_port", "metastore_port", "trino_port",
          "dagster_port", "reports_port", "spark_master_port", "spark_master_ui_port", "spark_worker_ui_port",
          "hdfs_port", "hdfs_http_port", "hdfs_datanode_port", "hdfs_datanode_http_port", "hdfs_datanode_ipc_port",
-         "postgres_port", "dagster_grpc_port")
+         "postgres_port", "dagster_grpc_port", "prometheus_port", "relay_metrics_port", "sink_metrics_port",
+         "kafka_metrics_port", "metastore_metrics_port", "trino_metrics_port")
 
 
 _given: set[int] = set()
@@ -53,7 +54,7 @@ def free_port(span: int = 1) -> int:
 
 
 # the Kafka brokers of a stack take consecutive ports from these (`StackSettings.kafka_brokers`)
-SPANS = {"kafka_port": 9, "kafka_controller_port": 9}
+SPANS = {"kafka_port": 9, "kafka_controller_port": 9, "kafka_metrics_port": 9, "sink_metrics_port": 2}
 
 
 def isolated_stack(home: Path, **changes) -> Stack:

@@ -49,6 +49,7 @@ def as_ordinary_user(cmd: list[str]) -> list[str]:
 
 
 class PostgresService(Service):
+    port_settings = ('postgres_port',)
     name = "postgres"
     startup_timeout = 60.0
 

@@ -14,6 +14,7 @@ from bazaar.stack.service import Service, ServiceError
 
 
 class RedisService(Service):
+    port_settings = ('redis_port',)
     name = "redis"
     startup_timeout = 30.0
 

@@ -12,6 +12,7 @@ HEARTBEAT_STALE_S = 60.0  # a relay blocked on a down broker still beats between
 
 
 class RelayService(Service):
+    port_settings = ('relay_metrics_port',)
     name = "relay"
     startup_timeout = 30.0
 
@@ -35,7 +36,7 @@ class RelayService(Service):
 
     def healthy(self) -> bool:
         lag = self.lag()
-        return lag.pid == self.pid() and lag.heartbeat_age_s is not None and lag.heartbeat_age_s < HEARTBEAT_STALE_S
+        return lag.pid == self.main_pid() and lag.heartbeat_age_s is not None and lag.heartbeat_age_s < HEARTBEAT_STALE_S
 
     def status(self) -> Status:
         st = super().status()

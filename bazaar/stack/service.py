@@ -9,7 +9,13 @@ __all__ = ["Service", "ServiceError", "Status"]
 
 
 class Service(LocalProcess):
+    # the stack's settings naming the ports this service binds (`LocalProcess.ports`)
+    port_settings: tuple[str, ...] = ()
+
     def __init__(self, stack: Stack):
         super().__init__(stack.home)
         self.stack = stack
         self.local = stack.local
+
+    def ports(self) -> dict[int, str]:
+        return {getattr(self.local, name): f"BAZAAR_{name.upper()}" for name in self.port_settings}

@@ -5,9 +5,7 @@ the cluster profile, each driver a service of its own, kept running as a service
 
 from __future__ import annotations
 
-import os
 import shlex
-import signal
 import sys
 
 from bazaar.settings import Stack, StackSettings
@@ -68,34 +66,23 @@ class SinkService(SinkProcess):
 
 class SinkDriverService(SinkService):
     """A sink's driver as a service of its own (the cluster profile): `python -m spark_jobs.sink` in
-    client mode against the Spark master, started again whenever it exits (`keep_running`, as
+    client mode against the Spark master, started again whenever it exits (by its keeper, as
     Compose's restart policy does for the driver's container).  Dagster's supervisor sees it only
     through its status file (`spark_jobs.launch.ServiceSinkLauncher`)."""
 
+    stop_grandchildren = False  # the driver is Python, its JVM its child: the driver itself is asked
+
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "bazaar.stack.keep_running",
-                sys.executable, "-m", "spark_jobs.sink", *self.driver_args()]
+        return [sys.executable, "-m", "spark_jobs.sink", *self.driver_args()]
 
     def environment(self) -> dict[str, str]:
         # pyspark starts its JVM through spark-submit with these options
         return {**super().environment(), "SPARK_HOME": str(pyspark_home()),
                 "PYSPARK_SUBMIT_ARGS": shlex.join([*self.submit_options(), "pyspark-shell"])}
 
-    def terminate(self, pid: int) -> None:
-        """SIGTERM to the keeper alone: it passes it to the driver, which stops between batches,
-        and does not start it again."""
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-
     def driver_pid(self):
         """The driver's own process (the keeper's child), as a crash would take it."""
-        from spark_jobs.processes import children
-
-        pid = self.pid()
-        kids = children(pid) if pid is not None else []
-        return kids[0] if kids else None
+        return self.main_pid()
 
     def status(self) -> Status:
         st = SinkProcess.status(self)

@@ -22,6 +22,7 @@ class SparkService(Service):
 
 
 class SparkMasterService(SparkService):
+    port_settings = ('spark_master_port', 'spark_master_ui_port')
     name = "spark-master"
 
     @property
@@ -39,6 +40,7 @@ class SparkMasterService(SparkService):
 
 class SparkWorkerService(SparkService):
     """One worker with the machine's cores and `spark_worker_memory` for the sinks' executors."""
+    port_settings = ('spark_worker_ui_port',)
 
     name = "spark-worker"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from bazaar.settings import StackSettings
 from bazaar.stack import artifacts
 from bazaar.stack.java import find_java_home
+from bazaar.stack.prometheus import jmx_agent
 from bazaar.stack.service import Service
 from orchestration.warehouse import connect
 
@@ -38,6 +39,7 @@ def trino_home(settings: StackSettings) -> Path:
 
 
 class TrinoService(Service):
+    port_settings = ('trino_port', 'trino_metrics_port')
     name = "trino"
     startup_timeout = 180.0
 
@@ -59,6 +61,7 @@ class TrinoService(Service):
             "jvm.config": [
                 "-server", f"-Xmx{s.trino_heap}", "-Duser.timezone=UTC", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
                 "-Djdk.attach.allowAttachSelf=true",
+                jmx_agent(self.stack, "trino", s.trino_metrics_port, self.data_dir),
             ],
             "config.properties": [
                 "coordinator=true", "node-scheduler.include-coordinator=true",

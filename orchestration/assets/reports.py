@@ -2,6 +2,7 @@
 
 
 import base64
+import time
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
@@ -16,8 +17,9 @@ def report_asset(report: reports.Report):
     @asset(name=report.name, group_name="reports", deps=[hive_tables], description=report.description)
     def _report(context: AssetExecutionContext, trino: TrinoResource,
                 report_store: ReportStoreResource) -> MaterializeResult:
+        start = time.monotonic()
         frame = trino.query(report.sql)
-        meta = report_store.store(report.name, frame)
+        meta = report_store.store(report.name, frame, round(time.monotonic() - start, 3))
         metadata = {"rows": len(frame), "computed_at": meta["computed_at"],
                     "preview": MetadataValue.md(frame.head(PREVIEW_ROWS).to_markdown(index=False))}
         chart = report_store.folder(report.name) / "chart.png"

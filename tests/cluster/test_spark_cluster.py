@@ -145,7 +145,7 @@ def test_broker_worker_and_driver_killed_while_trading_every_event_lands_once(sp
 
 def test_a_stop_request_restarts_a_driver_run_as_a_service(spark_cluster):
     """Dagster's supervisor, for drivers it cannot signal: it asks, the driver stops between batches,
-    and its service manager (here `keep_running`) starts it again."""
+    and its service manager (here its keeper, `spark_jobs.keeper`) starts it again."""
     launcher = launcher_for(spark_cluster.sinks)
     wait_until("the player_states sink reports progress", lambda: launcher.status("player_states").healthy, 240)
     before = launcher.status("player_states")
