@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # command:Debian package, installed when the command is missing
-DEMO_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless
+DEMO_DEPS := redis-server:redis-server mvn:maven javac:openjdk-17-jdk-headless prometheus:prometheus
 # Debian's Postgres server, for the cluster profile (pg_ctlcluster stands for it: its binaries are
 # not on PATH); the Dagster UI in a browser; the seed's load client
 CLUSTER_DEPS := pg_ctlcluster:postgresql
