@@ -336,3 +336,33 @@ def test_the_code_location_judges_the_drivers_run_as_services(project):
         command = " ".join(project["services"][service]["command"])
         assert f"--status-file {status_path(Path(home), sink)}" in command, command
         assert mounts[service][:2] == ("sink-status", home)
+
+
+def test_prometheus_config_scrapes_what_the_local_stack_scrapes(project):
+    """docker/'s Prometheus: a configuration promtool accepts, loading the local stack's alert rules, and
+    scraping a service of the file for each job it names, on the ports those services serve metrics on."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    from bazaar.settings import Stack
+    from bazaar.stack.prometheus import scrape_targets
+
+    config_path = DOCKER / "prometheus" / "prometheus.yml"
+    service = project["services"]["prometheus"]
+    mounts = {v["target"]: v["source"] for v in service["volumes"] if v.get("type") == "bind"}
+    assert mounts["/etc/prometheus/alerts.yml"] == str(ROOT / "bazaar" / "stack" / "prometheus" / "alerts.yml")
+    config = yaml.safe_load(config_path.read_text())
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    jobs = {c["job_name"]: [t for sc in c["static_configs"] for t in sc["targets"]] for c in config["scrape_configs"]}
+    assert set(jobs) <= set(scrape_targets(Stack()))
+    for targets in jobs.values():
+        assert all(t.split(":")[0] in project["services"] for t in targets)
+    assert jobs["sinks"] == ["sink-trades:9465", "sink-player-states:9466"]
+    assert project["services"]["relay"]["environment"]["BAZAAR_RELAY_METRICS_HOST"] == "0.0.0.0"
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: `make install-test` installs Debian's prometheus package"
+    out = subprocess.run([promtool, "check", "config", "--syntax-only", str(config_path)], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

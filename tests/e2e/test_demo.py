@@ -5,15 +5,18 @@ Dagster over gRPC), whose tables must live on `hdfs://`."""
 
 import subprocess
 import sys
+import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
+import requests
 
 from bazaar.main_job import REPORTS_JOB
 from bazaar.simulate import CHEAT, Truth
-from bazaar.stack import PostgresService
+from bazaar.stack import PostgresService, PrometheusService, services
+from engine.db import make_store
 from bazaar.stack.ports import isolated_env, stack_from_env
 from orchestration import reports, warehouse
 from tests.pipeline import funnel, lopsided, trade_rows, value_given
@@ -204,3 +207,86 @@ def test_bazaar_compact_runs_dagsters_job_and_keeps_every_row_in_few_files(demo)
     assert "files before" in out.stdout and f"{before.files['trades']:,}" in out.stdout
     trades = warehouse.execute(s.trino, "select count(distinct trade_id) from trades").iloc[0, 0]
     assert trades == len(answered(truth))
+
+
+def test_prometheus_scrapes_every_process_and_counts_what_the_engine_counted(demo):
+    """Every target of the stack's Prometheus up, and its sums agreeing with the engine's own counters
+    in Redis (bumped by the commit script, not by the metrics' code)."""
+    s, _, _, _ = demo
+    prom = PrometheusService(s)
+    deadline, targets = time.monotonic() + 120, []
+    while time.monotonic() < deadline:
+        targets = prom.targets()
+        if targets and all(t["health"] == "up" for t in targets):
+            break
+        time.sleep(2)
+    jobs = {t["labels"]["job"] for t in targets if t["health"] == "up"}
+    assert jobs == {"engine", "relay", "sinks", "kafka", "metastore", "trino", "reports"}, targets
+    assert len(targets) == 7 + s.local.kafka_brokers, targets
+    counted = make_store(s.engine).counters()
+    want = {"executed": counted.get("trades_executed", 0), "rejected": counted.get("trades_rejected", 0)}
+    got = {}
+    while time.monotonic() < deadline + 60:  # a scrape every few seconds: the last trades show within one
+        got = {r["metric"]["outcome"]: int(float(r["value"][1]))
+               for r in prom.query("sum by (outcome) (bazaar_engine_trades_total)")}
+        if got == want:
+            break
+        time.sleep(2)
+    assert got == want and want["executed"] > 0
+    events = sum(v for k, v in counted.items() if k in ("trades", "player_states", "offer_events"))
+    sent = prom.query("sum(bazaar_relay_events_sent_total)")
+    assert int(float(sent[0]["value"][1])) >= events  # re-sent ones (a relay restart) count too
+    written = {r["metric"]["sink"]: float(r["value"][1]) for r in prom.query("bazaar_sink_records_written_total")}
+    assert set(written) == {"trades", "player_states"} and all(v > 0 for v in written.values())
+    reports_done = prom.query("count(bazaar_report_last_success_timestamp_seconds)")
+    assert int(float(reports_done[0]["value"][1])) == len(reports.REPORTS)
+
+
+def trade_through(s, n: int) -> int:
+    """`n` trades between the demo's first two players over HTTP, each retried through a restart;
+    returns how many the engine decided."""
+    headers = {"Authorization": f"Bearer {s.api_key}"}
+    done = 0
+    for _ in range(n):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                r = requests.post(f"{s.engine_url}/trade", headers=headers, timeout=10,
+                                  json={"player_1": {"player_id": 1, "gold_traded": 1}, "player_2": {"player_id": 2}})
+            except requests.ConnectionError:
+                r = None
+            if r is not None and r.status_code in (200, 409):
+                done += 1
+                break
+            time.sleep(0.5)
+    return done
+
+
+def test_every_service_killed_is_started_again_by_its_keeper_and_nothing_is_lost(demo):
+    """SIGKILL of each service's own process, one after another, while trades go on: each is
+    started again without `bazaar up`, its restart counted; then the tables hold every event the
+    engine counted, each once."""
+    s, _, _, env = demo
+    decided = 0
+    for svc in services(s):
+        before = svc.restarts()
+        killed = svc.crash()
+        assert killed is not None, f"{svc.name} has no process to kill"
+        decided += trade_through(s, 3)
+        deadline = time.monotonic() + svc.startup_timeout + 60
+        while time.monotonic() < deadline and not (svc.main_pid() not in (None, killed) and svc.is_healthy()):
+            time.sleep(1)
+        assert svc.main_pid() not in (None, killed) and svc.is_healthy(), f"{svc.name}:\n{svc.log_tail(30)}"
+        assert svc.restarts() >= before + 1
+        assert "keeper:" in svc.log_path.read_text(errors="replace")
+    assert decided == 3 * len(services(s))
+    found = warehouse.completeness(s.trino, make_store(s.engine), drain_s=300)
+    assert found.complete, found
+    status = subprocess.run([sys.executable, "-m", "bazaar", "status"], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert status.returncode == 0, status.stdout[-3000:]
+    assert "at a glance (Prometheus)" in status.stdout
+    twice = warehouse.execute(s.trino, "select (select count(*) - count(distinct event_id) from state_summaries), "
+                                       "(select count(*) from (select trade_id from trade_sides group by 1 "
+                                       "having count(*) <> 2))").values.tolist()
+    assert twice == [[0, 0]]
