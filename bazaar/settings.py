@@ -288,7 +288,8 @@ class Stack:
 
     @cached_property
     def reports(self) -> ReportSettings:
-        return self._compose(ReportSettings, reports_dir=self.home / "reports", keeper_dir=self.home / "run")
+        return self._compose(ReportSettings, reports_dir=self.home / "reports", keeper_dir=self.home / "run",
+                             prometheus_url=f"http://{self.host}:{self.local.prometheus_port}")
 
     @cached_property
     def checks(self) -> CheckSettings:

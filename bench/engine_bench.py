@@ -3,6 +3,7 @@ and Kafka always beside the engine, on the same cores as the load generator).
 
     python bench/engine_bench.py [--seconds 10] [--steady-seconds 60] [--players 10000]
     python bench/engine_bench.py --whole-stack      (the sinks, metastore, Trino and Dagster up too)
+    python bench/engine_bench.py --metrics-only     (only the engine's metrics off and on)
 
 Starts its own stack with the `bazaar` command (free ports, a temporary home).  Every request carries
 the stack's API key, so every figure includes the key check and the rate limit.  From one run:
@@ -19,6 +20,10 @@ the stack's API key, so every figure includes the key check and the rate limit. 
   LogAppendTime) minus its `trade_time` (taken when the engine decided it, before the answer);
 - what the trust boundary costs (with and without a fresh Idempotency-Key, alternated), the key check
   timed alone, and `PUT /create_player` at 1k and 100k players.
+
+- what the engine's metrics cost: 32 connections with `BAZAAR_METRICS` off and on, alternated three
+  times, the engine restarted for each: trades/s and the engine's CPU per executed trade (its keeper,
+  granian and its workers), on/off as a ratio.
 
 `--whole-stack` runs only the steady run, with the whole stack up, and samples the sinks'
 `offsets_behind_latest` beside the outbox's lag.  Prints tables and writes bench/results/engine.json
@@ -62,7 +67,7 @@ from engine.db import make_redis  # noqa: E402
 from engine.store import Store  # noqa: E402
 from bazaar.stack.sink_drivers import launcher_settings  # noqa: E402
 from spark_jobs.launch import launcher_for  # noqa: E402
-from spark_jobs.processes import children  # noqa: E402
+from spark_jobs.processes import process_table  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -344,19 +349,51 @@ def codecs(env: dict[str, str], seconds: int, players: int, key: str, meter: Met
             bazaar(run_env, "down", "relay")
             bazaar(run_env, "up", "relay")
             meter.relay = RelayService(stack_from_env(run_env))
-            meter.groups["relay"] = [meter.relay.pid()]
+            meter.groups["relay"] = group_of(meter.relay)
             row = run_wrk(stack_from_env(run_env).engine_url, 32, seconds, players, key, meter=meter)
             out[codec] = {k: row.get(k) for k in ("executed_per_s", "kafka_bytes_per_trade", "relay_cpu_ms_per_event",
                                                    "kafka_cpu_ms_per_trade")}
     return out
 
 
+def group_of(svc) -> list[int]:
+    """Every process of a service's process group: its keeper, the service, and the service's children
+    (granian's workers, a JVM's)."""
+    leader = svc.pid()
+    return [pid for pid, _, group in process_table() if group == leader]
+
+
 def _meter(settings) -> Meter:
     engine, redis_, relay, kafka = (EngineService(settings), RedisService(settings), RelayService(settings),
                                     KafkaService(settings))
-    groups = {"engine": [engine.pid(), *children(engine.pid())], "redis": [redis_.pid()],
-              "relay": [relay.pid()], "kafka": [kafka.pid(), *children(kafka.pid())]}
+    groups = {"engine": group_of(engine), "redis": group_of(redis_), "relay": group_of(relay),
+              "kafka": group_of(kafka)}
     return Meter(groups, relay, kafka.data_dir / "log", settings.topic.topic)
+
+
+def metrics_cost(env: dict[str, str], seconds: int, players: int, key: str, meter: Meter, rounds: int = 3) -> dict:
+    """Trades/s and the engine's CPU per executed trade with its metrics off and on (`BAZAAR_METRICS`),
+    alternated `rounds` times so drift hits both alike; the engine restarted for each, and warmed."""
+    rows: dict[str, list[dict]] = {"off": [], "on": []}
+    for _ in range(rounds):
+        for state in ("off", "on"):
+            run_env = {**env, "BAZAAR_METRICS": "true" if state == "on" else "false"}
+            bazaar(run_env, "down", "engine")
+            bazaar(run_env, "up", "engine")
+            engine = EngineService(stack_from_env(run_env))
+            meter.groups["engine"] = group_of(engine)
+            with console.status(f"wrk: 32 connections for {seconds}s, engine metrics {state}"):
+                run_wrk(engine.address, 32, 5, players, key)  # the new workers' first requests, not measured
+                meter.drained()
+                rows[state].append(run_wrk(engine.address, 32, seconds, players, key, meter=meter))
+    mean = lambda state, f: statistics.fmean(r[f] for r in rows[state])  # noqa: E731
+    summary = {state: {"executed_per_s": round(mean(state, "executed_per_s"), 1),
+                       "engine_cpu_ms_per_trade": round(mean(state, "engine_cpu_ms_per_trade"), 4),
+                       "p99_ms": round(mean(state, "p99_ms"), 2)} for state in rows}
+    summary["cpu_ratio_on_to_off"] = round(summary["on"]["engine_cpu_ms_per_trade"]
+                                           / summary["off"]["engine_cpu_ms_per_trade"], 3)
+    summary["throughput_ratio_on_to_off"] = round(summary["on"]["executed_per_s"] / summary["off"]["executed_per_s"], 3)
+    return {"runs": rows, "summary": summary}
 
 
 @click.command()
@@ -365,7 +402,8 @@ def _meter(settings) -> Meter:
 @click.option("--players", default=10_000, show_default=True, help="Players trading in the wrk runs.")
 @click.option("--samples", default=2_000, show_default=True, help="create_player calls timed at each size.")
 @click.option("--whole-stack", is_flag=True, help="Only the steady run, with the whole stack up.")
-def main(seconds: int, steady_seconds: int, players: int, samples: int, whole_stack: bool) -> None:
+@click.option("--metrics-only", is_flag=True, help="Only the engine's metrics off and on.")
+def main(seconds: int, steady_seconds: int, players: int, samples: int, whole_stack: bool, metrics_only: bool) -> None:
     ensure_wrk()
     home = Path(tempfile.mkdtemp(prefix="bazaar-bench-"))
     env = isolated_env(home)
@@ -380,7 +418,12 @@ def main(seconds: int, steady_seconds: int, players: int, samples: int, whole_st
         url = settings.engine_url
         key = ensure_stack_key(settings)
         meter = _meter(settings)
-        if whole_stack:
+        if metrics_only:
+            fill(store, players)
+            meter.drained()
+            warm_up(url, players, key, meter)
+            results["metrics"] = metrics_cost(env, seconds, players, key, meter)
+        elif whole_stack:
             fill(store, players)
             meter.drained()
             warm_up(url, players, key, meter)
@@ -405,6 +448,7 @@ def main(seconds: int, steady_seconds: int, players: int, samples: int, whole_st
             with console.status(f"wrk: 32 connections for {steady_seconds}s, lags sampled"):
                 results["steady"] = steady(settings, steady_seconds, players, key, meter)
             results["codecs"] = codecs(env, seconds, players, key, meter)
+            results["metrics"] = metrics_cost(env, seconds, players, key, meter)
 
             costs = []
             for idempotent in (False, True, False, True):  # alternated, so drift hits both alike
@@ -426,10 +470,27 @@ def main(seconds: int, steady_seconds: int, players: int, samples: int, whole_st
         shutil.rmtree(home, ignore_errors=True)
 
     report(results)
-    console.print(f"written to {save_results('engine_whole_stack' if whole_stack else 'engine', results)}")
+    name = "engine_whole_stack" if whole_stack else "engine_metrics" if metrics_only else "engine"
+    console.print(f"written to {save_results(name, results)}")
+
+
+def report_metrics(results: dict) -> None:
+    m = results["metrics"]["summary"]
+    table = Table("engine metrics (BAZAAR_METRICS)", "executed/s", "p99 ms", "engine CPU ms/trade",
+                  title="What the engine's metrics cost (32 connections, mean of 3 runs each, alternated)")
+    for state in ("off", "on"):
+        table.add_row(state, f"{m[state]['executed_per_s']:.0f}", f"{m[state]['p99_ms']:.1f}",
+                      f"{m[state]['engine_cpu_ms_per_trade']:.3f}")
+    console.print(table)
+    console.print(f"engine CPU per trade, metrics on / off: {m['cpu_ratio_on_to_off']:.3f} (target <= 1.05); "
+                  f"throughput on / off: {m['throughput_ratio_on_to_off']:.3f}")
 
 
 def report(results: dict) -> None:
+    if "metrics" in results:
+        report_metrics(results)
+    if "steady" not in results:  # --metrics-only
+        return
     console.print(f"configuration: {results['configuration']}, engine: {results['server']} "
                   f"x{results['workers']} workers, relay compression: {results['compression']}, "
                   f"{results['machine']['cores']} cores shared with the load generator")

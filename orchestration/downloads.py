@@ -6,6 +6,9 @@
     GET /reports/<name>.csv|.json|.parquet|.png
     GET /metrics                    the reports' and warehouse jobs' last success, the services'
                                     restarts, in Prometheus' text format (`orchestration.metrics`)
+    GET /dashboard                  the last hour of `economy_minutes` as charts, refreshed every few
+                                    seconds, and the pipeline's health (`orchestration.dashboard`)
+    GET /dashboard/data             what it draws, as JSON
 
 Served by gunicorn (`gunicorn 'orchestration.downloads:create_app()'`; `bazaar up`
 runs it); reads what the Dagster report assets stored under `BAZAAR_REPORTS_DIR`.
@@ -13,19 +16,22 @@ runs it); reads what the Dagster report assets stored under `BAZAAR_REPORTS_DIR`
 
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 import pandas as pd
 from flask import Flask, Response, abort, jsonify, render_template, request, send_file, url_for
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from orchestration import dashboard
 from orchestration.metrics import StoreCollector
 from orchestration.reports import REPORTS, load_meta, report_dir
-from orchestration.settings import ReportSettings
+from orchestration.settings import ReportSettings, TrinoSettings
 
 FILES = {"csv": ("report.csv", "text/csv"), "parquet": ("report.parquet", "application/vnd.apache.parquet"),
          "png": ("chart.png", "image/png")}
 PREVIEW_ROWS = 10
+REFRESH_S = 5  # the dashboard's refresh
 
 
 def _entries(settings: ReportSettings) -> list[dict]:
@@ -58,6 +64,18 @@ def create_app(settings: Optional[ReportSettings] = None) -> Flask:
     @app.get("/metrics")
     def metrics():
         return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    trino = TrinoSettings()
+    economy = dashboard.Cached(lambda: dashboard.economy(trino))
+    pipeline = dashboard.Cached(lambda: dashboard.health(settings.prometheus_url))
+
+    @app.get("/dashboard")
+    def live():
+        return render_template("dashboard.html", refresh_s=REFRESH_S, prometheus_url=settings.prometheus_url)
+
+    @app.get("/dashboard/data")
+    def live_data():
+        return {"economy": economy(), "health": pipeline(), "at": int(time.time())}
 
     @app.get("/reports")
     def index():

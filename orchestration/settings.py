@@ -52,6 +52,9 @@ class ReportSettings(BaseSettings):
     keeper_dir: Optional[Path] = Field(
         default=None, description="Where the stack's keepers count each service's restarts (HOME/run): the reports "
                                   "service's `/metrics` shows them.")
+    prometheus_url: Optional[str] = Field(
+        default=None, description="The stack's Prometheus, whose API the dashboard (`/dashboard`) reads the "
+                                  "pipeline's health from.")
 
 
 class CheckSettings(BaseSettings):

@@ -19,7 +19,8 @@ import re
 from typing import Optional
 
 # the table each sink writes, and the sink that writes each table (quarantine: each sink its `source`)
-SINK_TABLES = {"trades": ("trades", "trade_sides", "offers"), "player_states": ("player_states", "state_summaries")}
+SINK_TABLES = {"trades": ("trades", "trade_sides", "offers", "economy_trade_deltas"),
+               "player_states": ("player_states", "state_summaries", "economy_player_deltas")}
 OWNER = {table: sink for sink, tables in SINK_TABLES.items() for table in tables}
 TABLES = (*OWNER, "quarantine")
 PARTITION_COLUMNS = {**{t: ("dt",) for t in OWNER}, "quarantine": ("source", "dt")}
@@ -27,7 +28,8 @@ PARTITION_COLUMNS = {**{t: ("dt",) for t in OWNER}, "quarantine": ("source", "dt
 # min/max statistics skip row groups
 SORT_BY = {"trades": ("trade_id", "side"), "trade_sides": ("trade_id", "side"),
            "player_states": ("player_id", "state_time"), "state_summaries": ("player_id", "state_time"),
-           "offers": ("offer_id", "action_time"), "quarantine": ("received_time",)}
+           "offers": ("offer_id", "action_time"), "quarantine": ("received_time",),
+           "economy_trade_deltas": ("minute", "measure"), "economy_player_deltas": ("minute", "measure")}
 
 COMPACTED = "compacted"
 _BATCH = re.compile(r"^batch-(?:(?P<run>[0-9a-f]{32})-)?(?P<batch>\d{12})-\d{5}\.parquet$")

@@ -48,6 +48,8 @@ from spark_jobs.writer import SMALL_BATCH_ROWS, BatchWriter
 SINKS = {"trades": TRADE, "player_states": PLAYER_STATE}
 SUMMARIES = {"trades": "trade_sides", "player_states": "state_summaries"}  # written beside each table
 BESIDE = {"trades": {OFFER: "offers"}, "player_states": {}}  # other event types a sink lands, in their own table
+# what each batch adds to each minute of the economy (the view `economy_minutes` sums them)
+ECONOMY = {"trades": "economy_trade_deltas", "player_states": "economy_player_deltas"}
 OWNS_UNKNOWN = "trades"
 
 
@@ -165,7 +167,7 @@ class StatusFile(StreamingQueryListener):
 def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: Path):
     """Start the streaming query of one sink; returns it and its status file (for the heartbeat)."""
     event_type, summary_table, beside_tables = SINKS[sink], SUMMARIES[sink], BESIDE[sink]
-    register_tables(spark, settings, [sink, summary_table, *beside_tables.values(), "quarantine"])
+    register_tables(spark, settings, [sink, summary_table, *beside_tables.values(), ECONOMY[sink], "quarantine"])
     wh, checkpoint = settings.warehouse_uri, f"{settings.checkpoint_uri}/{sink}"
     fs = HadoopFs(spark, wh)
     log = commits.CommitLog(fs, wh, sink)
@@ -177,7 +179,9 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
               for kind, name in beside_tables.items()}
     table_parts, summary_parts = Partitions(spark, settings, sink), Partitions(spark, settings, summary_table)
     quarantine_parts = Partitions(spark, settings, "quarantine", prefix={"source": sink})
-    pairs = [(table, table_parts), (summary, summary_parts), (quarantine, quarantine_parts), *others.values()]
+    economy = (BatchWriter(fs, wh, ECONOMY[sink], ["dt"]), Partitions(spark, settings, ECONOMY[sink]))
+    pairs = [(table, table_parts), (summary, summary_parts), (quarantine, quarantine_parts), economy,
+             *others.values()]
     every_part, writers = [p for _, p in pairs], [w for w, _ in pairs]
     for w in writers:
         w.clear_staging()
@@ -234,6 +238,18 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
                                          batch_id, counts[other], parts.locate, retry)
                 elif retry:
                     writer.remove(run, batch_id=batch_id)
+            # the minutes of the economy: from the same rows, in the same batch and commit
+            if counts["ok"]:
+                sides = transforms.SUMMARIZE[event_type](df.filter(valid))
+                if event_type == TRADE:
+                    offers = (transforms.FLATTEN[OFFER](df.filter(good & (kind == OFFER)))
+                              if counts.get(OFFER) else None)
+                    deltas = transforms.economy_of_trades(sides, offers)
+                else:
+                    deltas = transforms.economy_of_states(sides)
+                days |= economy[0].write(deltas, run, batch_id, 0, economy[1].locate, retry)
+            elif retry:
+                economy[0].remove(run, batch_id=batch_id)
             t1 = time.perf_counter()
             if counts["bad"]:
                 bad = transforms.quarantine_rows(df.filter(~good), sink).drop("source")

@@ -315,3 +315,58 @@ def flatten_offers(valid: DataFrame) -> DataFrame:
 
 FLATTEN = {TRADE: flatten_trades, PLAYER_STATE: flatten_player_states, OFFER: flatten_offers}
 SUMMARIZE = {TRADE: summarize_trade_sides, PLAYER_STATE: summarize_player_states}
+
+
+# what a trade must be to count as lopsided: the `lopsided_trades` report's defaults
+# (orchestration.warehouse.DEFAULT_PARAMS), one side giving this many times what it got, and this much
+LOPSIDED_RATIO, LOPSIDED_MIN_VALUE = 10, 1_000
+
+
+def _minute(ts: Column) -> Column:
+    return F.date_trunc("minute", ts)
+
+
+def _long(per_minute: DataFrame, measures: list[str]) -> DataFrame:
+    """(minute, one column per measure) -> a row per (minute, measure) with its value, zeros left out."""
+    pairs = F.array(*[F.struct(F.lit(m).alias("measure"), F.col(m).cast("long").alias("value")) for m in measures])
+    return (per_minute.select("minute", F.explode(pairs).alias("m"))
+            .select("minute", F.col("m.measure").alias("measure"), F.lit("").alias("reason"), F.col("m.value").alias("value"))
+            .filter(F.col("value") != 0))
+
+
+def _dated(deltas: DataFrame) -> DataFrame:
+    return deltas.withColumn("dt", _day(F.col("minute")))
+
+
+def economy_of_trades(sides: DataFrame, offers: DataFrame | None = None) -> DataFrame:
+    """What a batch's trades (as `trade_sides` rows) and offer events (as `offers` rows) add to each
+    minute of their own time: trades executed, rejected by reason, gold and units moved, lopsided
+    trades, offers by action. `economy_trade_deltas`' rows."""
+    valid, first = F.col("valid_trade"), F.col("side") == 1
+    lopsided = valid & (F.col("value_given") >= LOPSIDED_MIN_VALUE) & (
+        F.col("value_given") >= LOPSIDED_RATIO * F.greatest(F.col("value_received"), F.lit(1)))
+    per_minute = sides.groupBy(_minute(F.col("trade_time")).alias("minute")).agg(
+        F.count_if(first & valid).alias("trades_executed"),
+        F.sum(F.when(valid, F.coalesce(F.col("gold_given"), F.lit(0))).otherwise(0)).alias("gold_moved"),
+        F.sum(F.when(valid, F.coalesce(F.col("units_given"), F.lit(0))).otherwise(0)).alias("items_moved"),
+        F.count_if(lopsided).alias("lopsided_trades"))
+    deltas = _long(per_minute, ["trades_executed", "gold_moved", "items_moved", "lopsided_trades"])
+    rejected = (sides.filter(first & ~valid)
+                .groupBy(_minute(F.col("trade_time")).alias("minute"), F.col("fail_reason").alias("reason"))
+                .agg(F.count(F.lit(1)).alias("value"))
+                .select("minute", F.lit("trades_rejected").alias("measure"), "reason", "value"))
+    deltas = deltas.unionByName(rejected)
+    if offers is not None:
+        deltas = deltas.unionByName(
+            offers.groupBy(_minute(F.col("action_time")).alias("minute"),
+                           F.concat(F.lit("offers_"), F.col("action")).alias("measure"))
+            .agg(F.count(F.lit(1)).alias("value")).select("minute", "measure", F.lit("").alias("reason"), "value"))
+    return _dated(deltas)
+
+
+def economy_of_states(summaries: DataFrame) -> DataFrame:
+    """What a batch's player states (as `state_summaries` rows) add to each minute: new players (a
+    player's first state, version 1). `economy_player_deltas`' rows."""
+    per_minute = (summaries.filter(F.col("version") == 1)
+                  .groupBy(_minute(F.col("state_time")).alias("minute")).agg(F.count(F.lit(1)).alias("new_players")))
+    return _dated(_long(per_minute, ["new_players"]))

@@ -242,6 +242,42 @@ def test_prometheus_scrapes_every_process_and_counts_what_the_engine_counted(dem
     assert int(float(reports_done[0]["value"][1])) == len(reports.REPORTS)
 
 
+def test_the_dashboard_draws_the_last_hour_and_its_numbers_move_with_trades(demo):
+    """/dashboard in a real browser (Debian's chromium): three charts drawn from economy_minutes and
+    the pipeline's health from Prometheus; then trades over HTTP, and the page's count of trades
+    executed in the last hour goes up by as many as the engine executed, without a reload."""
+    from tests.e2e.test_dagster_ui import CHROMIUM, CHROMIUM_FLAGS
+    from playwright.sync_api import sync_playwright
+
+    s, _, _, _ = demo
+    assert CHROMIUM, "Debian's chromium is installed by `make install-test`"
+    base = s.reports_url.rsplit("/", 1)[0]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{base}/dashboard", wait_until="networkidle")
+            page.wait_for_function("document.querySelectorAll('.charts canvas').length >= 3", timeout=60_000)
+            sizes = page.eval_on_selector_all(".charts canvas", "cs => cs.map(c => [c.width, c.height])")
+            assert len(sizes) == 3 and all(w > 100 and h > 100 for w, h in sizes), sizes
+            assert page.inner_text("#error") == ""
+            assert page.inner_text("#targets-down") == "0" and page.inner_text("#alerts") == "none"
+            before = int(page.inner_text("#trades-executed").replace(",", ""))
+            shown = warehouse.execute(s.trino, "select sum(trades_executed) from economy_minutes where minute >= "
+                                               "current_timestamp - interval '60' minute").iloc[0, 0]
+            assert before > 0 and before == int(shown)  # the page shows what the view holds
+            headers = {"Authorization": f"Bearer {s.api_key}"}
+            executed = sum(requests.post(f"{s.engine_url}/trade", headers=headers, timeout=10, json={
+                "player_1": {"player_id": 3, "gold_traded": 1}, "player_2": {"player_id": 4}}).status_code == 200
+                for _ in range(5))
+            assert executed == 5
+            page.wait_for_function(f"Number(document.getElementById('trades-executed').textContent"
+                                   f".replace(/,/g, '')) >= {before + executed}", timeout=90_000)
+            assert int(page.inner_text("#trades-executed").replace(",", "")) == before + executed
+        finally:
+            browser.close()
+
+
 def trade_through(s, n: int) -> int:
     """`n` trades between the demo's first two players over HTTP, each retried through a restart;
     returns how many the engine decided."""

@@ -4,7 +4,9 @@ engine's own HTTP answers."""
 
 import random
 import time
-from collections import Counter
+import uuid
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -13,6 +15,8 @@ from kafka import KafkaConsumer, KafkaProducer
 
 import sql
 from bazaar.stack import SinkService
+from engine import events, rules
+from engine.rules import Offer
 from orchestration import reports, warehouse
 from tests.pipeline import (counts_settle, funnel, lopsided, pipeline_stack, played_ledger, running_pipeline,
                             wait_for)
@@ -184,3 +188,63 @@ def test_poison_messages_are_quarantined_and_good_events_keep_flowing(pipeline, 
     ], key=lambda r: r[2]))
     for svc in (SinkService(pipeline, "trades"), SinkService(pipeline, "player_states")):
         assert svc.is_healthy()
+
+
+def _minute(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).replace(second=0, microsecond=0, tzinfo=None)
+
+
+def test_economy_minutes_count_what_the_engine_answered_and_a_late_event_its_own_minute(pipeline, ledger):
+    """`economy_minutes` minute by minute against the engine's answers (after the re-sent copies, the
+    killed sink and the poison messages of the tests above), reconciled with the `trades` table, and a
+    trade that arrives a day late counted in its own minute."""
+    late_at = datetime.now(timezone.utc).replace(second=20, microsecond=0) - timedelta(days=1)
+    late = events.trade_event(uuid.uuid4().hex, events.utc_iso(late_at), "insufficient_gold",
+                              rules.trade_side(Offer(1, {}, 10**9)), rules.trade_side(Offer(2, {}, 0)))
+    producer = KafkaProducer(bootstrap_servers=pipeline.kafka_bootstrap, acks="all")
+    producer.send(pipeline.topic.topic, key=late.kafka_key.encode(), value=late.model_dump_json().encode())
+    producer.flush()
+    producer.close()
+
+    want: dict[datetime, Counter] = defaultdict(Counter)
+    sides = ("player_1", "player_2")
+    lopsided_ids = set(lopsided(ledger.trades))
+    for body, answer in ledger.trades:
+        minute = want[_minute(answer["trade_time"])]
+        if answer["status"] == "executed":
+            minute["trades_executed"] += 1
+            minute["gold_moved"] += sum(body[s].get("gold_traded", 0) for s in sides)
+            minute["items_moved"] += sum(line.get("quantity", 1) for s in sides for line in body[s].get("items_traded", []))
+            minute["lopsided_trades"] += answer["trade_id"] in lopsided_ids
+        else:
+            minute["trades_rejected"] += 1
+            minute[f"rejected:{answer['fail_reason']}"] += 1
+    want[late_at.replace(second=0, tzinfo=None)].update({"trades_rejected": 1, "rejected:insufficient_gold": 1})
+    columns = ["trades_executed", "trades_rejected", "gold_moved", "items_moved", "lopsided_trades"]
+    sql_text = (f"select minute, {', '.join(columns)}, rejected_by_reason from economy_minutes "
+                f"where trades_executed + trades_rejected > 0")
+    deadline, got = time.monotonic() + 120, {}
+    while time.monotonic() < deadline:
+        got = {}
+        for row in warehouse.execute(pipeline.trino, sql_text).to_dict("records"):
+            counts = Counter({c: int(row[c]) for c in columns})
+            counts.update({f"rejected:{k}": int(v) for k, v in row["rejected_by_reason"].items()})
+            got[row["minute"].to_pydatetime().replace(tzinfo=None)] = +counts
+        if got == {m: +c for m, c in want.items()}:
+            break
+        time.sleep(2)
+    assert got == {m: +c for m, c in want.items()}
+    assert sum(c["lopsided_trades"] for c in got.values()) == len(lopsided_ids) > 0
+
+    # the same minutes from the trades table
+    executed = warehouse.execute(pipeline.trino, "select date_trunc('minute', trade_time) as minute, "
+                                                 "count(distinct trade_id) as n from trades where valid_trade group by 1")
+    assert {r.minute.to_pydatetime(): int(r.n) for r in executed.itertuples()} == {
+        m: c["trades_executed"] for m, c in got.items() if c["trades_executed"]}
+    # players and offers, over the whole run
+    totals = warehouse.execute(pipeline.trino, "select sum(new_players), sum(offers_opened), sum(offers_accepted), "
+                                               "sum(offers_cancelled), sum(offers_expired) from economy_minutes")
+    offers = Counter(o["status"] for o in ledger.offers.values())
+    assert [int(v) for v in totals.values.tolist()[0]] == [
+        sum(1 for st in ledger.states if st["version"] == 1), len(ledger.offers), offers["accepted"],
+        offers["cancelled"], offers["expired"]]

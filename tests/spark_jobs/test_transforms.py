@@ -250,3 +250,37 @@ def test_time_follows_the_broker_bounded_by_the_sink_clock_never_a_record_claim(
     rows = transforms.flatten_trades(transforms.for_writers(timed).filter("reason is null"))
     assert {(r["trade_id"], r["future_dated"]) for r in rows.collect()} == {
         ("t1", False), ("t-ahead", True), ("t-old", False), ("t-fine", False)}
+
+
+def test_the_economy_deltas_count_each_minute_of_the_events_own_time(spark):
+    """Per minute: executed and rejected (by reason) from side 1 only, gold and units from both sides of
+    executed trades, lopsided trades by the report's rule, offers by action, new players (version 1);
+    a late trade lands in its own minute. Expected values computed here from the rows, by hand."""
+    m1, m2 = datetime(2026, 11, 28, 10, 15), datetime(2026, 11, 28, 9, 2)  # m2: a late event's minute
+    sides = []
+    def trade(tid, when, valid, reason, gave, got, gold=(0, 0), units=(0, 0)):
+        for side, (g, r, gl, u) in enumerate([(gave, got, gold[0], units[0]), (got, gave, gold[1], units[1])], 1):
+            sides.append(Row(trade_id=tid, trade_time=when, valid_trade=valid, fail_reason=reason, side=side,
+                             gold_given=gl, units_given=u, value_given=g, value_received=r))
+    trade("a", m1 + timedelta(seconds=5), True, None, 5_000, 100, gold=(0, 100), units=(3, 0))  # lopsided
+    trade("b", m1 + timedelta(seconds=50), True, None, 900, 90, gold=(900, 0), units=(0, 2))   # 10x, under 1,000
+    trade("c", m1 + timedelta(seconds=7), False, "insufficient_gold", 10**9, 0)
+    trade("d", m2 + timedelta(seconds=1), False, "insufficient_gold", 10, 0)
+    trade("e", m2 + timedelta(seconds=2), False, "inventory_full", 10, 0)
+    trade("f", m2 + timedelta(seconds=3), True, None, 40, 50, gold=(40, 50), units=(0, 0))
+    offers = spark.createDataFrame([Row(action=a, action_time=m1 + timedelta(seconds=i))
+                                    for i, a in enumerate(["opened", "opened", "accepted", "expired"])])
+    got = transforms.economy_of_trades(spark.createDataFrame(sides), offers).collect()
+    table = {(r.minute, r.measure, r.reason): r.value for r in got}
+    assert {r.dt for r in got} == {"2026-11-28"}
+    assert table == {
+        (m1, "trades_executed", ""): 2, (m1, "gold_moved", ""): 1_000, (m1, "items_moved", ""): 5,
+        (m1, "lopsided_trades", ""): 1, (m1, "trades_rejected", "insufficient_gold"): 1,
+        (m1, "offers_opened", ""): 2, (m1, "offers_accepted", ""): 1, (m1, "offers_expired", ""): 1,
+        (m2, "trades_executed", ""): 1, (m2, "gold_moved", ""): 90,
+        (m2, "trades_rejected", "insufficient_gold"): 1, (m2, "trades_rejected", "inventory_full"): 1,
+    }
+    states = spark.createDataFrame([Row(state_time=m1 + timedelta(seconds=s), version=v)
+                                    for s, v in [(1, 1), (2, 1), (3, 2), (4, 7)]] + [Row(state_time=m2, version=1)])
+    new = {(r.minute, r.measure): r.value for r in transforms.economy_of_states(states).collect()}
+    assert new == {(m1, "new_players"): 2, (m2, "new_players"): 1}

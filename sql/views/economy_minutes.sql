@@ -1,0 +1,23 @@
+-- economy_minutes: the economy a minute at a time, as the sinks land it (a few seconds behind the
+-- engine): trades executed and rejected (by reason), gold and item units moved by executed trades,
+-- lopsided trades (one side giving at least 10 times what it got, and 1,000 or more), new players,
+-- and offers opened, accepted, cancelled and expired. Sums of the sinks' per-batch deltas, so a late
+-- event updates its own minute. Trino view; the dashboard reads its last hour.
+create or replace view economy_minutes as
+select minute,
+       coalesce(sum(value) filter (where measure = 'trades_executed'), 0) as trades_executed,
+       coalesce(sum(value) filter (where measure = 'trades_rejected'), 0) as trades_rejected,
+       coalesce(map_union_sum(case when measure = 'trades_rejected' then map(array[reason], array[value]) end),
+                cast(map() as map(varchar, bigint))) as rejected_by_reason,
+       coalesce(sum(value) filter (where measure = 'gold_moved'), 0) as gold_moved,
+       coalesce(sum(value) filter (where measure = 'items_moved'), 0) as items_moved,
+       coalesce(sum(value) filter (where measure = 'lopsided_trades'), 0) as lopsided_trades,
+       coalesce(sum(value) filter (where measure = 'new_players'), 0) as new_players,
+       coalesce(sum(value) filter (where measure = 'offers_opened'), 0) as offers_opened,
+       coalesce(sum(value) filter (where measure = 'offers_accepted'), 0) as offers_accepted,
+       coalesce(sum(value) filter (where measure = 'offers_cancelled'), 0) as offers_cancelled,
+       coalesce(sum(value) filter (where measure = 'offers_expired'), 0) as offers_expired
+from (select minute, measure, reason, value from economy_trade_deltas
+      union all
+      select minute, measure, reason, value from economy_player_deltas)
+group by minute
