@@ -295,8 +295,10 @@ def demo(players: int, trades: int, concurrency: int, cheater_share: float, offe
     main_job.show(console, stack, truth, _print_frame)
     console.print(f"done in {time.monotonic() - started:.0f}s\n"
                   f"Dagster UI: {stack.dagster_url}  reports: {stack.reports_url}  "
+                  f"live dashboard: {stack.dashboard_url}  "
                   f"engine: {stack.engine_url} (API docs {stack.engine_url}/docs)  "
-                  f"Trino: {stack.trino.trino_host}:{stack.trino.trino_port}\n"
+                  f"Trino: {stack.trino.trino_host}:{stack.trino.trino_port}  "
+                  f"Prometheus: {stack.prometheus_url}\n"
                   f"stop everything with `bazaar down{' --profile cluster' if stack.local.profile == 'cluster' else ''}`")
 
 

@@ -214,6 +214,14 @@ class Stack:
     def reports_url(self) -> str:
         return f"http://{self.host}:{self.local.reports_port}/reports"
 
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{self.host}:{self.local.reports_port}/dashboard"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.host}:{self.local.prometheus_port}"
+
     # -- composed runtime settings ------------------------------------------
     @cached_property
     def redis(self) -> RedisSettings:
@@ -289,7 +297,7 @@ class Stack:
     @cached_property
     def reports(self) -> ReportSettings:
         return self._compose(ReportSettings, reports_dir=self.home / "reports", keeper_dir=self.home / "run",
-                             prometheus_url=f"http://{self.host}:{self.local.prometheus_port}")
+                             prometheus_url=self.prometheus_url)
 
     @cached_property
     def checks(self) -> CheckSettings:

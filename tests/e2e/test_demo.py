@@ -98,6 +98,7 @@ def test_demo_ran_the_whole_flow(demo):
     assert {o["status"] for o in truth.offers} == {"accepted", "cancelled", "expired"}
     assert "offers_funnel" in stdout
     assert "reports materialized by Dagster run" in stdout and s.dagster_url in stdout
+    assert f"live dashboard: {s.dashboard_url}" in stdout and s.prometheus_url in stdout
     assert {p["player_class"] for pid, p in truth.players.items() if pid in truth.cheaters} <= {"noble", "merchant"}
 
 
