@@ -75,24 +75,42 @@ def children_of(pid: int) -> list[int]:
     return kids
 
 
-def kill_leftovers() -> None:
-    """SIGKILL whatever the dead command left in our process group (never the keeper itself)."""
+def kill_leftovers(grace_s: float = 0.0) -> None:
+    """End whatever the command left in our process group (never the keeper itself): with a grace
+    period (a clean stop's children), SIGTERM and a wait first; then SIGKILL."""
     me = os.getpid()
-    for _ in range(50):
-        left = [p for p in group_members(os.getpgrp()) if p != me]
-        if not left:
-            return
-        for pid in left:
+
+    def others() -> list[int]:
+        reap()
+        return [p for p in group_members(os.getpgrp()) if p != me]
+
+    def signal_all(pids: list[int], sig: int) -> None:
+        for pid in pids:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
+
+    if grace_s and (left := others()):
+        signal_all(left, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while others() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    for _ in range(50):
+        left = others()
+        if not left:
+            return
+        signal_all(left, signal.SIGKILL)
         time.sleep(0.1)
-        try:  # our own children among them: reaped, so they are gone rather than zombies
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-        except ChildProcessError:
+
+
+def reap() -> None:
+    """Our own children that ended, collected, so they are gone rather than zombies."""
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
             pass
+    except ChildProcessError:
+        pass
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -133,6 +151,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             child.send_signal(signal.SIGTERM)
         code = child.wait()
         if stopping:
+            kill_leftovers(grace_s=5.0)  # what the stopped service started and left (a server's children)
             return code
         ran = time.monotonic() - started
         pause = min(pause * 2, MAX_PAUSE_S) if ran < QUICK_S else 1.0
@@ -145,6 +164,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         while not stopping and time.monotonic() < deadline:
             time.sleep(0.1)
         if stopping:
+            kill_leftovers(grace_s=5.0)
             return code
 
 

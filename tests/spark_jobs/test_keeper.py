@@ -1,0 +1,64 @@
+"""The keeper every local service runs under: a command that exits is started again, with what it
+left in the process group killed first; a stop reaches the command and nothing starts again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from spark_jobs.keeper import read_state
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2:].split()[0] != "Z"
+
+
+def wait(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_command_that_dies_is_started_again_without_what_it_left(tmp_path):
+    state, marks = tmp_path / "svc.keeper.json", tmp_path / "marks"
+    # each run leaves a child behind in the group (as a server's worker would), writes its pid, then dies
+    script = f"sleep 300 & echo $! >> {marks}; sleep 0.5; exit 3"
+    keeper = subprocess.Popen([sys.executable, "-m", "spark_jobs.keeper", "--name", "svc", "--state", str(state),
+                               "--", "sh", "-c", script], start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        assert wait(lambda: read_state(state).get("restarts", 0) >= 2)
+        st = read_state(state)
+        assert st["last_exit"] == 3 and st["keeper"] == keeper.pid
+        leftovers = [int(p) for p in marks.read_text().split()]
+        assert len(leftovers) >= 2
+        assert wait(lambda: not any(alive(p) for p in leftovers[:-1]))  # each run's leftover killed before the next
+    finally:
+        os.kill(keeper.pid, signal.SIGTERM)
+        out, _ = keeper.communicate(timeout=30)
+    assert keeper.returncode is not None
+    assert "keeper: svc (sh) exited with 3" in out and "(restart 2)" in out
+    assert wait(lambda: not any(alive(int(p)) for p in marks.read_text().split()))  # a stop leaves nothing
+
+
+def test_a_stop_reaches_the_command_and_nothing_starts_again(tmp_path):
+    state, stopped = tmp_path / "svc.keeper.json", tmp_path / "stopped"
+    script = f"trap 'echo bye > {stopped}; exit 0' TERM; while true; do sleep 0.1; done"
+    keeper = subprocess.Popen([sys.executable, "-m", "spark_jobs.keeper", "--name", "svc", "--state", str(state),
+                               "--", "sh", "-c", script], start_new_session=True)
+    assert wait(lambda: read_state(state).get("child") is not None)
+    child = read_state(state)["child"]
+    os.kill(keeper.pid, signal.SIGTERM)
+    assert keeper.wait(timeout=30) == 0
+    assert stopped.read_text().strip() == "bye" and not alive(child)
+    assert read_state(state)["restarts"] == 0
