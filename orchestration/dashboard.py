@@ -28,10 +28,11 @@ HEALTH = {
 
 def economy(trino: TrinoSettings, minutes: int = 60) -> dict:
     """The last `minutes` of `economy_minutes`, one list per column (uPlot's shape), minutes as epoch seconds."""
-    since = (datetime.now(timezone.utc) - timedelta(minutes=minutes)).strftime("%Y-%m-%d %H:%M:%S")
-    try:
+    since = datetime.now(timezone.utc) - timedelta(minutes=minutes)
+    try:  # the day too: Trino reads only the partitions of the days the hour spans
         frame = warehouse.execute(trino, f"select minute, {', '.join(COLUMNS)} from economy_minutes "
-                                         f"where minute >= timestamp '{since}' order by minute")
+                                         f"where dt >= '{since:%Y-%m-%d}' and minute >= timestamp "
+                                         f"'{since:%Y-%m-%d %H:%M:%S}' order by minute")
     except Exception as exc:  # the view is made by Dagster's hive_tables asset, with the reports
         return {"error": f"economy_minutes cannot be read yet ({str(exc).splitlines()[0][:200]}): materialize "
                          f"the reports once in Dagster (`bazaar demo` does), which creates the view"}

@@ -2,9 +2,10 @@
 -- engine): trades executed and rejected (by reason), gold and item units moved by executed trades,
 -- lopsided trades (one side giving at least 10 times what it got, and 1,000 or more), new players,
 -- and offers opened, accepted, cancelled and expired. Sums of the sinks' per-batch deltas, so a late
--- event updates its own minute. Trino view; the dashboard reads its last hour.
+-- event updates its own minute. `dt`, the minute's UTC day, is the tables' partition: filter on it
+-- too, and Trino reads only those days. Trino view; the dashboard reads its last hour.
 create or replace view economy_minutes as
-select minute,
+select minute, dt,
        coalesce(sum(value) filter (where measure = 'trades_executed'), 0) as trades_executed,
        coalesce(sum(value) filter (where measure = 'trades_rejected'), 0) as trades_rejected,
        coalesce(map_union_sum(case when measure = 'trades_rejected' then map(array[reason], array[value]) end),
@@ -17,7 +18,7 @@ select minute,
        coalesce(sum(value) filter (where measure = 'offers_accepted'), 0) as offers_accepted,
        coalesce(sum(value) filter (where measure = 'offers_cancelled'), 0) as offers_cancelled,
        coalesce(sum(value) filter (where measure = 'offers_expired'), 0) as offers_expired
-from (select minute, measure, reason, value from economy_trade_deltas
+from (select minute, dt, measure, reason, value from economy_trade_deltas
       union all
-      select minute, measure, reason, value from economy_player_deltas)
-group by minute
+      select minute, dt, measure, reason, value from economy_player_deltas)
+group by minute, dt
