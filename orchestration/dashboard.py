@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Optional
 
+import pandas as pd
 import requests
 
 from orchestration import warehouse
@@ -36,7 +37,8 @@ def economy(trino: TrinoSettings, minutes: int = 60) -> dict:
     except Exception as exc:  # the view is made by Dagster's hive_tables asset, with the reports
         return {"error": f"economy_minutes cannot be read yet ({str(exc).splitlines()[0][:200]}): materialize "
                          f"the reports once in Dagster (`bazaar demo` does), which creates the view"}
-    return {"minute": [int(m.timestamp()) for m in frame.minute],
+    minutes = pd.to_datetime(frame.minute, utc=True)  # PyHive gives timestamps as text
+    return {"minute": [int(m.timestamp()) for m in minutes],
             **{c: [int(v) for v in frame[c]] for c in COLUMNS}}
 
 

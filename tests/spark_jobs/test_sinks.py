@@ -229,7 +229,7 @@ def test_economy_minutes_count_what_the_engine_answered_and_a_late_event_its_own
         for row in warehouse.execute(pipeline.trino, sql_text).to_dict("records"):
             counts = Counter({c: int(row[c]) for c in columns})
             counts.update({f"rejected:{k}": int(v) for k, v in row["rejected_by_reason"].items()})
-            got[row["minute"].to_pydatetime().replace(tzinfo=None)] = +counts
+            got[datetime.fromisoformat(str(row["minute"]))] = +counts
         if got == {m: +c for m, c in want.items()}:
             break
         time.sleep(2)
@@ -239,7 +239,7 @@ def test_economy_minutes_count_what_the_engine_answered_and_a_late_event_its_own
     # the same minutes from the trades table
     executed = warehouse.execute(pipeline.trino, "select date_trunc('minute', trade_time) as minute, "
                                                  "count(distinct trade_id) as n from trades where valid_trade group by 1")
-    assert {r.minute.to_pydatetime(): int(r.n) for r in executed.itertuples()} == {
+    assert {datetime.fromisoformat(str(r.minute)): int(r.n) for r in executed.itertuples()} == {
         m: c["trades_executed"] for m, c in got.items() if c["trades_executed"]}
     # players and offers, over the whole run
     totals = warehouse.execute(pipeline.trino, "select sum(new_players), sum(offers_opened), sum(offers_accepted), "
