@@ -12,7 +12,7 @@ setup(
                                     "orchestration.*", "spark_jobs", "spark_jobs.*", "sql"]),
     package_data={"engine": ["lua/*.lua", "data/*.txt", "templates/*.html"],
                   "bazaar.stack": ["java/*.java", "prometheus/*.yml"],
-                  "orchestration": ["templates/*.html"], "sql": ["*.sql", "*/*.sql", "README.md"]},
+                  "orchestration": ["templates/*.html", "static/vendor/uplot/*"], "sql": ["*.sql", "*/*.sql", "README.md"]},
     install_requires=[
         "flask==3.1.3",
         "gunicorn==27.0.1",  # the report downloads' server

@@ -35,6 +35,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # the engine answers in about a millisecond; the buckets reach Redis's socket timeout
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 REFUSED = (401, 403, 429)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})  # any other is "other"
 
 REQUESTS = Counter("bazaar_engine_requests", "Requests answered, by route template, method and status.",
                    ["route", "method", "status"])
@@ -104,7 +105,8 @@ def init_app(app: Flask) -> None:
         rule = request.url_rule
         route = rule.rule if rule is not None else "unmatched"  # a template: never a player id or an offer id
         status = response.status_code
-        REQUESTS.labels(route, request.method, str(status)).inc()
+        method = request.method if request.method in METHODS else "other"  # a client names it: keep the set bounded
+        REQUESTS.labels(route, method, str(status)).inc()
         start = g.get("metrics_start")
         if start is not None:
             LATENCY.labels(route).observe(time.perf_counter() - start)

@@ -296,8 +296,12 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     if settings.relay_metrics_port:
         REGISTRY.register(OutboxCollector(make_redis(settings), settings.namespace))
-        start_http_server(settings.relay_metrics_port, addr=settings.relay_metrics_host)
-        log.info("metrics at http://%s:%d/metrics", settings.relay_metrics_host, settings.relay_metrics_port)
+        try:
+            start_http_server(settings.relay_metrics_port, addr=settings.relay_metrics_host)
+            log.info("metrics at http://%s:%d/metrics", settings.relay_metrics_host, settings.relay_metrics_port)
+        except OSError as exc:  # events go on flowing without them; Prometheus shows the target down
+            log.error("no metrics at %s:%d (%s): another program holds the port; free it or move the relay's with "
+                      "BAZAAR_RELAY_METRICS_PORT", settings.relay_metrics_host, settings.relay_metrics_port, exc)
     log.info("relaying %s:outbox to %s topic %s", settings.namespace, settings.kafka_bootstrap,
              settings.topic)
     threading.Thread(target=relay.sweep_forever, name="offer-sweep", daemon=True).start()

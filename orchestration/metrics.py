@@ -37,12 +37,14 @@ def keeper_states(folder: Optional[Path]) -> dict[str, dict]:
     return out
 
 
-def _alive(pid) -> bool:
+def _alive(pid, ticks) -> bool:
+    """The process the keeper recorded, alive: the same pid and start time (a reused pid is another)."""
+    from spark_jobs.keeper import start_ticks
+
     try:
-        stat = Path(f"/proc/{int(pid)}/stat").read_text()
-    except (OSError, TypeError, ValueError):
+        return pid is not None and ticks is not None and start_ticks(int(pid)) == ticks
+    except (TypeError, ValueError):
         return False
-    return stat[stat.rindex(")") + 2:].split()[0] != "Z"
 
 
 class StoreCollector(Collector):
@@ -80,5 +82,6 @@ class StoreCollector(Collector):
                                     labels=["service"])
         for service, state in keeper_states(self.settings.keeper_dir).items():
             restarts.add_metric([service], state.get("restarts") or 0)
-            running.add_metric([service], 1 if _alive(state.get("keeper")) and _alive(state.get("child")) else 0)
+            running.add_metric([service], 1 if _alive(state.get("keeper"), state.get("keeper_ticks"))
+                               and _alive(state.get("child"), state.get("child_ticks")) else 0)
         yield from (restarts, running)

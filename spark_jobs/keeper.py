@@ -32,6 +32,14 @@ MAX_PAUSE_S = 30.0
 QUICK_S = 120.0  # a run shorter than this counts as a failure to start (a Spark driver boots in ~1 min)
 
 
+def boot_id() -> str:
+    """This boot of the machine (a pid of an earlier boot names nothing of ours)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
 def read_state(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text())
@@ -43,6 +51,16 @@ def write_state(path: Path, state: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(state))
     tmp.replace(path)
+
+
+def start_ticks(pid: int) -> Optional[str]:
+    """The process's start time in clock ticks since boot (None when it is gone or a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return None if fields[0] == "Z" else fields[19]
 
 
 def group_members(pgid: int) -> list[int]:
@@ -141,31 +159,43 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    state = {"name": args.name, "keeper": os.getpid(), "restarts": 0, "last_exit": None, "last_restart_at": None}
+    if os.getpgrp() != os.getpid():  # a group of its own: what it kills on a restart is only the service's
+        os.setpgid(0, 0)
+    state = {"name": args.name, "keeper": os.getpid(), "keeper_ticks": start_ticks(os.getpid()), "boot": boot_id(),
+             "restarts": 0, "last_exit": None, "last_restart_at": None}
     pause = 0.5  # doubled before the first pause
-    while True:
-        started = time.monotonic()
-        child = subprocess.Popen(command)
-        write_state(args.state, {**state, "child": child.pid, "started_at": time.time()})
-        if stopping:  # told to stop while it was being started
-            child.send_signal(signal.SIGTERM)
-        code = child.wait()
-        if stopping:
-            kill_leftovers(grace_s=5.0)  # what the stopped service started and left (a server's children)
-            return code
-        ran = time.monotonic() - started
-        pause = min(pause * 2, MAX_PAUSE_S) if ran < QUICK_S else 1.0
-        print(f"keeper: {args.name} ({command[0]}) exited with {code} after {ran:.0f}s; starting it again in "
-              f"{pause:.0f}s (restart {state['restarts'] + 1})", flush=True)
+    try:
+        while True:
+            started = time.monotonic()
+            child = subprocess.Popen(command)
+            write_state(args.state, {**state, "child": child.pid, "child_ticks": start_ticks(child.pid),
+                                     "started_at": time.time()})
+            if stopping:  # told to stop while it was being started
+                child.send_signal(signal.SIGTERM)
+            code = child.wait()
+            if stopping:
+                kill_leftovers(grace_s=5.0)  # what the stopped service started and left (a server's children)
+                return code
+            ran = time.monotonic() - started
+            pause = min(pause * 2, MAX_PAUSE_S) if ran < QUICK_S else 1.0
+            print(f"keeper: {args.name} ({command[0]}) exited with {code} after {ran:.0f}s; starting it again in "
+                  f"{pause:.0f}s (restart {state['restarts'] + 1})", flush=True)
+            kill_leftovers()
+            state.update(restarts=state["restarts"] + 1, last_exit=code, last_restart_at=time.time())
+            write_state(args.state, {**state, "child": None})
+            deadline = time.monotonic() + pause
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if stopping:
+                kill_leftovers(grace_s=5.0)
+                return code
+    except BaseException:
+        # the keeper itself failing (a full disk for its state file, a bug): the service must not run
+        # on unkept, where a later start would run a second one beside it
+        if child is not None and child.poll() is None:
+            child.kill()
         kill_leftovers()
-        state.update(restarts=state["restarts"] + 1, last_exit=code, last_restart_at=time.time())
-        write_state(args.state, {**state, "child": None})
-        deadline = time.monotonic() + pause
-        while not stopping and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if stopping:
-            kill_leftovers(grace_s=5.0)
-            return code
+        raise
 
 
 if __name__ == "__main__":

@@ -132,13 +132,19 @@ class LocalProcess:
         return pid if _start_ticks(pid) == ticks else None
 
     def starting(self) -> bool:
-        """Running, not healthy yet, and started less than `startup_timeout` ago: a supervisor
+        """Running, not healthy yet, and started less than `startup_timeout` ago (by `start`, or again
+        by its keeper after it died), or waiting out its keeper's pause before a restart: a supervisor
         must give it that long before calling it stalled (a JVM under load takes a while)."""
+        if self.pid() is None:
+            return False
+        state = self.keeper_state()
+        if state and state.get("child") is None:
+            return True  # between a death and the keeper's restart
         try:
-            age = time.time() - self.pid_path.stat().st_mtime  # the pid file is written at start
+            since = state.get("started_at") or self.pid_path.stat().st_mtime  # the pid file is written at start
         except OSError:
             return False
-        return age < self.startup_timeout and self.pid() is not None and not self.is_healthy()
+        return time.time() - since < self.startup_timeout and not self.is_healthy()
 
     def is_healthy(self) -> bool:
         try:
@@ -152,6 +158,7 @@ class LocalProcess:
             self.wait_healthy()
             self.after_start()
             return False
+        self.end_orphans()
         check_ports(self.name, self.ports())
         self.prepare()
         for d in (self.data_dir, self.log_path.parent, self.pid_path.parent):
@@ -216,6 +223,27 @@ class LocalProcess:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+
+    def end_orphans(self) -> None:
+        """SIGKILL what an earlier start left running without its keeper (a keeper killed alone): never
+        two of a service at once (two sinks on one checkpoint)."""
+        from spark_jobs.keeper import boot_id, read_state
+
+        try:
+            group = int(self.pid_path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        # ours only if the keeper that wrote its state ran since this boot, and no other process took the
+        # group's id as its own (a group id stays taken while any member lives)
+        if read_state(self.keeper_path).get("boot") != boot_id() or _start_ticks(group) is not None:
+            return
+        left = [pid for pid, _, g in process_table() if g == group and _start_ticks(pid) is not None]
+        if left:
+            print(f"{self.name}: ending {len(left)} processes its dead keeper left (group {group})", flush=True)
+            self._signal(group, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and any(_start_ticks(p) is not None for p in left):
+                time.sleep(0.1)
 
     def crash(self) -> Optional[int]:
         """SIGKILL of the service's own process, as a crash would take it: its keeper starts it

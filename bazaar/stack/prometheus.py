@@ -9,8 +9,8 @@ Debian's `prometheus` package (`make install` adds it) runs as a service of the 
 - `sinks`: each sink driver's metrics server (`spark_jobs.metrics`);
 - `kafka`, `metastore`, `trino`: the JVMs' MBeans through the JMX exporter agent
   (io.prometheus.jmx:jmx_prometheus_javaagent from Maven Central), one port each;
-- `keeper`: every service's restarts, as `bazaar.stack.keeper` counts them;
-- `reports`: the reports service's `/metrics` (last success and duration of each report, of compaction).
+- `reports`: the reports service's `/metrics` (last success and duration of each report, of
+  compaction and retention; every service's restarts, as its keeper counts them).
 
 The alert rules are package data (`prometheus/alerts.yml`) and are tested with `promtool test rules`
 (`prometheus/alerts_test.yml`, run by `make test`).

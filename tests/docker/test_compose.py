@@ -361,6 +361,10 @@ def test_prometheus_config_scrapes_what_the_local_stack_scrapes(project):
         assert all(t.split(":")[0] in project["services"] for t in targets)
     assert jobs["sinks"] == ["sink-trades:9465", "sink-player-states:9466"]
     assert project["services"]["relay"]["environment"]["BAZAAR_RELAY_METRICS_HOST"] == "0.0.0.0"
+    # the engine's workers count into one folder, empty at each start, or each scrape reads one worker
+    engine = project["services"]["engine"]
+    assert engine["environment"]["PROMETHEUS_MULTIPROC_DIR"] in engine["tmpfs"]
+    assert "engine:create_app" in engine["command"] and "--workers" in engine["command"]
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: `make install-test` installs Debian's prometheus package"
     out = subprocess.run([promtool, "check", "config", "--syntax-only", str(config_path)], capture_output=True,
