@@ -127,7 +127,7 @@ def suite(settings, database: str | None = None) -> dict:
 def bulk_copy(settings) -> None:
     """The same rows, in a schema of their own, written by Trino in one go per table."""
     warehouse.execute(settings.trino, f"create schema if not exists {BULK}")
-    for table in [*TABLES, "offers", "quarantine"]:
+    for table in [*TABLES, "offers", "quarantine", "economy_trade_deltas", "economy_player_deltas"]:
         warehouse.execute(settings.trino, f"drop table if exists {BULK}.{table}")
         parts = "ARRAY['source', 'dt']" if table == "quarantine" else "ARRAY['dt']"
         warehouse.execute(settings.trino, f"create table {BULK}.{table} with (format = 'PARQUET', "
@@ -216,8 +216,11 @@ def main(days: int, batches: int, trades_per_day: int, players: int, rate: float
         results["files_per_day_before"] = files_per_day(settings, TABLES, names)
         with console.status("report suite on the aged warehouse"):
             results["suite_aged_s"] = suite(settings)
+        save_results("season", results)  # each stage's figures kept as they come: a later failure loses none
         with console.status(f"compacting {days} days while trades flow at {rate}/s"):
             results["compaction"], results["freshness_during_compaction"] = compact_season(settings, names, rate)
+        save_results("season", results)
+        console.print(f"compaction: {results['compaction']}; freshness: {results['freshness_during_compaction']}")
         # today's partition too (the engine's players and the freshness trades): every day compacted
         compaction.run(launcher_settings(settings), settings.warehouse,
                        ["--day", datetime.now(timezone.utc).date().isoformat()])
