@@ -28,7 +28,6 @@ layout; writes bench/results/season.json.
 
 from __future__ import annotations
 
-import random
 import shutil
 import sys
 import tempfile
