@@ -45,7 +45,11 @@ def test_a_command_that_dies_is_started_again_without_what_it_left(tmp_path):
         assert wait(lambda: not any(alive(p) for p in leftovers[:-1]))  # each run's leftover killed before the next
     finally:
         os.kill(keeper.pid, signal.SIGTERM)
-        out, _ = keeper.communicate(timeout=30)
+        try:
+            out, _ = keeper.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # a failure leaves nothing running
+            os.killpg(keeper.pid, signal.SIGKILL)
+            out, _ = keeper.communicate(timeout=10)
     assert "keeper: svc (sh) exited with 3" in out and "(restart 2)" in out
     assert wait(lambda: not any(alive(int(p)) for p in marks.read_text().split()))  # a stop leaves nothing
 
@@ -55,12 +59,19 @@ def test_a_stop_reaches_the_command_and_nothing_starts_again(tmp_path):
     script = f"trap 'echo bye > {stopped}; exit 0' TERM; while true; do sleep 0.1; done"
     keeper = subprocess.Popen([sys.executable, "-m", "spark_jobs.keeper", "--name", "svc", "--state", str(state),
                                "--", "sh", "-c", script], start_new_session=True)
-    assert wait(lambda: read_state(state).get("child") is not None)
-    child = read_state(state)["child"]
-    os.kill(keeper.pid, signal.SIGTERM)
-    assert keeper.wait(timeout=30) == 0
-    assert stopped.read_text().strip() == "bye" and not alive(child)
-    assert read_state(state)["restarts"] == 0
+    try:
+        assert wait(lambda: read_state(state).get("child") is not None)
+        child = read_state(state)["child"]
+        os.kill(keeper.pid, signal.SIGTERM)
+        assert keeper.wait(timeout=30) == 0
+        assert stopped.read_text().strip() == "bye" and not alive(child)
+        assert read_state(state)["restarts"] == 0
+    finally:
+        try:
+            os.killpg(keeper.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        keeper.wait(timeout=10)
 
 
 def test_a_stop_can_go_to_the_commands_children_alone(tmp_path):
@@ -71,12 +82,19 @@ def test_a_stop_can_go_to_the_commands_children_alone(tmp_path):
     outer = f"trap 'echo yes > {parent_asked}' TERM; sh -c \"{inner}\" & wait $!; wait $!"
     keeper = subprocess.Popen([sys.executable, "-m", "spark_jobs.keeper", "--name", "svc", "--state", str(state),
                                "--stop-grandchildren", "--", "sh", "-c", outer], start_new_session=True)
-    assert wait(lambda: read_state(state).get("child") is not None)
-    assert wait(lambda: len([p for p in os.listdir("/proc") if p.isdigit()
-                             and _parent(int(p)) == read_state(state)["child"]]) == 1)
-    os.kill(keeper.pid, signal.SIGTERM)
-    assert keeper.wait(timeout=30) == 0
-    assert asked.exists() and not parent_asked.exists()
+    try:
+        assert wait(lambda: read_state(state).get("child") is not None)
+        assert wait(lambda: len([p for p in os.listdir("/proc") if p.isdigit()
+                                 and _parent(int(p)) == read_state(state)["child"]]) == 1)
+        os.kill(keeper.pid, signal.SIGTERM)
+        assert keeper.wait(timeout=30) == 0
+        assert asked.exists() and not parent_asked.exists()
+    finally:  # a failure leaves nothing running: the keeper's group, by its id
+        try:
+            os.killpg(keeper.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        keeper.wait(timeout=10)
 
 
 def _parent(pid: int) -> int:
