@@ -208,9 +208,9 @@ def stop_request_path(status_file: Path) -> Path:
     return Path(status_file).with_name("stop-requested")
 
 
-def read_progress(path: Path) -> dict:
+def read_progress(path: Path | str) -> dict:
     try:
-        return json.loads(path.read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
 

@@ -201,6 +201,7 @@ class LocalProcess:
         """Stop our process (and its process group). True if something was stopped."""
         pid = self.pid()
         if pid is None:
+            self.end_orphans()  # a keeper killed alone left its service running: that goes too
             self.pid_path.unlink(missing_ok=True)
             return False
         self.terminate(pid)
@@ -233,11 +234,17 @@ class LocalProcess:
             group = int(self.pid_path.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return
-        # ours only if the keeper that wrote its state ran since this boot, and no other process took the
-        # group's id as its own (a group id stays taken while any member lives)
-        if read_state(self.keeper_path).get("boot") != boot_id() or _start_ticks(group) is not None:
+        # ours only if the keeper that wrote its state ran since this boot, the service it started is still
+        # alive (the same pid and start time) in that group, and no other process took the group's id
+        state = read_state(self.keeper_path)
+        child, ticks = state.get("child"), state.get("child_ticks")
+        if (state.get("boot") != boot_id() or _start_ticks(group) is not None or child is None
+                or _start_ticks(child) != ticks or ticks is None):
             return
-        left = [pid for pid, _, g in process_table() if g == group and _start_ticks(pid) is not None]
+        table = process_table()
+        if not any(pid == child and g == group for pid, _, g in table):
+            return
+        left = [pid for pid, _, g in table if g == group and _start_ticks(pid) is not None]
         if left:
             print(f"{self.name}: ending {len(left)} processes its dead keeper left (group {group})", flush=True)
             self._signal(group, signal.SIGKILL)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from spark_jobs.keeper import read_state
+from spark_jobs.processes import LocalProcess
 
 
 def alive(pid: int) -> bool:
@@ -103,3 +104,32 @@ def _parent(pid: int) -> int:
     except OSError:
         return -1
     return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+class Sleeper(LocalProcess):
+    name = "sleeper"
+
+    def command(self) -> list[str]:
+        return ["sleep", "300"]
+
+    def healthy(self) -> bool:
+        return self.main_pid() is not None
+
+
+def test_a_service_left_running_by_a_killed_keeper_never_runs_twice(tmp_path):
+    """Its keeper SIGKILLed alone, the service runs on unkept; the next start (or stop) ends it first."""
+    svc = Sleeper(tmp_path)
+    svc.start()
+    try:
+        keeper, child = svc.pid(), svc.main_pid()
+        os.kill(keeper, signal.SIGKILL)
+        assert wait(lambda: svc.pid() is None) and alive(child)
+        svc.start()
+        assert not alive(child) and svc.main_pid() not in (None, child)
+        orphan = svc.main_pid()
+        os.kill(svc.pid(), signal.SIGKILL)
+        assert wait(lambda: svc.pid() is None) and alive(orphan)
+        svc.stop()
+        assert wait(lambda: not alive(orphan))
+    finally:
+        svc.stop()
