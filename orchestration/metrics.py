@@ -39,7 +39,7 @@ def keeper_states(folder: Optional[Path]) -> dict[str, dict]:
 
 def _alive(pid, ticks) -> bool:
     """The process the keeper recorded, alive: the same pid and start time (a reused pid is another)."""
-    from spark_jobs.keeper import start_ticks
+    from spark_jobs.processes import start_ticks
 
     try:
         return pid is not None and ticks is not None and start_ticks(int(pid)) == ticks

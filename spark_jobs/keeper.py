@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from spark_jobs.processes import children, process_table, start_ticks
+
 MAX_PAUSE_S = 30.0
 QUICK_S = 120.0  # a run shorter than this counts as a failure to start (a Spark driver boots in ~1 min)
 
@@ -53,46 +55,6 @@ def write_state(path: Path, state: dict) -> None:
     tmp.replace(path)
 
 
-def start_ticks(pid: int) -> Optional[str]:
-    """The process's start time in clock ticks since boot (None when it is gone or a zombie)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    return None if fields[0] == "Z" else fields[19]
-
-
-def group_members(pgid: int) -> list[int]:
-    """Every live process of a process group (from /proc)."""
-    members = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(proc.name))
-    return members
-
-
-def children_of(pid: int) -> list[int]:
-    kids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
-            kids.append(int(proc.name))
-    return kids
-
-
 def kill_leftovers(grace_s: float = 0.0) -> None:
     """End whatever the command left in our process group (never the keeper itself): with a grace
     period (a clean stop's children), SIGTERM and a wait first; then SIGKILL."""
@@ -100,7 +62,7 @@ def kill_leftovers(grace_s: float = 0.0) -> None:
 
     def others() -> list[int]:
         reap()
-        return [p for p in group_members(os.getpgrp()) if p != me]
+        return [pid for pid, _, group in process_table() if group == os.getpgrp() and pid != me and start_ticks(pid)]
 
     def signal_all(pids: list[int], sig: int) -> None:
         for pid in pids:
@@ -150,7 +112,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         stopping = True
         if child is None or child.poll() is not None:
             return
-        targets = children_of(child.pid) if args.stop_grandchildren else [child.pid]
+        targets = children(child.pid) if args.stop_grandchildren else [child.pid]
         for pid in targets or [child.pid]:
             try:
                 os.kill(pid, signum)

@@ -31,7 +31,7 @@ class ServiceError(RuntimeError):
     pass
 
 
-def _start_ticks(pid: int) -> Optional[str]:
+def start_ticks(pid: int) -> Optional[str]:
     """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -129,7 +129,7 @@ class LocalProcess:
             pid = int(pid_text)
         except (OSError, ValueError):
             return None
-        return pid if _start_ticks(pid) == ticks else None
+        return pid if start_ticks(pid) == ticks else None
 
     def starting(self) -> bool:
         """Running, not healthy yet, and started less than `startup_timeout` ago (by `start`, or again
@@ -174,7 +174,7 @@ class LocalProcess:
                 [*keeper, *self.command()], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=env, cwd=self.data_dir, start_new_session=True,
             )
-        ticks = _start_ticks(proc.pid)
+        ticks = start_ticks(proc.pid)
         self.pid_path.write_text(f"{proc.pid} {ticks}\n")
         try:
             self.wait_healthy(proc)
@@ -238,18 +238,18 @@ class LocalProcess:
         # alive (the same pid and start time) in that group, and no other process took the group's id
         state = read_state(self.keeper_path)
         child, ticks = state.get("child"), state.get("child_ticks")
-        if (state.get("boot") != boot_id() or _start_ticks(group) is not None or child is None
-                or _start_ticks(child) != ticks or ticks is None):
+        if (state.get("boot") != boot_id() or start_ticks(group) is not None or child is None
+                or start_ticks(child) != ticks or ticks is None):
             return
         table = process_table()
         if not any(pid == child and g == group for pid, _, g in table):
             return
-        left = [pid for pid, _, g in table if g == group and _start_ticks(pid) is not None]
+        left = [pid for pid, _, g in table if g == group and start_ticks(pid) is not None]
         if left:
             print(f"{self.name}: ending {len(left)} processes its dead keeper left (group {group})", flush=True)
             self._signal(group, signal.SIGKILL)
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and any(_start_ticks(p) is not None for p in left):
+            while time.monotonic() < deadline and any(start_ticks(p) is not None for p in left):
                 time.sleep(0.1)
 
     def crash(self) -> Optional[int]:
