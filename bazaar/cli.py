@@ -152,11 +152,14 @@ def _keys():
 @click.option("--name", required=True, help="A name for the key's holder, unique (e.g. the game server's).")
 @click.option("--rate", type=click.IntRange(1), default=None,
               help="Requests per second the key may make (default: BAZAAR_KEY_RATE, 1000).")
+@click.option("--scope", type=click.Choice(["backend", "admin"]), default="backend", show_default=True,
+              help="backend: players, trades, offers, player tokens; admin: also what reads the whole economy "
+                   "(/economy/totals).")
 @profile_option
-def keys_create(name: str, rate: Optional[int]) -> None:
+def keys_create(name: str, rate: Optional[int], scope: str) -> None:
     """Print a new key, alone on one line: the only time it is shown (only its hash is kept)."""
     with _keys() as store:
-        key = store.create(name, rate or get_stack().engine.key_rate)
+        key = store.create(name, rate or get_stack().engine.key_rate, scope)
     click.echo(key)
 
 
@@ -166,10 +169,10 @@ def keys_list() -> None:
     """Name, creation, last use and rate of every key (never the key itself)."""
     with _keys() as store:
         listed = store.list()
-    table = Table("name", "created (UTC)", "last used (UTC)", "rate (req/s)")
+    table = Table("name", "scope", "created (UTC)", "last used (UTC)", "rate (req/s)")
     short = lambda iso: iso.replace("T", " ")[:19] if iso else "never"  # noqa: E731
     for k in listed:
-        table.add_row(k.name, short(k.created), short(k.last_used), f"{k.rate:,}")
+        table.add_row(k.name, k.scope, short(k.created), short(k.last_used), f"{k.rate:,}")
     console.print(table)
 
 
@@ -177,10 +180,27 @@ def keys_list() -> None:
 @click.argument("name")
 @profile_option
 def keys_revoke(name: str) -> None:
-    """Revoke a key by name: the next request with it, on any worker, is a 401."""
+    """Revoke a key by name: the next request with it, or with a player token it minted, on any worker,
+    is a 401."""
     with _keys() as store:
         store.revoke(name)
-    console.print(f"revoked {name!r}")
+    console.print(f"revoked {name!r} and the player tokens it minted")
+
+
+@main.group()
+def tokens() -> None:
+    """Player tokens: revoke a player's (the game backend mints them with its key)."""
+
+
+@tokens.command("revoke")
+@click.option("--player", "player_id", type=click.IntRange(1), required=True, help="The player's id.")
+@profile_option
+def tokens_revoke(player_id: int) -> None:
+    """Refuse every token of the player minted so far, on the next request on any worker (tokens the game
+    mints from now on hold)."""
+    with _keys() as store:
+        before = store.revoke_player_tokens(player_id)
+    console.print(f"player {player_id}'s tokens minted before {before} are revoked")
 
 
 @main.command()

@@ -6,7 +6,14 @@ its SHA-256 (a key is random, so a plain hash cannot be reversed by guessing),
 with a name, the creation time, the last use and a rate:
 
 - `{ns}:apikeys`          hash: name -> the key's hash (names are unique)
-- `{ns}:apikey:{hash}`    hash: name, created, rate, and the token bucket (tokens, ts, used)
+- `{ns}:apikey:{hash}`    hash: name, created, rate, scope, and the token bucket (tokens, ts, used)
+- `{ns}:tokens-revoked:{player}`  the player's tokens minted before this time (µs) are refused
+
+A key has a scope: `backend` (the game backend: players, trades, offers, player tokens) or
+`admin` (all that, and what reads the whole economy: `GET /economy/totals`).  A key stored
+before keys had scopes is a `backend` key.  A player token names the key that minted it, so
+a revoked key's tokens are refused too, as are a player's tokens minted before
+`DELETE /players/{id}/tokens` (or `bazaar tokens revoke --player N`).
 
 Every request but `GET /health`, `/openapi.json` and `/docs` sends
 `Authorization: Bearer <key>`.  One Lua step (`authorize.lua`) checks the key and
@@ -27,6 +34,7 @@ import hashlib
 import math
 import re
 import secrets
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,8 +45,8 @@ import redis
 from flask import Flask, current_app, g, request
 
 from engine.errors import ApiError
+from engine.tokens import MAX_TTL_S, Claims, TokenProblem, Tokens
 from engine.tokens import PREFIX as TOKEN_PREFIX
-from engine.tokens import TokenProblem, Tokens
 from engine.store import redis_errors
 
 PREFIX = "bzk_"
@@ -46,6 +54,8 @@ KEY_BYTES = 32
 KEY_FORMAT = re.compile(r"bzk_[A-Za-z0-9_-]{43}")  # what `new_key` makes
 NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PUBLIC_ENDPOINTS = frozenset({"meta.health", "meta.openapi", "meta.docs", "metrics"})
+SCOPES = ("backend", "admin")
+ADMIN_ENDPOINTS = frozenset({"offers.totals"})  # what only an admin key may call
 CHALLENGE = 'Bearer realm="bazaar"'
 
 
@@ -59,6 +69,7 @@ class KeyInfo:
     created: str
     last_used: Optional[str]
     rate: int
+    scope: str
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ class Verdict:
     allowed: bool
     name: Optional[str] = None
     retry_after_ms: Optional[int] = None
+    scope: str = "backend"
 
 
 def new_key() -> str:
@@ -97,27 +109,43 @@ class Keys:
         self.k_names = f"{namespace}:apikeys"
         self.prefix = f"{namespace}:apikey:"
         self.player_buckets = f"{namespace}:player-bucket:"
+        self.tokens_revoked = f"{namespace}:tokens-revoked:"
         lua = resources.files("engine").joinpath("lua")
         self._authorize = client.register_script(lua.joinpath("authorize.lua").read_text())
-        self._bucket = client.register_script(lua.joinpath("bucket.lua").read_text())
+        self._player_token = client.register_script(lua.joinpath("player_token.lua").read_text())
 
-    def create(self, name: str, rate: int) -> str:
+    def create(self, name: str, rate: int, scope: str = "backend") -> str:
         """A new key under a new name; the key itself is returned once and stored nowhere."""
         key = new_key()
-        self.register(name, key, rate)
+        self.register(name, key, rate, scope)
         return key
 
-    def register(self, name: str, key: str, rate: int) -> None:
+    def register(self, name: str, key: str, rate: int, scope: str = "backend") -> None:
         """Store a key the caller made (the local stack's own, kept in a file) under a new name."""
         if not NAME.fullmatch(name):
             raise KeyProblem(f"a key's name is 1-64 letters, digits, '.', '_' or '-' (got {name!r})")
         if rate < 1:
             raise KeyProblem("a key's rate is at least 1 request per second")
+        if scope not in SCOPES:
+            raise KeyProblem(f"a key's scope is one of {', '.join(SCOPES)} (got {scope!r})")
         digest = key_hash(key)
         if not self.r.hsetnx(self.k_names, name, digest):
             raise KeyProblem(f"a key named {name!r} exists; revoke it first or choose another name")
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.r.hset(self.prefix + digest, mapping={"name": name, "created": created, "rate": rate})
+        self.r.hset(self.prefix + digest, mapping={"name": name, "created": created, "rate": rate, "scope": scope})
+
+    def scope(self, name: str) -> Optional[str]:
+        """The scope of the key with this name, if there is one."""
+        digest = self.lookup(name)
+        return (self.r.hget(self.prefix + digest, "scope") or b"backend").decode() if digest else None
+
+    def set_scope(self, name: str, scope: str) -> None:
+        if scope not in SCOPES:
+            raise KeyProblem(f"a key's scope is one of {', '.join(SCOPES)} (got {scope!r})")
+        digest = self.lookup(name)
+        if digest is None:
+            raise KeyProblem(f"no key named {name!r}; `bazaar keys list` shows the names")
+        self.r.hset(self.prefix + digest, "scope", scope)
 
     def lookup(self, name: str) -> Optional[str]:
         """The hash of the key with this name, if there is one."""
@@ -128,11 +156,11 @@ class Keys:
         names = {n.decode(): d.decode() for n, d in self.r.hgetall(self.k_names).items()}
         pipe = self.r.pipeline(transaction=False)
         for digest in names.values():
-            pipe.hmget(self.prefix + digest, "created", "used", "rate")
+            pipe.hmget(self.prefix + digest, "created", "used", "rate", "scope")
         out = []
-        for name, (created, used, rate) in zip(names, pipe.execute()):
+        for name, (created, used, rate, scope) in zip(names, pipe.execute()):
             if created is not None:
-                out.append(KeyInfo(name, created.decode(), _iso_ms(used), int(rate)))
+                out.append(KeyInfo(name, created.decode(), _iso_ms(used), int(rate), (scope or b"backend").decode()))
         return sorted(out, key=lambda k: k.created)
 
     def revoke(self, name: str) -> None:
@@ -153,9 +181,23 @@ class Keys:
         (a round trip of its own), so a NOSCRIPT answer is handled by `load_scripts` instead."""
         pipe.evalsha(self._authorize.sha, 1, self.prefix + key_hash(key))
 
-    def take_player_token(self, player_id: int, rate: int) -> int:
-        """A token from the player's bucket (shared by all its tokens): 0, or the ms until one comes back."""
-        return int(self._bucket(keys=[f"{self.player_buckets}{player_id}"], args=[rate]))
+    def check_player_token(self, claims: Claims, rate: int) -> tuple[Optional[str], int]:
+        """Whether a player token still holds (its key not revoked, the player's tokens not revoked since
+        it was minted), and a token taken from the player's bucket (shared by all its tokens):
+        (why it is refused or None, the ms until the bucket has a token or 0)."""
+        answer = self._player_token(keys=[self.prefix + claims.key, f"{self.tokens_revoked}{claims.player_id}",
+                                          f"{self.player_buckets}{claims.player_id}"],
+                                    args=[claims.issued_us, rate])
+        if answer[0] == 0:
+            return answer[1].decode(), 0
+        return None, int(answer[1]) if answer[0] == 2 else 0
+
+    def revoke_player_tokens(self, player_id: int, now: Optional[float] = None) -> str:
+        """Refuse every token of the player minted up to now (on the next request, on any worker); tokens
+        minted later hold. Returns the time, ISO 8601."""
+        now = time.time() if now is None else now
+        self.r.set(f"{self.tokens_revoked}{player_id}", int(now * 1_000_000), ex=MAX_TTL_S)
+        return datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="microseconds")
 
     def load_scripts(self) -> None:
         """Load `authorize.lua` into Redis (after a restart or SCRIPT FLUSH emptied its cache)."""
@@ -168,7 +210,7 @@ class Keys:
         name = answer[1].decode()
         if answer[0] == 2:
             return Verdict(False, name, int(answer[2]))
-        return Verdict(True, name)
+        return Verdict(True, name, scope=answer[2].decode() if len(answer) > 2 else "backend")
 
 
 # -- the Flask side -----------------------------------------------------------
@@ -207,6 +249,9 @@ def enforce(verdict: Verdict) -> None:
                        reason="key_rate", headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after_ms / 1000)))})
     if not verdict.allowed:
         raise _unauthorized("unknown or revoked API key", "invalid_token")
+    if request.endpoint in ADMIN_ENDPOINTS and verdict.scope != "admin":
+        raise ApiError(403, "forbidden", f"key {verdict.name!r} is a {verdict.scope} key; this route needs an admin "
+                                         "key (`bazaar keys create --scope admin`)", reason="scope")
 
 
 class KeyCheck:
@@ -280,16 +325,22 @@ def _as_player(token: str) -> None:
     if tokens is None:
         raise _unauthorized("this engine takes no player tokens (BAZAAR_TOKEN_SECRET is unset)", "invalid_token")
     try:
-        player_id = tokens.player(token)
+        claims = tokens.claims(token)
     except TokenProblem as exc:
         raise _unauthorized(str(exc), "invalid_token") from None
+    player_id = claims.player_id
     route = (request.endpoint, "GET" if request.method == "HEAD" else request.method)
     if route not in PLAYER_ROUTES or (PLAYER_ROUTES[route] is not None
                                       and (request.view_args or {}).get(PLAYER_ROUTES[route]) != player_id):
         raise forbidden(player_id)
-    keys = get_keys()
     with redis_errors():
-        wait_ms = keys.take_player_token(player_id, current_app.config["BAZAAR_SETTINGS"].player_rate)
+        refused, wait_ms = get_keys().check_player_token(claims, current_app.config["BAZAAR_SETTINGS"].player_rate)
+    if refused == "key_revoked":
+        raise _unauthorized("the API key that minted this token is revoked; ask the game for a new token",
+                            "invalid_token")
+    if refused:
+        raise _unauthorized("this player's tokens were revoked after this one was minted; ask the game for a new "
+                            "one", "invalid_token")
     if wait_ms:
         raise ApiError(429, "rate_limited", f"player {player_id} is over its rate; retry after the delay given",
                        reason="player_rate", headers={"Retry-After": str(max(1, math.ceil(wait_ms / 1000)))})

@@ -89,6 +89,11 @@ class TokenOut(BaseModel):
     expires_at: str = Field(description="ISO-8601 UTC.")
 
 
+class TokensRevoked(BaseModel):
+    player_id: int
+    revoked_before: str = Field(description="ISO-8601 UTC: the player's tokens minted before it are refused.")
+
+
 class Goods(BaseModel):
     items: list[dict[str, int]] = Field(description="`item_id` and `quantity` of each item line.")
     gold: int
@@ -159,9 +164,10 @@ PLAYER_ID = {"name": "player_id", "in": "path", "required": True,
              "schema": {"type": "integer", "minimum": 1, "maximum": 2**53}}
 
 SECURED_ERRORS = {
-    "401": ("Missing, malformed, unknown or revoked API key, or an expired or forged player token; nothing "
-            "changed.", ("WWW-Authenticate",)),
-    "403": ("`forbidden`: a player token on a route, player or offer that is not its own; nothing changed.", ()),
+    "401": ("Missing, malformed, unknown or revoked API key, or an expired, forged or revoked player token (its "
+            "key revoked, or the player's tokens); nothing changed.", ("WWW-Authenticate",)),
+    "403": ("`forbidden`: a player token on a route, player or offer that is not its own, or a backend key on an "
+            "admin route; nothing changed.", ()),
     "405": ("The route does not take this method.", ("Allow",)),
     "429": ("The API key is over its rate (`rate_limited`).", ("Retry-After",)),
     "500": ("The engine failed (`internal_error`); logged under `request_id`.", ()),
@@ -179,7 +185,7 @@ WRITE_ERRORS = {
 @cache
 def spec() -> dict[str, Any]:
     models = [(m, "validation") for m in (CreatePlayerIn, TradeIn)]
-    models += [(m, "serialization") for m in (PlayerState, TradeResult, Error, Health, TokenOut, HistoryPage,
+    models += [(m, "serialization") for m in (PlayerState, TradeResult, Error, Health, TokenOut, TokensRevoked, HistoryPage,
                                                AcceptResult, OfferOut, OfferChange, OfferPage, Totals)]
     models += [(TokenIn, "validation"), (OfferIn, "validation")]
     refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
@@ -229,7 +235,12 @@ def spec() -> dict[str, Any]:
                               "404": _json(ref[Error], "No such player."),
                               **errors(SECURED_ERRORS, {k: v for k, v in WRITE_ERRORS.items() if k != "422"}),
                               "503": _json(ref[Error], "`tokens_unavailable` (no BAZAAR_TOKEN_SECRET), or "
-                                                       "`store_unavailable`.", ("Retry-After",))}}},
+                                                       "`store_unavailable`.", ("Retry-After",))}},
+                "delete": {
+                "summary": "Revoke the player's tokens minted so far, on every worker at once (API key only).",
+                "parameters": [PLAYER_ID],
+                "responses": {"200": _json(ref[TokensRevoked], "Revoked; tokens minted from now on hold."),
+                              "404": _json(ref[Error], "No such player."), **secured}}},
             "/players/{player_id}/trades": {"get": {
                 "summary": "The player's trades, newest first (API key, or the player's own token).",
                 "security": [{"apiKey": []}, {"playerToken": []}],
@@ -296,7 +307,8 @@ def spec() -> dict[str, Any]:
                                                        "unknown."),
                               "404": _json(ref[Error], "No such player."), **secured}}},
             "/economy/totals": {"get": {
-                "summary": "Gold and units per item in inventories and in escrow, counted atomically (API key).",
+                "summary": "Gold and units per item in inventories and in escrow, counted atomically (an admin "
+                           "key: `bazaar keys create --scope admin`).",
                 "responses": {"200": _json(ref[Totals], "The totals."), **secured}}},
             "/health": {"get": {"summary": "Liveness, checking Redis.", **public,
                                 "responses": {"200": _json(ref[Health], "Healthy."),

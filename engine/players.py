@@ -1,8 +1,9 @@
-"""Player routes: create one, read one, mint a player token for one, read one's trade history."""
+"""Player routes: create one, read one, mint a player token for one or revoke its tokens, read one's
+trade history."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 
 from engine import auth, catalog, idempotency
 from engine.body import json_body
@@ -10,7 +11,7 @@ from engine.db import get_rng, get_store
 from engine.errors import RETRY, ApiError
 from engine.rules import Player
 from engine.schemas import CreatePlayerIn, HistoryQuery, TokenIn
-from engine.store import Answer, UsernameTaken
+from engine.store import Answer, UsernameTaken, redis_errors
 
 bp = Blueprint("players", __name__)
 
@@ -55,8 +56,18 @@ def mint_token(player_id: int):
                                                   "(32+ characters) in its environment", headers=RETRY)
     if get_store().get_player(player_id) is None:
         raise ApiError(404, "unknown_player", f"no player with id {player_id}")
-    minted = tokens.mint(player_id, body.ttl_s)
+    minted = tokens.mint(player_id, auth.key_hash(g.credential), body.ttl_s)
     return {"token": minted.token, "player_id": minted.player_id, "expires_at": minted.expires_at}, 201
+
+
+@bp.delete("/players/<int:player_id>/tokens")
+def revoke_tokens(player_id: int):
+    """Refuse every token of this player minted so far (the game's API key only); tokens minted later hold."""
+    if get_store().get_player(player_id) is None:
+        raise ApiError(404, "unknown_player", f"no player with id {player_id}")
+    with redis_errors():
+        before = auth.get_keys().revoke_player_tokens(player_id)
+    return {"player_id": player_id, "revoked_before": before}
 
 
 @bp.get("/players/<int:player_id>/trades")

@@ -2,10 +2,13 @@
 
 The game backend (with its API key) mints one with `POST /players/{id}/tokens`;
 the player then sends `Authorization: Bearer bzp_...`.  A token is the player's
-id and its expiry, signed with `BAZAAR_TOKEN_SECRET` by itsdangerous (HMAC-SHA1
-over a salted key derived from the secret; Flask's own dependency).  Nothing is
-stored: a token holds until it expires (at most 24 h), and changing the secret
-ends every token at once.  What a token may call is decided in `engine.auth`.
+id, its expiry, the key that minted it (the key's SHA-256, as Redis keeps it) and
+when it was minted, signed with `BAZAAR_TOKEN_SECRET` by itsdangerous (HMAC-SHA1
+over a salted key derived from the secret; Flask's own dependency).  No token is
+stored: a token holds until it expires (at most 24 h), until the key that minted
+it is revoked, or until the player's tokens are revoked (`engine.auth` checks
+both in Redis on every request); changing the secret ends every token at once.
+What a token may call is decided in `engine.auth`.
 """
 
 from __future__ import annotations
@@ -34,21 +37,35 @@ class Minted:
     expires_at: str
 
 
+@dataclass(frozen=True)
+class Claims:
+    player_id: int
+    key: str  # the SHA-256 (hex) of the API key that minted the token
+    issued_us: int  # when it was minted, in microseconds since the epoch
+
+
 class Tokens:
     def __init__(self, secret: str):
         if len(secret) < 32:
             raise ValueError("BAZAAR_TOKEN_SECRET must be at least 32 characters")
         self._signer = URLSafeSerializer(secret, salt=SALT)
 
-    def mint(self, player_id: int, ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> Minted:
+    def mint(self, player_id: int, key: str, ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> Minted:
+        """A token for the player, minted by the API key whose SHA-256 is `key`."""
         if not 1 <= ttl_s <= MAX_TTL_S:
             raise ValueError(f"ttl_s must be 1..{MAX_TTL_S}")
-        expires = math.ceil((time.time() if now is None else now) + ttl_s)
-        token = PREFIX + self._signer.dumps({"p": player_id, "x": expires})
+        now = time.time() if now is None else now
+        expires = math.ceil(now + ttl_s)
+        token = PREFIX + self._signer.dumps({"p": player_id, "x": expires, "k": key, "i": int(now * 1_000_000)})
         return Minted(token, player_id, datetime.fromtimestamp(expires, timezone.utc).isoformat())
 
     def player(self, token: str, now: float | None = None) -> int:
         """The player a valid token acts for; TokenProblem otherwise."""
+        return self.claims(token, now).player_id
+
+    def claims(self, token: str, now: float | None = None) -> Claims:
+        """What a valid token says (its key and the player's revocations are Redis' to check);
+        TokenProblem otherwise."""
         if not token.startswith(PREFIX):
             raise TokenProblem("not a player token")
         try:
@@ -60,4 +77,7 @@ class Tokens:
             raise TokenProblem("the token's claims are not a player's")
         if claims["x"] <= (time.time() if now is None else now):
             raise TokenProblem("the token has expired; ask the game for a new one")
-        return claims["p"]
+        if not (isinstance(claims.get("k"), str) and isinstance(claims.get("i"), int)):
+            raise TokenProblem("the token does not name the key that minted it (minted by an older engine); "
+                               "ask the game for a new one")
+        return Claims(claims["p"], claims["k"], claims["i"])

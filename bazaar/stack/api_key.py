@@ -1,7 +1,8 @@
 """The local stack's own API key, for its tools: the simulator, the demo, the benchmarks, the tests.
 
 Made on the first `bazaar up` (once Redis answers), kept at HOME/api-key (mode 0600 from
-its creation) and registered under the name `bazaar-local`.  A later `up` registers the
+its creation) and registered under the name `bazaar-local`, with the admin scope (the operator's
+tools read `/economy/totals`).  A later `up` registers the
 file's key again if Redis lost it, so the file always opens the stack.  `BAZAAR_API_KEY`
 in the environment wins over the file (`Stack.api_key`).
 """
@@ -33,7 +34,9 @@ def ensure_stack_key(stack: Stack) -> str:
         if digest != key_hash(key):
             if digest is not None:  # the name holds a key whose file is gone: the file's key replaces it
                 keys.revoke(NAME)
-            keys.register(NAME, key, RATE)
+            keys.register(NAME, key, RATE, "admin")
+        elif keys.scope(NAME) != "admin":  # registered before keys had scopes
+            keys.set_scope(NAME, "admin")
     finally:
         client.close()
     return key

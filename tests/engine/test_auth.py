@@ -175,11 +175,15 @@ def test_stack_key_file_is_private_and_reregistered_after_a_flush(stack, redis_c
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
-def bazaar_keys(stack, *args):
+def bazaar_cli(stack, *args):
     env = {**os.environ, "BAZAAR_HOME": str(stack.home), "BAZAAR_REDIS_PORT": str(stack.local.redis_port),
-           "BAZAAR_NAMESPACE": stack.redis.namespace}
-    return subprocess.run([sys.executable, "-m", "bazaar", "keys", *args], env=env, capture_output=True,
+           "BAZAAR_NAMESPACE": stack.redis.namespace, "COLUMNS": "200"}  # a table's rows on one line each
+    return subprocess.run([sys.executable, "-m", "bazaar", *args], env=env, capture_output=True,
                           text=True, timeout=60)
+
+
+def bazaar_keys(stack, *args):
+    return bazaar_cli(stack, "keys", *args)
 
 
 def test_keys_cli_create_list_revoke(stack, keys):
@@ -189,7 +193,7 @@ def test_keys_cli_create_list_revoke(stack, keys):
     key = made.stdout.strip()
     assert keys.authorize(key).allowed
     listed = bazaar_keys(stack, "list")
-    row = r"game-server\s*│\s*20\d\d-\d\d-\d\d \d\d:\d\d:\d\d\s*│\s*20\d\d-[-\d]+ [:\d]+\s*│\s*25\s*│"
+    row = r"game-server\s*│\s*backend\s*│\s*20\d\d-\d\d-\d\d \d\d:\d\d:\d\d\s*│\s*20\d\d-[-\d]+ [:\d]+\s*│\s*25\s*│"
     assert re.search(row, listed.stdout), listed.stdout  # used once (the check above), rate 25
     assert key not in listed.stdout
     assert bazaar_keys(stack, "create", "--name", "game-server").returncode == 1  # names are unique
@@ -197,6 +201,33 @@ def test_keys_cli_create_list_revoke(stack, keys):
     assert gone.returncode == 0 and not keys.authorize(key).allowed
     again = bazaar_keys(stack, "revoke", "game-server")
     assert again.returncode == 1 and "no key named 'game-server'" in again.stderr
+    admin = bazaar_keys(stack, "create", "--name", "ops", "--scope", "admin")
+    assert admin.returncode == 0 and keys.authorize(admin.stdout.strip()).scope == "admin"
+    assert re.search(r"ops\s*│\s*admin\s*│", bazaar_keys(stack, "list").stdout)
+    assert bazaar_keys(stack, "create", "--name", "x", "--scope", "root").returncode == 2
+
+
+def test_only_an_admin_key_reads_the_economys_totals(engine, keys, redis_client, stack, api_key):
+    backend, admin = keys.create("game", 100), keys.create("ops", 100, "admin")
+    read = lambda key: requests.get(f"{engine}/economy/totals", headers={"Authorization": f"Bearer {key}"},  # noqa: E731
+                                    timeout=10)
+    refused = read(backend)
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    assert "admin key" in refused.json()["message"]
+    assert read(admin).status_code == 200 and read(api_key).status_code == 200  # the stack's own key is admin
+    for method, path, body in (("put", "/create_player", None), ("get", "/players/1", None),
+                               ("post", "/players/1/tokens", None)):  # a backend key plays
+        r = requests.request(method, f"{engine}{path}", json=body, headers={"Authorization": f"Bearer {backend}"},
+                             timeout=10)
+        assert r.status_code in (200, 201), (path, r.text)
+    with pytest.raises(Exception, match="scope is one of"):
+        keys.create("wide", 10, "root")
+    # a key stored before keys had scopes is a backend key; the stack's own is made admin again by `bazaar up`
+    redis_client.hdel(keys.prefix + key_hash(admin), "scope")
+    assert read(admin).status_code == 403
+    redis_client.hdel(keys.prefix + key_hash(api_key), "scope")
+    assert read(api_key).status_code == 403
+    assert ensure_stack_key(stack) == api_key and read(api_key).status_code == 200
 
 
 def ab(*args):

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from engine import create_app
+from engine.auth import key_hash
 from engine.db import make_store
 from engine.offerbook import OfferBook
 from engine.store import Idem
@@ -434,7 +435,7 @@ def test_a_player_token_acts_on_its_own_offers_only(served, auth, redis_client, 
     short = mint(served, auth, 1, ttl_s=1)["token"]
     good = mint(served, auth, 1)["token"]
     time.sleep(2.1)
-    other = Tokens("x" * 48).mint(1).token
+    other = Tokens("x" * 48).mint(1, key_hash(auth["Authorization"].split()[1])).token
     before = snapshot(redis_client, stack)
     for bad in (short, other, good[:-4]):
         for method, path in (("get", "/players/1/offers"), ("post", "/offers"), ("get", f"/offers/{to_me}"),

@@ -13,36 +13,42 @@ import requests
 
 from engine import create_app
 from engine.db import make_store
-from engine.tokens import Tokens, TokenProblem
-from tests.engine.test_auth import snapshot
+from engine.auth import Keys, key_hash
+from engine.tokens import SALT, Claims, Tokens, TokenProblem
+from itsdangerous import URLSafeSerializer
+from tests.engine.test_auth import bazaar_cli, snapshot
 from tests.pipeline import authorized
 
 SECRET = "s" * 40
+KEY = "ab" * 32  # an API key's SHA-256, as a token names the key that minted it
 
 
 # -- the tokens themselves (pure) ------------------------------------------------
 def test_token_round_trip_and_every_way_to_be_refused():
     tokens = Tokens(SECRET)
-    minted = tokens.mint(7, 60, now=1_000)
+    minted = tokens.mint(7, KEY, 60, now=1_000.25)
     assert minted.token.startswith("bzp_") and minted.player_id == 7
-    assert datetime.fromisoformat(minted.expires_at).timestamp() == 1_060
+    assert datetime.fromisoformat(minted.expires_at).timestamp() == 1_061  # rounded up to the second
     assert tokens.player(minted.token, now=1_059) == 7
+    assert tokens.claims(minted.token, now=1_059) == Claims(7, KEY, 1_000_250_000)  # its key, minted in µs
     body, sig = minted.token.rsplit(".", 1)
     forged = {
         "expired": minted.token,
-        "other secret": Tokens("t" * 40).mint(7, 60, now=1_000).token,
+        "other secret": Tokens("t" * 40).mint(7, KEY, 60, now=1_000).token,
         "truncated": minted.token[:-3],
         "tampered signature": f"{body}.{sig[::-1]}",
         "an API key": "bzk_" + "a" * 43,
+        # signed with the secret, but as an engine before tokens named their key minted them
+        "no key named": "bzp_" + URLSafeSerializer(SECRET, salt=SALT).dumps({"p": 7, "x": 2_000}),
     }
     for name, token in forged.items():
         with pytest.raises(TokenProblem):
-            tokens.player(token, now=1_060 if name == "expired" else 1_001)
+            tokens.player(token, now=1_061 if name == "expired" else 1_001)
     with pytest.raises(ValueError):
         Tokens("short")
     for ttl in (0, 24 * 3600 + 1):
         with pytest.raises(ValueError):
-            tokens.mint(7, ttl)
+            tokens.mint(7, KEY, ttl)
 
 
 # -- authorization, under the engine's server (granian) -------------------------------------------------
@@ -104,7 +110,7 @@ def test_expired_forged_and_truncated_tokens_are_401(players, auth, redis_client
     short = mint(players, auth, 1, ttl_s=1)["token"]
     good = mint(players, auth, 1)["token"]
     time.sleep(2.1)  # expiry has a one-second grain
-    other = Tokens("x" * 48).mint(1).token
+    other = Tokens("x" * 48).mint(1, key_hash(auth["Authorization"].split()[1])).token
     before = snapshot(redis_client, stack)
     for token in (short, other, good[:-4], good.replace("bzp_", "bzp_A", 1)):
         for method, path in (("get", "/players/1"), ("get", "/players/1/trades"), ("post", "/trade")):
@@ -112,6 +118,47 @@ def test_expired_forged_and_truncated_tokens_are_401(players, auth, redis_client
             assert r.status_code == 401 and r.json()["error"] == "unauthorized", (token, path, r.text)
             assert "invalid_token" in r.headers["WWW-Authenticate"]
     assert snapshot(redis_client, stack) == before
+
+
+def test_a_token_dies_with_its_key_and_a_players_tokens_can_be_revoked(players, auth, redis_client, stack):
+    keys = Keys(redis_client, stack.redis.namespace)
+    minter = {"Authorization": f"Bearer {keys.create('minter', 100)}"}
+    bearer = lambda token: {"Authorization": f"Bearer {token}"}  # noqa: E731
+    by_minter = mint(players, minter, 1)["token"]
+    mine, theirs = mint(players, auth, 1)["token"], mint(players, auth, 2)["token"]
+    reads = lambda: [requests.get(f"{players}/players/{p}", headers=bearer(t), timeout=10)  # noqa: E731
+                     for p, t in ((1, by_minter), (1, mine), (2, theirs))]
+    assert [r.status_code for r in reads()] == [200, 200, 200]
+
+    keys.revoke("minter")  # its tokens go with it, on the next request; the other key's hold
+    first, second, third = reads()
+    assert first.status_code == 401 and "revoked" in first.json()["message"]
+    assert "invalid_token" in first.headers["WWW-Authenticate"]
+    assert (second.status_code, third.status_code) == (200, 200)
+
+    r = requests.delete(f"{players}/players/1/tokens", headers=auth, timeout=10)
+    assert r.status_code == 200 and r.json()["player_id"] == 1
+    assert abs(datetime.fromisoformat(r.json()["revoked_before"]).timestamp() - time.time()) < 5
+    _, second, third = reads()
+    assert second.status_code == 401 and "revoked" in second.json()["message"]
+    assert third.status_code == 200  # another player's token holds
+    fresh = mint(players, auth, 1)["token"]  # minted after the revocation: holds
+    assert requests.get(f"{players}/players/1", headers=bearer(fresh), timeout=10).status_code == 200
+
+    assert requests.delete(f"{players}/players/1/tokens", headers=bearer(fresh), timeout=10).status_code == 403
+    assert requests.delete(f"{players}/players/99/tokens", headers=auth, timeout=10).status_code == 404
+    assert requests.get(f"{players}/players/1", headers=bearer(fresh), timeout=10).status_code == 200
+
+
+def test_bazaar_tokens_revoke_refuses_a_players_tokens(players, auth, stack):
+    token = {"Authorization": f"Bearer {mint(players, auth, 2)['token']}"}
+    other = {"Authorization": f"Bearer {mint(players, auth, 1)['token']}"}
+    assert requests.get(f"{players}/players/2", headers=token, timeout=10).status_code == 200
+    done = bazaar_cli(stack, "tokens", "revoke", "--player", "2")
+    assert done.returncode == 0, done.stderr
+    assert requests.get(f"{players}/players/2", headers=token, timeout=10).status_code == 401
+    assert requests.get(f"{players}/players/1", headers=other, timeout=10).status_code == 200
+    assert bazaar_cli(stack, "tokens", "revoke", "--player", "0").returncode == 2  # a clear usage error
 
 
 # -- history -----------------------------------------------------------------------
@@ -178,7 +225,7 @@ def test_player_tokens_have_a_rate_of_their_own(stack, api_key):
 
 
 def test_an_engine_without_a_secret_mints_and_takes_no_tokens(stack, api_key):
-    minted = Tokens(stack.engine.token_secret.get_secret_value()).mint(1).token
+    minted = Tokens(stack.engine.token_secret.get_secret_value()).mint(1, key_hash(api_key)).token
     app = create_app(stack.engine.model_copy(update={"token_secret": None}))
     backend = authorized(app.test_client(), api_key)
     backend.put("/create_player")

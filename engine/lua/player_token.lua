@@ -1,0 +1,33 @@
+#!lua flags=allow-oom
+-- player_token.lua: check that a player token still holds, and take one token from the
+-- player's bucket, in one step (allow-oom: it only writes the bucket, as bucket.lua).
+--
+-- KEYS[1]  the record of the API key that minted the token (gone once the key is revoked)
+-- KEYS[2]  the player's tokens revoked before: a time in microseconds (it lapses with the
+--          longest a token can live)
+-- KEYS[3]  the player's bucket, a hash: tokens, ts (ms); it lapses when idle
+-- ARGV[1]  when the token was minted, in microseconds
+-- ARGV[2]  rate: tokens per second, and the bucket's size
+--
+-- Returns {0, 'key_revoked'} or {0, 'token_revoked'}: refused; {1}: allowed;
+-- {2, wait_ms}: the bucket is empty, a token comes back in wait_ms.
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'key_revoked'} end
+local before = tonumber(redis.call('GET', KEYS[2]))
+if before and tonumber(ARGV[1]) <= before then return {0, 'token_revoked'} end
+local rate = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rec = redis.call('HMGET', KEYS[3], 'tokens', 'ts')
+local tokens = tonumber(rec[1]) or rate
+local ts = tonumber(rec[2]) or now
+tokens = math.min(rate, tokens + math.max(0, now - ts) * rate / 1000)
+local wait = 0
+if tokens < 1 then
+  wait = math.ceil((1 - tokens) * 1000 / rate)
+else
+  tokens = tokens - 1
+end
+redis.call('HSET', KEYS[3], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[3], 60000)  -- a full bucket after a minute idle: the record can go
+if wait > 0 then return {2, wait} end
+return {1}
