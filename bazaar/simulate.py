@@ -67,7 +67,7 @@ class Summary:
     rejected: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     by_kind: Counter = field(default_factory=Counter)
-    offers: Counter = field(default_factory=Counter)  # opened, accepted, cancelled, expired, refused
+    offers: Counter = field(default_factory=Counter)  # opened, accepted, cancelled, expired, refused, accept refused
     seconds: float = 0.0
 
     @property
@@ -79,7 +79,8 @@ class Summary:
 class Truth:
     """What the simulator did: players as created, the cheaters and their accomplices, every
     trade as (kind, request, HTTP status, answer; with `offer_id` when it was an offer's accept),
-    every offer as it ended, and the states the offers left (into escrow, back from it)."""
+    every offer as it ended, the accepts the rules refused (offer events, not trades), and the
+    states the offers left (into escrow, back from it)."""
 
     seed: Optional[int]
     players: dict[int, dict] = field(default_factory=dict)
@@ -87,6 +88,7 @@ class Truth:
     trades: list[dict] = field(default_factory=list)
     offers: list[dict] = field(default_factory=list)
     states: list[dict] = field(default_factory=list)
+    refused_accepts: list[dict] = field(default_factory=list)
 
     @property
     def accomplices(self) -> set[int]:
@@ -95,10 +97,10 @@ class Truth:
     def executed(self, kind: Optional[str] = None) -> list[dict]:
         return [t for t in self.trades if t["status"] == 200 and kind in (None, t["kind"])]
 
-    LOGS = ("trades", "offers", "states")  # each in <name>.jsonl.gz
+    LOGS = ("trades", "offers", "states", "refused_accepts")  # each in <name>.jsonl.gz
 
     def save(self, folder: Path) -> Path:
-        """`truth.json` (seed, players, cheaters) and `trades`, `offers`, `states` as `.jsonl.gz`, in `folder`."""
+        """`truth.json` (seed, players, cheaters) and each of `LOGS` as `.jsonl.gz`, in `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "truth.json").write_text(json.dumps(
             {"seed": self.seed, "players": self.players, "cheaters": self.cheaters}))
@@ -113,7 +115,10 @@ class Truth:
         doc = json.loads((folder / "truth.json").read_text())
         logs = {}
         for name in cls.LOGS:
-            with gzip.open(folder / f"{name}.jsonl.gz", "rt") as f:
+            path = folder / f"{name}.jsonl.gz"
+            if not path.exists():  # saved before this log was kept
+                continue
+            with gzip.open(path, "rt") as f:
                 logs[name] = [json.loads(line) for line in f]
         return cls(doc["seed"], {int(k): v for k, v in doc["players"].items()},
                    {int(k): v for k, v in doc["cheaters"].items()}, **logs)
@@ -292,6 +297,12 @@ class Simulator:
             return
         if rng.random() < ACCEPT_SHARE:
             status, answer = self._safe_call("POST", f"/offers/{oid}/accept")
+            if status == 409 and answer.get("error") == "accept_refused":  # an offer event, not a trade
+                with self._lock:
+                    self.summary.offers["accept refused"] += 1
+                    self.truth.refused_accepts.append({"offer_id": oid, "fail_reason": answer["fail_reason"]})
+                self._cancel(oid)
+                return
             self._record(kind, body, status, answer, oid)
             if status == 200:
                 with self._lock:

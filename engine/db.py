@@ -46,8 +46,9 @@ def get_offerbook() -> OfferBook:
     book = current_app.extensions.get("bazaar_offers")
     if book is None:
         settings = current_app.config["BAZAAR_SETTINGS"]
-        book = current_app.extensions["bazaar_offers"] = OfferBook(get_store(), settings.max_open_offers,
-                                                                   settings.offer_keep_s)
+        book = current_app.extensions["bazaar_offers"] = OfferBook(
+            get_store(), settings.max_open_offers, settings.offer_keep_s,
+            (settings.offer_refusals_per_minute, settings.offer_refusals_per_minute / 60))
     return book
 
 

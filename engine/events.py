@@ -124,11 +124,12 @@ class Goods(_Frozen):
 
 class OfferEvent(Envelope):
     """A step of an offer: `opened` (the maker's `give` went into escrow), `accepted` (exchanged:
-    `trade_id` names the trade event), `cancelled` by its maker or `expired` (escrow returned)."""
+    `trade_id` names the trade event), `refused` (an accept a game rule refused, `reason` says which;
+    the offer stays open), `cancelled` by its maker or `expired` (escrow returned)."""
 
     event_type: Literal["offer"] = OFFER
     offer_id: str
-    action: Literal["opened", "accepted", "cancelled", "expired"]
+    action: Literal["opened", "accepted", "refused", "cancelled", "expired"]
     action_time: str = Field(pattern=TIME_PATTERN)
     from_player_id: int
     to_player_id: int
@@ -137,6 +138,7 @@ class OfferEvent(Envelope):
     created_at: str = Field(pattern=TIME_PATTERN)
     expires_at: str = Field(pattern=TIME_PATTERN)
     trade_id: Optional[str] = None
+    reason: Optional[str] = None
 
     @property
     def kafka_key(self) -> str:

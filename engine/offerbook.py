@@ -35,6 +35,7 @@ any number of accepts or cancels racing on one offer exactly one wins.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -47,6 +48,8 @@ from engine.store import (MAX_ATTEMPTS, Answer, Contention, Done, Idem, OfferOp,
 
 OPEN, ACCEPTED, CANCELLED, EXPIRED = "open", "accepted", "cancelled", "expired"
 STATUSES = (OPEN, ACCEPTED, CANCELLED, EXPIRED)
+REFUSED = "refused"  # an offer event, not a status: an accept a game rule refused (the offer stays open)
+ACCEPT_REFUSED = "accept_refused"
 OFFER_NOT_OPEN = "offer_not_open"
 OFFER_EXPIRED = "offer_expired"
 TOO_MANY_OPEN_OFFERS = "too_many_open_offers"
@@ -56,9 +59,9 @@ FIELDS = ("o", "st", "closed_at", "trade_id")
 class OfferRefused(Exception):
     """The request cannot be done on this offer: an HTTP status, a stable code, a message."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, retry_after_s: Optional[int] = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.retry_after_s = status, code, message, retry_after_s
 
 
 class UnknownOffer(Exception):
@@ -120,12 +123,13 @@ class OfferRecord:
                 "created_at": self.created_at, "expires_at": self.expires_at, "closed_at": self.closed_at,
                 "trade_id": self.trade_id}
 
-    def event(self, action: str, when: str, trade_id: Optional[str] = None) -> events.OfferEvent:
+    def event(self, action: str, when: str, trade_id: Optional[str] = None,
+              reason: Optional[str] = None) -> events.OfferEvent:
         return events.OfferEvent(
             event_id=events.new_id(), event_time=when, offer_id=self.offer_id, action=action, action_time=when,
             from_player_id=self.from_player_id, to_player_id=self.to_player_id,
             give=events.Goods(**_goods(self.give)), want=events.Goods(**_goods(self.want)),
-            created_at=self.created_at, expires_at=self.expires_at, trade_id=trade_id)
+            created_at=self.created_at, expires_at=self.expires_at, trade_id=trade_id, reason=reason)
 
     def refuse_unless_open(self) -> None:
         if self.status == EXPIRED:
@@ -145,14 +149,17 @@ class Totals:
 
 
 class OfferBook:
-    def __init__(self, store: Store, max_open: int = 20, keep_s: int = 7 * 24 * 3600):
+    def __init__(self, store: Store, max_open: int = 20, keep_s: int = 7 * 24 * 3600,
+                 refusals: tuple[int, float] = (5, 5 / 60)):
         self.store = store
         self.max_open = max_open
         self.keep_s = keep_s
+        self.refusals = refusals  # refused accepts of one offer: a bucket's size and its refill a second
         ns = store.ns
         self.k_expiry = f"{ns}:offers:expiry"
         self.k_seq = f"{ns}:offers:seq"
         self._totals = store.r.register_script(script_text("totals.lua"))
+        self._bucket = store.r.register_script(script_text("bucket.lua"))
 
     def offer_key(self, offer_id: str) -> str:
         return f"{self.store.ns}:offer:{offer_id}"
@@ -262,10 +269,10 @@ class OfferBook:
             offer.refuse_unless_open()
             when = _iso_ms(now)
             reason = rules.accept_fail_reason(maker, addressee, offer.give, offer.want)
-            trade = events.trade_event(events.new_id(), when, reason, rules.trade_side(offer.give),
+            if reason is not None:  # an offer event of its own, never a trade of the maker; the offer stays open
+                return self._refused(offer, when, reason)
+            trade = events.trade_event(events.new_id(), when, None, rules.trade_side(offer.give),
                                        rules.trade_side(offer.want), offer.offer_id)
-            if reason is not None:  # recorded as a rejected trade; the offer stays open
-                return Step(when, answer(TradeOutcome(trade, maker, addressee)), trade=trade)
             maker, addressee = rules.apply_accept(maker, addressee, offer.give, offer.want)
             return Step(when, answer(TradeOutcome(trade, maker, addressee)),
                         {maker.player_id: maker, addressee.player_id: addressee}, trade,
@@ -292,6 +299,22 @@ class OfferBook:
             return self._returned(offer, maker, CANCELLED, now, answer)
 
         return self._on_offer(offer_id, decide, idem, preflight)
+
+    def _refused(self, offer: OfferRecord, when: str, reason: str) -> Step:
+        """An accept a game rule refuses: a `refused` offer event with its reason, answered 409; the
+        offer's refusals are rate limited (`refusals`), so an addressee cannot flood the outbox with
+        them: over the limit, 429 and nothing recorded."""
+        with redis_errors():
+            wait_ms = int(self._bucket(keys=[f"{self.store.ns}:offer-refusals:{offer.offer_id}"],
+                                       args=[self.refusals[0], self.refusals[1]]))
+        if wait_ms:
+            raise OfferRefused(429, "rate_limited", f"offer {offer.offer_id} was refused too often; retry after the "
+                                                    "delay given, once the trade can go through",
+                               retry_after_s=max(1, math.ceil(wait_ms / 1000)))
+        body = jsonio.dumps({"error": ACCEPT_REFUSED, "message": f"a game rule refuses this accept ({reason}); the "
+                                                                 "offer stays open",
+                             "offer_id": offer.offer_id, "fail_reason": reason})
+        return Step(when, (409, body), events=(offer.event(REFUSED, when, reason=reason),), bumps=("offers_refused",))
 
     def _overdue(self, offer: OfferRecord, maker: Player, now_ms: int) -> Optional[Step]:
         """An open offer past its expiry, which a request reached before the sweep: the request ends
@@ -369,8 +392,9 @@ class OfferBook:
             if offer is None or None in players:
                 raise UnknownOffer(offer_id)
             step = decide(offer, *players)  # type: ignore[arg-type]
-            # a trade (accepted or refused) depends on both players; a return of escrow on the maker only
-            depends = {p.player_id: p for p in players if step.trade is not None or p.player_id in step.changed}
+            # an accept (executed or refused) depends on both players; a return of escrow on the maker only
+            both = step.trade is not None or any(getattr(e, "action", None) == REFUSED for e in step.events)
+            depends = {p.player_id: p for p in players if both or p.player_id in step.changed}
             done = self.store.try_commit(depends, step, idem)  # type: ignore[arg-type]
             if done is not None:
                 return done

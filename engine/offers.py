@@ -52,6 +52,9 @@ def _checked_id(offer_id: str) -> str:
 
 
 def _refusal(exc: OfferRefused) -> ApiError:
+    if exc.retry_after_s is not None:
+        return ApiError(exc.status, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after_s)},
+                        reason="offer_refusals")
     return ApiError(exc.status, exc.code, exc.message)
 
 
@@ -103,7 +106,8 @@ def _close(offer_id: str, close):
 
 @bp.post("/offers/<offer_id>/accept")
 def accept(offer_id: str):
-    """The addressee takes the offer: 200 with the trade, 409 with its `fail_reason` (the offer stays open)."""
+    """The addressee takes the offer: 200 with the trade; 409 `accept_refused` with its `fail_reason` when a
+    game rule refuses it (an offer event, not a trade; the offer stays open)."""
     return _close(offer_id, lambda book, oid, idem: book.accept(oid, auth.acting_player(), _accepted, idem,
                                                                  auth.key_check()))
 

@@ -12,7 +12,7 @@ from pydantic.json_schema import models_json_schema
 from engine import rules
 from engine.events import Goods as GoodsOut
 from engine.events import PlayerState
-from engine.offerbook import OFFER_EXPIRED, OFFER_NOT_OPEN, STATUSES, TOO_MANY_OPEN_OFFERS
+from engine.offerbook import ACCEPT_REFUSED, OFFER_EXPIRED, OFFER_NOT_OPEN, STATUSES, TOO_MANY_OPEN_OFFERS
 from engine.schemas import CreatePlayerIn, HistoryQuery, OfferIn, OffersQuery, TokenIn, TradeIn
 
 
@@ -81,6 +81,11 @@ class Error(BaseModel):
     message: str = Field(description="What went wrong and what to do next.")
     fields: list[FieldError] | None = Field(default=None, description="Each bad field and why (400).")
     request_id: str | None = Field(default=None, description="The id the engine logged the failure under (500).")
+
+
+class AcceptRefused(Error):
+    offer_id: str = Field(description="The offer, still open.")
+    fail_reason: str = Field(description=f"The game rule that refused it: one of {', '.join(rules.FAIL_REASONS)}.")
 
 
 class TokenOut(BaseModel):
@@ -169,7 +174,8 @@ SECURED_ERRORS = {
     "403": ("`forbidden`: a player token on a route, player or offer that is not its own, or a backend key on an "
             "admin route; nothing changed.", ()),
     "405": ("The route does not take this method.", ("Allow",)),
-    "429": ("The API key is over its rate (`rate_limited`).", ("Retry-After",)),
+    "429": ("`rate_limited`: the API key or the player is over its rate, or an offer was refused too often.",
+            ("Retry-After",)),
     "500": ("The engine failed (`internal_error`); logged under `request_id`.", ()),
     "503": ("`store_unavailable`, `contention` or `backpressure` (the outbox is full): nothing changed, retry.",
             ("Retry-After",)),
@@ -185,7 +191,7 @@ WRITE_ERRORS = {
 @cache
 def spec() -> dict[str, Any]:
     models = [(m, "validation") for m in (CreatePlayerIn, TradeIn)]
-    models += [(m, "serialization") for m in (PlayerState, TradeResult, Error, Health, TokenOut, TokensRevoked, HistoryPage,
+    models += [(m, "serialization") for m in (PlayerState, TradeResult, Error, AcceptRefused, Health, TokenOut, TokensRevoked, HistoryPage,
                                                AcceptResult, OfferOut, OfferChange, OfferPage, Totals)]
     models += [(TokenIn, "validation"), (OfferIn, "validation")]
     refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
@@ -279,10 +285,10 @@ def spec() -> dict[str, Any]:
                 "security": both, "parameters": [OFFER_ID, IDEMPOTENCY_KEY],
                 "responses": {"200": _json(ref[AcceptResult], "Executed: the trade, with `offer_id`.",
                                            ("Idempotent-Replayed",)),
-                              "409": _one_of([ref[AcceptResult], ref[Error]],
-                                             "Rejected by a game rule (the trade, `status: rejected` and its "
-                                             "`fail_reason`: recorded as a trade, the offer stays open), or an error "
-                                             f"body: `{OFFER_NOT_OPEN}`, `{OFFER_EXPIRED}`.", ("Idempotent-Replayed",)),
+                              "409": _one_of([ref[AcceptRefused], ref[Error]],
+                                             f"`{ACCEPT_REFUSED}`: a game rule refuses it (its `fail_reason`; recorded "
+                                             "as a `refused` offer event, never as a trade; the offer stays open), "
+                                             f"or `{OFFER_NOT_OPEN}`, `{OFFER_EXPIRED}`.", ("Idempotent-Replayed",)),
                               "404": _json(ref[Error], "`unknown_offer`."), **write}}},
             "/offers/{offer_id}/cancel": {"post": {
                 "summary": "Cancel an offer: its escrow returns to the maker (API key, or the maker's token).",

@@ -56,6 +56,9 @@ class EngineSettings(RedisSettings):
         default=True, description="Count requests, trades and Redis round trips for `GET /metrics` (served either way).")
     max_open_offers: int = Field(
         default=20, ge=1, description="Open offers one player may have made at once (409 `too_many_open_offers`).")
+    offer_refusals_per_minute: int = Field(
+        default=5, ge=1, description="Refused accepts one offer may take a minute (a burst of as many); more are "
+                                     "429 `rate_limited` and not recorded.")
 
     @field_validator("token_secret", mode="before")
     @classmethod

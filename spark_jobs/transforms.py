@@ -299,7 +299,7 @@ def _goods(goods: Column, prefix: str) -> list[Column]:
 
 
 def flatten_offers(valid: DataFrame) -> DataFrame:
-    """A row per offer event (opened, accepted, cancelled, expired) with what each side gives, summed
+    """A row per offer event (opened, accepted, refused, cancelled, expired) with what each side gives, summed
     up at catalog value; dated by the action's time."""
     ev = F.col("event")
     action_time = _ts(ev["action_time"])
@@ -309,7 +309,7 @@ def flatten_offers(valid: DataFrame) -> DataFrame:
         *_goods(ev["give"], "give"), *_goods(ev["want"], "want"),
         _ts(ev["created_at"]).alias("created_at"), _ts(ev["expires_at"]).alias("expires_at"),
         ev["trade_id"].alias("trade_id"), ev["event_id"].alias("event_id"), _ts(ev["event_time"]).alias("event_time"),
-        F.col("future_dated"), _day(action_time).alias("dt"),
+        F.col("future_dated"), ev["reason"].alias("reason"), _day(action_time).alias("dt"),
     )
 
 

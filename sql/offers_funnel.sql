@@ -1,12 +1,12 @@
 -- Offers by the day they opened: how many were accepted, cancelled, expired or are still open,
 -- and the median seconds from opening to acceptance (exact: the middle one, or the mean of the
--- middle two).
+-- middle two). Refused accepts are not an end: an offer stays open after them.
 with opened as (
   select offer_id, created_at, cast(date(created_at) as varchar) as day
   from offers where action = 'opened'
 ),
 ended as (
-  select offer_id, action, action_time from offers where action <> 'opened'
+  select offer_id, action, action_time from offers where action in ('accepted', 'cancelled', 'expired')
 ),
 funnel as (
   select o.day, o.offer_id, e.action,

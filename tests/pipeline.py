@@ -51,6 +51,7 @@ class Ledger:
         self.client = authorized(create_app(s.engine).test_client(), ensure_stack_key(s))
         self.states: list[dict] = []
         self.trades: list[tuple[dict, dict]] = []  # (request, answer); an accepted offer as the trade it made
+        self.refused: list[tuple[str, str]] = []  # (offer id, fail_reason) of each accept the rules refused
         self.offers: dict[str, dict] = {}  # offer id -> the offer as the engine last answered it
 
     def create(self, n, rng):
@@ -92,15 +93,18 @@ class Ledger:
                 r = self.client.post(f"/offers/{oid}/accept")
                 assert r.status_code in (200, 409), r.get_data(as_text=True)
                 answer = r.get_json()
+                if r.status_code == 409:  # refused by a rule: an offer event, the offer left open
+                    assert answer["error"] == "accept_refused", answer
+                    self.refused.append((oid, answer["fail_reason"]))
+                    continue
                 self.trades.append((self._as_trade(self.offers[oid]), answer))
-                if answer["status"] == "executed":
-                    self.states += [answer["player_1"], answer["player_2"]]
+                self.states += [answer["player_1"], answer["player_2"]]
             elif pick < 0.8:
                 r = self.client.post(f"/offers/{oid}/cancel")
                 assert r.status_code == 200
                 self.states.append(r.get_json()["maker_state"])  # its goods back from escrow
-        # and one accept the rules surely refuse (the addressee cannot pay 10**9 gold): a rejected trade,
-        # the offer left open, whatever the players' random starting kits made of the round above
+        # and one accept the rules surely refuse (the addressee cannot pay 10**9 gold): a refused offer
+        # event, the offer left open, whatever the players' random starting kits made of the round above
         a, b = busy[0], busy[1]
         held = self.client.get(f"/players/{a}").get_json()["inventory"]["items"]
         give = {"items": [{"item_id": held[0]["item_id"], "quantity": 1}] if held else [], "gold": 0}
@@ -111,8 +115,8 @@ class Ledger:
         self.states.append(offer.pop("maker_state"))
         self.offers[offer["offer_id"]] = offer
         r = self.client.post(f"/offers/{offer['offer_id']}/accept")
-        assert r.status_code == 409 and r.get_json()["status"] == "rejected", r.get_data(as_text=True)
-        self.trades.append((self._as_trade(offer), r.get_json()))
+        assert r.status_code == 409 and r.get_json()["error"] == "accept_refused", r.get_data(as_text=True)
+        self.refused.append((offer["offer_id"], r.get_json()["fail_reason"]))
         deadline, waiting = time.monotonic() + expire_timeout, list(ending)
         while waiting and time.monotonic() < deadline:
             waiting = [o for o in waiting if self.client.get(f"/offers/{o}").get_json()["status"] == "open"]

@@ -1,10 +1,11 @@
 -- offers: a row per offer event: opened (the maker's goods into escrow), accepted (exchanged; trade_id
--- names the trade in `trades`), cancelled by the maker, expired (escrow returned). What each side
+-- names the trade in `trades`), refused (an accept a game rule refused; `reason` says which, and the
+-- offer stays open), cancelled by the maker, expired (escrow returned). What each side
 -- gives is summed up at catalog value (items' value x quantity).
 -- HiveQL, run against the metastore by the trades sink (spark_jobs/sink.py) at start.
 CREATE EXTERNAL TABLE IF NOT EXISTS {database}.offers (
   offer_id          STRING    COMMENT 'one per offer',
-  action            STRING    COMMENT 'opened, accepted, cancelled or expired',
+  action            STRING    COMMENT 'opened, accepted, refused, cancelled or expired',
   action_time       TIMESTAMP COMMENT 'UTC',
   from_player_id    BIGINT    COMMENT 'the maker',
   to_player_id      BIGINT    COMMENT 'the addressee',
@@ -21,7 +22,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS {database}.offers (
   trade_id          STRING    COMMENT 'the trade of an accepted offer, else null',
   event_id          STRING,
   event_time        TIMESTAMP,
-  future_dated      BOOLEAN   COMMENT 'event_time more than BAZAAR_SINK_MAX_CLOCK_SKEW ahead of its arrival in Kafka'
+  future_dated      BOOLEAN   COMMENT 'event_time more than BAZAAR_SINK_MAX_CLOCK_SKEW ahead of its arrival in Kafka',
+  reason            STRING    COMMENT 'the game rule that refused an accept (refused only), else null'
 )
 PARTITIONED BY (dt STRING)
 STORED AS PARQUET

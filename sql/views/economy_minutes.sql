@@ -27,12 +27,13 @@ minutes as (
          coalesce(sum(value) filter (where measure = 'offers_opened'), 0) as offers_opened,
          coalesce(sum(value) filter (where measure = 'offers_accepted'), 0) as offers_accepted,
          coalesce(sum(value) filter (where measure = 'offers_cancelled'), 0) as offers_cancelled,
-         coalesce(sum(value) filter (where measure = 'offers_expired'), 0) as offers_expired
+         coalesce(sum(value) filter (where measure = 'offers_expired'), 0) as offers_expired,
+         coalesce(sum(value) filter (where measure = 'offers_refused'), 0) as offers_refused
   from deltas
   group by minute, dt
 )
 select m.minute, m.dt, m.trades_executed, m.trades_rejected,
        coalesce(r.rejected_by_reason, cast(map() as map(varchar, bigint))) as rejected_by_reason,
        m.gold_moved, m.items_moved, m.lopsided_trades, m.new_players,
-       m.offers_opened, m.offers_accepted, m.offers_cancelled, m.offers_expired
+       m.offers_opened, m.offers_accepted, m.offers_cancelled, m.offers_expired, m.offers_refused
 from minutes m left join reasons r on r.minute = m.minute and r.dt = m.dt

@@ -128,16 +128,26 @@ def test_accept_exchanges_once_and_is_a_trade_with_the_offer_id(client, outbox):
     assert totals_of(client.get("/economy/totals").get_json()) == counted([maker, taker], [])
 
 
-def test_an_accept_the_rules_refuse_is_a_rejected_trade_and_the_offer_stays_open(client, outbox):
+def test_an_accept_the_rules_refuse_is_an_offer_event_not_a_trade_and_the_offer_stays_open(client, outbox):
     maker, taker = players(client, "merchant", "monk")
     opened = offer(client, 1, 2, give_gold=1, want_gold=taker["gold"] + 1).get_json()
-    r = client.post(f"/offers/{opened['offer_id']}/accept")
-    assert r.status_code == 409 and r.get_json()["fail_reason"] == "insufficient_gold"
-    assert r.get_json()["status"] == "rejected" and r.get_json()["offer_id"] == opened["offer_id"]
+    for _ in range(5):  # the default: 5 refusals of one offer a minute, as a burst
+        r = client.post(f"/offers/{opened['offer_id']}/accept")
+        assert r.status_code == 409 and r.get_json()["error"] == "accept_refused"
+        assert r.get_json()["fail_reason"] == "insufficient_gold" and r.get_json()["offer_id"] == opened["offer_id"]
+    flood = client.post(f"/offers/{opened['offer_id']}/accept")
+    assert flood.status_code == 429 and flood.get_json()["error"] == "rate_limited"
+    assert 1 <= int(flood.headers["Retry-After"]) <= 12  # a token back every 12 s
     assert client.get(f"/offers/{opened['offer_id']}").get_json()["status"] == "open"
     assert client.get("/players/2").get_json() == taker
-    (rejected,) = outbox.events("trade")
-    assert not rejected["valid_trade"] and rejected["offer_id"] == opened["offer_id"]
+    assert outbox.events("trade") == []  # no trade, so nothing in either player's history
+    for player in (1, 2):
+        assert client.get(f"/players/{player}/trades").get_json()["trades"] == []
+    refused = [e for e in outbox.events("offer") if e["action"] == "refused"]
+    assert len(refused) == 5 and {e["reason"] for e in refused} == {"insufficient_gold"}  # the 429 left nothing
+    assert {e["offer_id"] for e in refused} == {opened["offer_id"]}
+    other = offer(client, 1, 2, give_gold=1, want_gold=taker["gold"] + 1).get_json()  # its own bucket
+    assert client.post(f"/offers/{other['offer_id']}/accept").get_json()["error"] == "accept_refused"
     for body, code in ((dict(give_gold=maker["gold"]), "insufficient_gold"),  # 1 gold sits in escrow already
                        (dict(give_items=[(999_999, 1)]), "unknown_item"), (dict(), "empty_trade")):
         r = offer(client, 1, 2, **body)
@@ -151,7 +161,8 @@ def test_an_accept_the_rules_refuse_is_a_rejected_trade_and_the_offer_stays_open
     for path in ("/offers/" + "0" * 32, "/offers/nope", "/offers/" + "0" * 32 + "/accept"):
         r = client.get(path) if "accept" not in path else client.post(path)
         assert r.status_code == 404 and r.get_json()["error"] == "unknown_offer", path
-    assert [e["action"] for e in outbox.events("offer")] == ["opened"]  # refusals record nothing
+    # the two offers and their refused accepts; the opens refused above and the 404s recorded nothing
+    assert [e["action"] for e in outbox.events("offer")] == ["opened", *["refused"] * 5, "opened", "refused"]
 
 
 def test_escrowed_units_keep_their_room_so_a_return_always_fits(client):
@@ -378,6 +389,9 @@ def test_offers_and_trades_on_hot_players_conserve_everything(served, auth):
                 o = rng.choice(page["offers"])
                 r = s.post(f"{served}/offers/{o['offer_id']}/{rng.choice(['accept', 'accept', 'cancel'])}",
                            headers=auth, timeout=60)
+                if r.status_code == 429:  # an offer refused over and over: its refusals are rate limited
+                    assert r.json()["error"] == "rate_limited" and r.url.endswith("/accept"), r.text
+                    continue
             else:
                 r = s.post(f"{served}/trade", headers=auth, timeout=60, json={
                     "player_1": {"player_id": a, "gold_traded": rng.randint(1, 500)}, "player_2": {"player_id": b}})

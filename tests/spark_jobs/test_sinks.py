@@ -53,24 +53,27 @@ def test_the_seed_questions_run_verbatim(pipeline, ledger):
 def test_offers_land_in_their_table_and_the_funnel_matches_the_engine(pipeline, ledger):
     offers = ledger.offers.values()
     assert {o["status"] for o in offers} == {"open", "accepted", "cancelled", "expired"}
-    refused = [a for _, a in ledger.trades if a.get("offer_id") and a["status"] == "rejected"]
-    assert refused  # an accept the rules refused: a rejected trade, the offer left open
+    assert ledger.refused  # accepts the rules refused: offer events with their reason, the offers left open
 
     def sides(o):
         return (o["from_player_id"], o["to_player_id"], o["give"]["gold"],
                 sum(i["quantity"] for i in o["give"]["items"]), o["want"]["gold"])
 
-    expected = Counter((o["offer_id"], "opened", *sides(o), None) for o in offers)
-    expected += Counter((o["offer_id"], o["status"], *sides(o), o["trade_id"]) for o in offers if o["status"] != "open")
+    expected = Counter((o["offer_id"], "opened", *sides(o), None, None) for o in offers)
+    expected += Counter((o["offer_id"], o["status"], *sides(o), o["trade_id"], None)
+                        for o in offers if o["status"] != "open")
+    expected += Counter((oid, "refused", *sides(ledger.offers[oid]), None, reason) for oid, reason in ledger.refused)
     got = warehouse.execute(pipeline.trino, "select offer_id, action, from_player_id, to_player_id, give_gold, "
-                                            "give_units, want_gold, trade_id from offers")
+                                            "give_units, want_gold, trade_id, reason from offers")
     assert Counter(tuple(None if v != v else v for v in row) for row in got.values.tolist()) == expected
 
-    # an accept, executed or refused, is a trade carrying its offer: counted as the seed counts trades
+    # an executed accept is a trade carrying its offer, counted as the seed counts trades; a refused one is
+    # no trade at all (not in the maker's history, not in the tables)
     by_offer = warehouse.execute(pipeline.trino, "select trade_id, offer_id from trade_sides "
                                                  "where offer_id is not null and side = 1")
     assert dict(by_offer.values.tolist()) == {a["trade_id"]: a["offer_id"] for _, a in ledger.trades
                                               if a.get("offer_id")}
+    assert all(a["status"] == "executed" for _, a in ledger.trades if a.get("offer_id"))
 
     report = warehouse.query(pipeline.trino, reports.REPORTS["offers_funnel"].sql)
     assert list(report.columns) == ["day", "opened", "accepted", "cancelled", "expired", "still_open",
