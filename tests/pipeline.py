@@ -152,8 +152,9 @@ class Ledger:
                 "player_2": side(offer["to_player_id"], offer["want"])}
 
     def offer_events(self) -> int:
-        """Offer events the engine appended: each offer opened, and ended unless still open."""
-        return sum(1 + (o["status"] != "open") for o in self.offers.values())
+        """Offer events the engine appended: each offer opened, each accept the rules refused, and each
+        offer's end unless still open."""
+        return sum(1 + (o["status"] != "open") for o in self.offers.values()) + len(self.refused)
 
     def trade_rows(self) -> Counter:
         return trade_rows(body for body, _ in self.trades)
