@@ -81,9 +81,12 @@ def test_bad_cheater_share_is_refused():
 def test_truth_round_trips(tmp_path):
     truth = Truth(seed=3, players={5: {"player_id": 5}}, cheaters={5: [6, 7]},
                   trades=[{"kind": CHEAT, "request": {"x": 1}, "status": 200, "answer": {"status": "executed"}}],
-                  offers=[{"offer_id": "a" * 32, "status": "expired"}], states=[{"player_id": 5, "version": 2}])
+                  offers=[{"offer_id": "a" * 32, "status": "expired"}], states=[{"player_id": 5, "version": 2}],
+                  refused_accepts=[{"offer_id": "b" * 32, "fail_reason": "insufficient_gold"}])
     loaded = Truth.load(truth.save(tmp_path / "sim"))
     assert loaded == truth and loaded.accomplices == {6, 7} and loaded.executed(CHEAT) == truth.trades
+    (tmp_path / "sim" / "refused_accepts.jsonl.gz").unlink()  # a truth saved before refusals were kept
+    assert Truth.load(tmp_path / "sim").refused_accepts == []
 
 
 def test_unreachable_engine_is_a_clear_error():
