@@ -199,8 +199,8 @@ def tokens_revoke(player_id: int) -> None:
     """Refuse every token of the player minted so far, on the next request on any worker (tokens the game
     mints from now on hold)."""
     with _keys() as store:
-        before = store.revoke_player_tokens(player_id)
-    console.print(f"player {player_id}'s tokens minted before {before} are revoked")
+        store.revoke_player_tokens(player_id)
+    console.print(f"player {player_id}'s tokens minted so far are revoked")
 
 
 @main.command()

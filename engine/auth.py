@@ -6,8 +6,9 @@ its SHA-256 (a key is random, so a plain hash cannot be reversed by guessing),
 with a name, the creation time, the last use and a rate:
 
 - `{ns}:apikeys`          hash: name -> the key's hash (names are unique)
-- `{ns}:apikey:{hash}`    hash: name, created, rate, scope, and the token bucket (tokens, ts, used)
-- `{ns}:tokens-revoked:{player}`  the player's tokens minted before this time (µs) are refused
+- `{ns}:apikey:{hash}`    hash: name, created, rate, scope, gen, and the token bucket (tokens, ts, used)
+- `{ns}:apikeys:gen`      counter: each key registered takes the next generation
+- `{ns}:token-epoch:{player}`  counter: each revocation of the player's tokens increments it
 
 A key has a scope: `backend` (the game backend: players, trades, offers, player tokens) or
 `admin` (all that, and what reads the whole economy: `GET /economy/totals`).  A key stored
@@ -34,7 +35,6 @@ import hashlib
 import math
 import re
 import secrets
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -45,7 +45,7 @@ import redis
 from flask import Flask, current_app, g, request
 
 from engine.errors import ApiError
-from engine.tokens import MAX_TTL_S, Claims, TokenProblem, Tokens
+from engine.tokens import Claims, TokenProblem, Tokens
 from engine.tokens import PREFIX as TOKEN_PREFIX
 from engine.store import redis_errors
 
@@ -109,7 +109,8 @@ class Keys:
         self.k_names = f"{namespace}:apikeys"
         self.prefix = f"{namespace}:apikey:"
         self.player_buckets = f"{namespace}:player-bucket:"
-        self.tokens_revoked = f"{namespace}:tokens-revoked:"
+        self.token_epochs = f"{namespace}:token-epoch:"
+        self.k_gen = f"{namespace}:apikeys:gen"
         lua = resources.files("engine").joinpath("lua")
         self._authorize = client.register_script(lua.joinpath("authorize.lua").read_text())
         self._player_token = client.register_script(lua.joinpath("player_token.lua").read_text())
@@ -132,7 +133,9 @@ class Keys:
         if not self.r.hsetnx(self.k_names, name, digest):
             raise KeyProblem(f"a key named {name!r} exists; revoke it first or choose another name")
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.r.hset(self.prefix + digest, mapping={"name": name, "created": created, "rate": rate, "scope": scope})
+        # a new generation: tokens a key with this hash minted before a revocation stay refused
+        self.r.hset(self.prefix + digest, mapping={"name": name, "created": created, "rate": rate, "scope": scope,
+                                                   "gen": self.r.incr(self.k_gen)})
 
     def scope(self, name: str) -> Optional[str]:
         """The scope of the key with this name, if there is one."""
@@ -181,23 +184,30 @@ class Keys:
         (a round trip of its own), so a NOSCRIPT answer is handled by `load_scripts` instead."""
         pipe.evalsha(self._authorize.sha, 1, self.prefix + key_hash(key))
 
+    def minting(self, key: str, player_id: int) -> tuple[int, int]:
+        """What a token minted now by `key` for the player carries: (the key's generation, the player's
+        token epoch)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hget(self.prefix + key_hash(key), "gen")
+        pipe.get(f"{self.token_epochs}{player_id}")
+        gen, epoch = pipe.execute()
+        return int(gen or 0), int(epoch or 0)
+
     def check_player_token(self, claims: Claims, rate: int) -> tuple[Optional[str], int]:
-        """Whether a player token still holds (its key not revoked, the player's tokens not revoked since
-        it was minted), and a token taken from the player's bucket (shared by all its tokens):
-        (why it is refused or None, the ms until the bucket has a token or 0)."""
-        answer = self._player_token(keys=[self.prefix + claims.key, f"{self.tokens_revoked}{claims.player_id}",
+        """Whether a player token still holds (its key, in the generation that minted it, not revoked; the
+        player's tokens not revoked since), and a token taken from the player's bucket (shared by all its
+        tokens): (why it is refused or None, the ms until the bucket has a token or 0)."""
+        answer = self._player_token(keys=[self.prefix + claims.key, f"{self.token_epochs}{claims.player_id}",
                                           f"{self.player_buckets}{claims.player_id}"],
-                                    args=[claims.issued_us, rate])
+                                    args=[claims.key_gen, claims.epoch, rate])
         if answer[0] == 0:
             return answer[1].decode(), 0
         return None, int(answer[1]) if answer[0] == 2 else 0
 
-    def revoke_player_tokens(self, player_id: int, now: Optional[float] = None) -> str:
-        """Refuse every token of the player minted up to now (on the next request, on any worker); tokens
-        minted later hold. Returns the time, ISO 8601."""
-        now = time.time() if now is None else now
-        self.r.set(f"{self.tokens_revoked}{player_id}", int(now * 1_000_000), ex=MAX_TTL_S)
-        return datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="microseconds")
+    def revoke_player_tokens(self, player_id: int) -> int:
+        """Refuse every token of the player minted so far (on the next request, on any worker); tokens
+        minted later hold. Returns the player's new token epoch."""
+        return int(self.r.incr(f"{self.token_epochs}{player_id}"))
 
     def load_scripts(self) -> None:
         """Load `authorize.lua` into Redis (after a restart or SCRIPT FLUSH emptied its cache)."""

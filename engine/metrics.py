@@ -12,7 +12,7 @@ in the process.
     bazaar_engine_requests_total{route,method,status}   every answer, by route template
     bazaar_engine_request_seconds{route}                 latency histogram per route
     bazaar_engine_trades_total{outcome,reason}           trades decided (executed; rejected by reason)
-    bazaar_engine_offers_total{outcome}                  opened, accepted, accept_rejected, cancelled
+    bazaar_engine_offers_total{outcome}                  opened, accepted, accept_refused, accept_not_open, cancelled
     bazaar_engine_idempotent_replays_total{route}        answers replayed for a repeated Idempotency-Key
     bazaar_engine_refusals_total{status,reason}          401, 403 and 429 by what was wrong
     bazaar_engine_redis_seconds{op}                      Redis round trips: `read` (pipelined) and `commit`
@@ -43,7 +43,8 @@ LATENCY = Histogram("bazaar_engine_request_seconds", "Time from a request's star
                     ["route"], buckets=LATENCY_BUCKETS)
 TRADES = Counter("bazaar_engine_trades", "Trades decided: executed, or rejected with the game rule's reason.",
                  ["outcome", "reason"])
-OFFERS = Counter("bazaar_engine_offers", "Offers by outcome: opened, accepted, accept_rejected, cancelled.",
+OFFERS = Counter("bazaar_engine_offers", "Offers by outcome: opened, accepted, accept_refused (a game rule), "
+                 "accept_not_open (ended or expired), cancelled.",
                  ["outcome"])
 REPLAYS = Counter("bazaar_engine_idempotent_replays", "Answers replayed for a repeated Idempotency-Key.", ["route"])
 REFUSALS = Counter("bazaar_engine_refusals", "Requests refused by the front door: 401, 403 and 429, by reason.",
@@ -51,7 +52,13 @@ REFUSALS = Counter("bazaar_engine_refusals", "Requests refused by the front door
 REDIS = Histogram("bazaar_engine_redis_seconds", "Round trips to Redis: the pipelined read, the commit script.",
                   ["op"], buckets=LATENCY_BUCKETS)
 OFFER_OUTCOMES = {("offers.open_offer", 201): "opened", ("offers.accept", 200): "accepted",
-                  ("offers.accept", 409): "accept_rejected", ("offers.cancel", 200): "cancelled"}
+                  ("offers.accept", 409): "accept_not_open", ("offers.cancel", 200): "cancelled"}
+# (an accept a game rule refused is a 409 too: the route notes it, `note_offer`)
+
+
+def note_offer(outcome: str) -> None:
+    """What the request did to its offer, where the status alone does not say (an accept's 409)."""
+    g.offer_outcome = outcome
 
 
 def note_trade(valid: bool, reason: str | None) -> None:
@@ -116,7 +123,7 @@ def init_app(app: Flask) -> None:
         outcome = g.get("trade_outcome")
         if outcome is not None and status in (200, 409):
             TRADES.labels(*outcome).inc()
-        offer = OFFER_OUTCOMES.get((request.endpoint, status))
+        offer = g.get("offer_outcome") or OFFER_OUTCOMES.get((request.endpoint, status))
         if offer is not None:
             OFFERS.labels(offer).inc()
         if status in REFUSED:

@@ -13,11 +13,11 @@ import re
 
 from flask import Blueprint, current_app, request
 
-from engine import auth, idempotency
+from engine import auth, idempotency, metrics
 from engine.body import json_body
 from engine.db import get_offerbook, get_store
 from engine.errors import ApiError
-from engine.offerbook import OfferRecord, OfferRefused, UnknownOffer
+from engine.offerbook import ACCEPT_REFUSED, OfferRecord, OfferRefused, UnknownOffer
 from engine.rules import Player
 from engine.schemas import NoBody, OfferIn, OffersQuery
 from engine.store import Answer, TradeOutcome
@@ -108,8 +108,14 @@ def _close(offer_id: str, close):
 def accept(offer_id: str):
     """The addressee takes the offer: 200 with the trade; 409 `accept_refused` with its `fail_reason` when a
     game rule refuses it (an offer event, not a trade; the offer stays open)."""
-    return _close(offer_id, lambda book, oid, idem: book.accept(oid, auth.acting_player(), _accepted, idem,
-                                                                 auth.key_check()))
+    def run(book, oid, idem):
+        done = book.accept(oid, auth.acting_player(), _accepted, idem, auth.key_check())
+        status, body = done.answer
+        if status == 409 and f'"{ACCEPT_REFUSED}"' in body:  # else an offer ended, as the status says
+            metrics.note_offer("accept_refused")
+        return done
+
+    return _close(offer_id, run)
 
 
 @bp.post("/offers/<offer_id>/cancel")

@@ -96,7 +96,7 @@ class TokenOut(BaseModel):
 
 class TokensRevoked(BaseModel):
     player_id: int
-    revoked_before: str = Field(description="ISO-8601 UTC: the player's tokens minted before it are refused.")
+    token_epoch: int = Field(description="The player's token epoch from now on: its tokens minted before are refused.")
 
 
 class Goods(BaseModel):
@@ -206,9 +206,10 @@ def spec() -> dict[str, Any]:
     both = [{"apiKey": []}, {"playerToken": []}]
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Bazaar trade engine", "version": "1.1.0",
+        "info": {"title": "Bazaar trade engine", "version": "1.2.0",
                  "description": "Every route but /health, /metrics, /openapi.json and /docs needs `Authorization: Bearer "
-                                "<API key>` (`bazaar keys create`)."},
+                                "<API key>` (`bazaar keys create`); /economy/totals needs an admin key "
+                                "(`--scope admin`)."},
         "security": [{"apiKey": []}],
         "paths": {
             "/create_player": {"put": {

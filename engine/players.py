@@ -56,7 +56,9 @@ def mint_token(player_id: int):
                                                   "(32+ characters) in its environment", headers=RETRY)
     if get_store().get_player(player_id) is None:
         raise ApiError(404, "unknown_player", f"no player with id {player_id}")
-    minted = tokens.mint(player_id, auth.key_hash(g.credential), body.ttl_s)
+    with redis_errors():
+        key_gen, epoch = auth.get_keys().minting(g.credential, player_id)
+    minted = tokens.mint(player_id, auth.key_hash(g.credential), body.ttl_s, key_gen=key_gen, epoch=epoch)
     return {"token": minted.token, "player_id": minted.player_id, "expires_at": minted.expires_at}, 201
 
 
@@ -66,8 +68,8 @@ def revoke_tokens(player_id: int):
     if get_store().get_player(player_id) is None:
         raise ApiError(404, "unknown_player", f"no player with id {player_id}")
     with redis_errors():
-        before = auth.get_keys().revoke_player_tokens(player_id)
-    return {"player_id": player_id, "revoked_before": before}
+        epoch = auth.get_keys().revoke_player_tokens(player_id)
+    return {"player_id": player_id, "token_epoch": epoch}
 
 
 @bp.get("/players/<int:player_id>/trades")

@@ -2,12 +2,15 @@
 
 The game backend (with its API key) mints one with `POST /players/{id}/tokens`;
 the player then sends `Authorization: Bearer bzp_...`.  A token is the player's
-id, its expiry, the key that minted it (the key's SHA-256, as Redis keeps it) and
-when it was minted, signed with `BAZAAR_TOKEN_SECRET` by itsdangerous (HMAC-SHA1
+id, its expiry, the key that minted it (the key's SHA-256, as Redis keeps it, and
+the key's generation: a key registered again after a revocation is a new one) and
+the player's token epoch it was minted in (each revocation of the player's tokens
+starts a new one), signed with `BAZAAR_TOKEN_SECRET` by itsdangerous (HMAC-SHA1
 over a salted key derived from the secret; Flask's own dependency).  No token is
 stored: a token holds until it expires (at most 24 h), until the key that minted
 it is revoked, or until the player's tokens are revoked (`engine.auth` checks
-both in Redis on every request); changing the secret ends every token at once.
+both in Redis on every request, by counters, not clocks); changing the secret
+ends every token at once.
 What a token may call is decided in `engine.auth`.
 """
 
@@ -41,7 +44,8 @@ class Minted:
 class Claims:
     player_id: int
     key: str  # the SHA-256 (hex) of the API key that minted the token
-    issued_us: int  # when it was minted, in microseconds since the epoch
+    key_gen: int  # that key's generation when it minted the token
+    epoch: int  # the player's token epoch it was minted in
 
 
 class Tokens:
@@ -50,13 +54,15 @@ class Tokens:
             raise ValueError("BAZAAR_TOKEN_SECRET must be at least 32 characters")
         self._signer = URLSafeSerializer(secret, salt=SALT)
 
-    def mint(self, player_id: int, key: str, ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> Minted:
-        """A token for the player, minted by the API key whose SHA-256 is `key`."""
+    def mint(self, player_id: int, key: str, ttl_s: int = DEFAULT_TTL_S, now: float | None = None,
+             key_gen: int = 0, epoch: int = 0) -> Minted:
+        """A token for the player, minted by the API key whose SHA-256 is `key` (in its generation
+        `key_gen`), in the player's token epoch `epoch`."""
         if not 1 <= ttl_s <= MAX_TTL_S:
             raise ValueError(f"ttl_s must be 1..{MAX_TTL_S}")
         now = time.time() if now is None else now
         expires = math.ceil(now + ttl_s)
-        token = PREFIX + self._signer.dumps({"p": player_id, "x": expires, "k": key, "i": int(now * 1_000_000)})
+        token = PREFIX + self._signer.dumps({"p": player_id, "x": expires, "k": key, "g": key_gen, "e": epoch})
         return Minted(token, player_id, datetime.fromtimestamp(expires, timezone.utc).isoformat())
 
     def player(self, token: str, now: float | None = None) -> int:
@@ -77,7 +83,8 @@ class Tokens:
             raise TokenProblem("the token's claims are not a player's")
         if claims["x"] <= (time.time() if now is None else now):
             raise TokenProblem("the token has expired; ask the game for a new one")
-        if not (isinstance(claims.get("k"), str) and isinstance(claims.get("i"), int)):
+        if not (isinstance(claims.get("k"), str) and isinstance(claims.get("g"), int)
+                and isinstance(claims.get("e"), int)):
             raise TokenProblem("the token does not name the key that minted it (minted by an older engine); "
                                "ask the game for a new one")
-        return Claims(claims["p"], claims["k"], claims["i"])
+        return Claims(claims["p"], claims["k"], claims["g"], claims["e"])

@@ -66,7 +66,7 @@ ROUTES = [("put", "/create_player", {"player_class": "noble"}, {}), ("put", "/cr
 def test_keys_are_random_stored_as_hashes_listed_without_the_key(keys, redis_client):
     first, second = keys.create("game-eu", 50), keys.create("game-us", 7)
     assert KEY.match(first) and KEY.match(second) and first != second
-    dump = b"".join(str(redis_client.hgetall(k)).encode() for k in redis_client.scan_iter("*"))
+    dump = b"".join(str(redis_client.hgetall(k)).encode() for k in redis_client.scan_iter("*", _type="HASH"))
     assert first.encode() not in dump and key_hash(first).encode() in dump  # only the hash is kept
     listed = {k.name: k for k in keys.list()}
     assert set(listed) >= {"game-eu", "game-us"} and listed["game-us"].rate == 7

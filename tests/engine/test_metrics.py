@@ -52,8 +52,17 @@ def test_every_answer_is_counted_once_across_the_workers(engine_service, auth, r
             r = http.post(f"{base}/trade", headers={**auth, "Idempotency-Key": "metrics-1"},
                           json={"player_1": {"player_id": 2, "gold_traded": 1}, "player_2": {"player_id": 1}})
             assert r.status_code == 200
+        opened = http.post(f"{base}/offers", headers=auth, json={"from_player_id": 1, "to_player_id": 2,
+                                                                   "give": {"gold": 1}, "want": {"gold": 10**9}})
+        oid = opened.json()["offer_id"]
+        accepts = [http.post(f"{base}/offers/{oid}/accept", headers=auth).json()["error"] for _ in range(2)]
+        assert accepts == ["accept_refused"] * 2  # the addressee cannot pay
+        assert http.post(f"{base}/offers/{oid}/cancel", headers=auth).status_code == 200
+        assert http.post(f"{base}/offers/{oid}/accept", headers=auth).json()["error"] == "offer_not_open"
     assert statuses == {200: 40, 409: 20} and sum(reasons.values()) == 20
     after = scrape(base)
+    for outcome, n in (("opened", 1), ("accept_refused", 2), ("cancelled", 1), ("accept_not_open", 1)):
+        assert delta(after, before, "bazaar_engine_offers_total", outcome=outcome) == n, outcome
     assert delta(after, before, "bazaar_engine_trades_total", outcome="executed") == 41
     for reason, n in reasons.items():
         assert delta(after, before, "bazaar_engine_trades_total", outcome="rejected", reason=reason) == n
