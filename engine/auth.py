@@ -38,7 +38,6 @@ import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import resources
 from typing import Iterator, Optional
 
 import redis
@@ -47,7 +46,7 @@ from flask import Flask, current_app, g, request
 from engine.errors import ApiError
 from engine.tokens import Claims, TokenProblem, Tokens
 from engine.tokens import PREFIX as TOKEN_PREFIX
-from engine.store import redis_errors
+from engine.store import redis_errors, script_text
 
 PREFIX = "bzk_"
 KEY_BYTES = 32
@@ -111,9 +110,8 @@ class Keys:
         self.player_buckets = f"{namespace}:player-bucket:"
         self.token_epochs = f"{namespace}:token-epoch:"
         self.k_gen = f"{namespace}:apikeys:gen"
-        lua = resources.files("engine").joinpath("lua")
-        self._authorize = client.register_script(lua.joinpath("authorize.lua").read_text())
-        self._player_token = client.register_script(lua.joinpath("player_token.lua").read_text())
+        self._authorize = client.register_script(script_text("authorize.lua"))
+        self._player_token = client.register_script(script_text("player_token.lua"))
 
     def create(self, name: str, rate: int, scope: str = "backend") -> str:
         """A new key under a new name; the key itself is returned once and stored nowhere."""

@@ -106,7 +106,10 @@ class Done:
 
 
 def script_text(name: str) -> str:
-    return resources.files("engine").joinpath("lua", name).read_text()
+    """A script of `engine/lua`, with the helpers it includes (a line `-- include NAME.lua`) in place."""
+    folder = resources.files("engine").joinpath("lua")
+    return "\n".join(folder.joinpath(line.split()[-1]).read_text() if line.startswith("-- include ") else line
+                     for line in folder.joinpath(name).read_text().splitlines()) + "\n"
 
 
 class Store:

@@ -12,6 +12,7 @@
 --
 -- Returns {0, 'key_revoked'} or {0, 'token_revoked'}: refused; {1}: allowed;
 -- {2, wait_ms}: the bucket is empty, a token comes back in wait_ms.
+-- include take_token.lua
 local gen = redis.call('HGET', KEYS[1], 'gen')
 if not gen then
   if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'key_revoked'} end
@@ -20,19 +21,6 @@ end
 if gen ~= ARGV[1] then return {0, 'key_revoked'} end
 if tonumber(ARGV[2]) < (tonumber(redis.call('GET', KEYS[2])) or 0) then return {0, 'token_revoked'} end
 local rate = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rec = redis.call('HMGET', KEYS[3], 'tokens', 'ts')
-local tokens = tonumber(rec[1]) or rate
-local ts = tonumber(rec[2]) or now
-tokens = math.min(rate, tokens + math.max(0, now - ts) * rate / 1000)
-local wait = 0
-if tokens < 1 then
-  wait = math.ceil((1 - tokens) * 1000 / rate)
-else
-  tokens = tokens - 1
-end
-redis.call('HSET', KEYS[3], 'tokens', tostring(tokens), 'ts', now)
-redis.call('PEXPIRE', KEYS[3], 60000)  -- a full bucket after a minute idle: the record can go
+local wait = take(KEYS[3], rate, rate)
 if wait > 0 then return {2, wait} end
 return {1}
