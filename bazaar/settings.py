@@ -26,6 +26,10 @@ from orchestration.settings import CheckSettings, ReportSettings, TopicSettings,
 from spark_jobs.settings import LauncherSettings, WarehouseSettings
 
 
+# the variables that hold secrets: never in a service's environment unless it needs that one
+SECRETS = ("BAZAAR_TOKEN_SECRET", "BAZAAR_REDIS_PASSWORD", "BAZAAR_API_KEY", "BAZAAR_POSTGRES_PASSWORD")
+
+
 def private_file(path: Path, make: Callable[[], str], valid: Callable[[str], bool] = bool) -> str:
     """The secret kept in `path`, made with `make()` first if the file is missing or does not hold a
     `valid` one (emptied by a crash while it was written); created 0600 (never readable by others,
@@ -304,16 +308,23 @@ class Stack:
         return self._compose(CheckSettings)
 
     def env(self, *extra: BaseSettings) -> dict[str, str]:
-        """The composition as `BAZAAR_*` variables, for a process the stack starts (less the player tokens'
-        secret, which only the engine gets: `engine_env`)."""
+        """The composition as `BAZAAR_*` variables, for a process the stack starts, less every secret:
+        a service that needs one adds it (`redis_env`, `engine_env`)."""
         env = to_env(self.local, self.engine, self.relay, self.topic, self.sinks, self.warehouse, self.trino,
                      self.reports, self.checks, *extra)
-        env.pop("BAZAAR_TOKEN_SECRET", None)
+        for secret in SECRETS:
+            env.pop(secret, None)
         return env
 
+    def redis_env(self) -> dict[str, str]:
+        """Redis' password, for the services that talk to Redis (when it has one)."""
+        password = self.redis.redis_password
+        return {"BAZAAR_REDIS_PASSWORD": password.get_secret_value()} if password else {}
+
     def engine_env(self) -> dict[str, str]:
-        """The engine's environment: `env`, and the secret it signs player tokens with."""
-        return {**self.env(), **to_env(self.engine)}
+        """The engine's environment: `env`, Redis' password and the secret it signs player tokens with."""
+        secrets_ = {k: v for k, v in to_env(self.engine).items() if k in ("BAZAAR_TOKEN_SECRET", "BAZAAR_REDIS_PASSWORD")}
+        return {**self.env(), **secrets_}
 
 
 def get_stack() -> Stack:

@@ -27,6 +27,18 @@ from pathlib import Path
 from typing import Optional
 
 
+# What a service inherits from the environment of whoever starts it: where programs, libraries and
+# certificates are, the locale and the time zone. Never a secret or a setting the operator's shell
+# holds: a service's settings and secrets are its `environment()`, built for it.
+INHERITED = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+                       "PYTHONPATH", "VIRTUAL_ENV", "JAVA_HOME", "LD_LIBRARY_PATH", "SSL_CERT_FILE", "SSL_CERT_DIR",
+                       "REQUESTS_CA_BUNDLE"})
+
+
+def inherited_environment() -> dict[str, str]:
+    """The part of this process's environment a service it starts inherits (`INHERITED`, `LC_*`)."""
+    return {k: v for k, v in os.environ.items() if k in INHERITED or k.startswith("LC_")}
+
 class ServiceError(RuntimeError):
     pass
 
@@ -166,7 +178,7 @@ class LocalProcess:
         self.keeper_path.unlink(missing_ok=True)
         keeper = [sys.executable, "-m", "spark_jobs.keeper", "--name", self.name, "--state", str(self.keeper_path),
                   *(["--stop-grandchildren"] if self.stop_grandchildren else []), "--"]
-        env = {**os.environ, **self.environment()}
+        env = {**inherited_environment(), **self.environment()}
         with open(self.log_path, "ab") as log:
             log.write(f"\n--- starting {self.name} at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
             log.flush()

@@ -22,6 +22,7 @@ from bazaar.stack.artifacts import write_if_changed
 from bazaar.stack.postgres import ROLE
 from bazaar.stack.service import Service, ServiceError
 from bazaar.stack.sink_drivers import launcher_settings
+from spark_jobs.processes import inherited_environment
 
 CODE_LOCATION = "orchestration.definitions"
 LOCATION_NAME = "bazaar"
@@ -97,8 +98,9 @@ class _DagsterProcess(Service):
     def environment(self) -> dict[str, str]:
         # the code location's sink launcher gets the jars `bazaar up` fetched; in the cluster profile,
         # its resources come from the BAZAAR_* variables as in Compose (`BAZAAR_DEPLOYMENT=cluster`)
-        env = {**self.stack.env(launcher_settings(self.stack)), "DAGSTER_HOME": str(self.dagster_home),
-               "BAZAAR_DEPLOYMENT": "local"}
+        # (the checks read the engine's counters: Redis' password too, if it has one)
+        env = {**self.stack.env(launcher_settings(self.stack)), **self.stack.redis_env(),
+               "DAGSTER_HOME": str(self.dagster_home), "BAZAAR_DEPLOYMENT": "local"}
         if self.on_grpc:
             env.update({"BAZAAR_DEPLOYMENT": "cluster", "DAGSTER_PG_HOST": self.local.host,
                         "DAGSTER_PG_PORT": str(self.local.postgres_port), "DAGSTER_PG_DB": "dagster",
@@ -123,7 +125,7 @@ class DagsterCodeService(_DagsterProcess):
     def healthy(self) -> bool:
         out = subprocess.run([console_script("dagster"), "api", "grpc-health-check", "-h", self.local.host,
                               "-p", str(self.local.dagster_grpc_port)],
-                             env={**os.environ, **self.environment()}, capture_output=True, timeout=60)
+                             env={**inherited_environment(), **self.environment()}, capture_output=True, timeout=60)
         return out.returncode == 0
 
 
@@ -152,7 +154,7 @@ class DagsterDaemonService(_DagsterProcess):
     def healthy(self) -> bool:
         """The daemon's own liveness check: recent heartbeats in the instance's storage."""
         out = subprocess.run([console_script("dagster-daemon"), "liveness-check"],
-                             env={**os.environ, **self.environment()}, capture_output=True, timeout=60)
+                             env={**inherited_environment(), **self.environment()}, capture_output=True, timeout=60)
         return out.returncode == 0
 
 

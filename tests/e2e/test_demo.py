@@ -3,6 +3,7 @@ every report Dagster stored checked against the simulator's ground truth.  Once 
 local profile, and the cluster profile (three Kafka brokers, HDFS, Spark standalone, Postgres,
 Dagster over gRPC), whose tables must live on `hdfs://`."""
 
+import secrets
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
 import pandas as pd
+import psutil
 import pytest
 import requests
 
@@ -25,9 +27,16 @@ SEED = 11
 pytestmark = pytest.mark.timeout(1800)  # the first test also waits for its stack to start and the demo to run
 
 
+# secrets the operator's shell holds when it starts the stack: the token secret and Postgres' password
+# reach only the services that use them; anything else the shell holds reaches none
+OPERATOR_SECRETS = {"BAZAAR_TOKEN_SECRET": secrets.token_urlsafe(40), "BAZAAR_POSTGRES_PASSWORD": secrets.token_urlsafe(24),
+                    "GAME_STUDIO_CLOUD_TOKEN": secrets.token_urlsafe(24)}
+
+
 @pytest.fixture(scope="module", params=["local", pytest.param("cluster", marks=pytest.mark.cluster)])
 def demo(request, tmp_path_factory):
-    env = isolated_env(tmp_path_factory.mktemp(f"demo-{request.param}-home"), BAZAAR_PROFILE=request.param)
+    env = isolated_env(tmp_path_factory.mktemp(f"demo-{request.param}-home"), BAZAAR_PROFILE=request.param,
+                       **OPERATOR_SECRETS)
     try:
         out = subprocess.run([sys.executable, "-m", "bazaar", "demo", "--players", "60", "--trades", "900",
                               "--cheater-share", "0.1", "--seed", str(SEED)],
@@ -65,6 +74,45 @@ def test_the_cluster_profile_keeps_its_tables_on_hdfs_and_its_metadata_in_postgr
             assert ("SUCCESS",) in cur.fetchall()  # the demo's run, kept in Dagster's Postgres storage
     finally:
         conn.close()
+
+
+def test_secrets_reach_only_the_processes_that_need_them(demo):
+    """Every process of every service (its keeper and all it started): which secrets are in its
+    environment, none in its command line; and none in any log the stack wrote."""
+    s, _, _, env = demo
+    known = {**OPERATOR_SECRETS, "api key": s.api_key}
+    held = defaultdict(set)  # secret -> the services whose processes hold it in their environment
+    processes = 0
+    for svc in services(s):
+        pid = svc.pid()
+        if pid is None:
+            continue
+        top = psutil.Process(pid)
+        for proc in [top, *top.children(recursive=True)]:
+            try:
+                environ, cmdline = proc.environ(), " ".join(proc.cmdline())
+            except psutil.NoSuchProcess:
+                continue
+            processes += 1
+            values = set(environ.values())
+            for name, secret in known.items():
+                assert secret not in cmdline, f"{name} in the command line of {svc.name}'s {proc.pid}"
+                if any(secret in v for v in values):
+                    held[name].add(svc.name)
+    assert processes >= 12
+    assert held["BAZAAR_TOKEN_SECRET"] == {"engine"}  # the engine's keeper and its workers
+    if s.local.profile == "cluster":  # Dagster's storage; the metastore reads it from its own config file
+        assert held["BAZAAR_POSTGRES_PASSWORD"] == {"dagster", "dagster-daemon", "dagster-code"}
+    else:
+        assert "BAZAAR_POSTGRES_PASSWORD" not in held
+    assert "GAME_STUDIO_CLOUD_TOKEN" not in held and "api key" not in held
+    logs = [p for p in s.home.rglob("*") if p.is_file() and (p.suffix in (".log", ".out", ".err") or "logs" in p.parts)
+            and p.stat().st_size < 200 << 20]
+    assert len(logs) >= 10
+    for path in logs:
+        text = path.read_bytes()
+        for name, secret in known.items():
+            assert secret.encode() not in text, f"{name} in {path}"
 
 
 def report(s, name) -> pd.DataFrame:
