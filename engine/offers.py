@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 
 from engine import auth, idempotency, metrics
 from engine.body import json_body
@@ -111,6 +111,8 @@ def accept(offer_id: str):
     def run(book, oid, idem):
         done = book.accept(oid, auth.acting_player(), _accepted, idem, auth.key_check())
         status, body = done.answer
+        if status != 200:  # no trade committed: an executed trade decided by an attempt a race undid is not one
+            g.pop("trade_outcome", None)
         if status == 409 and f'"{ACCEPT_REFUSED}"' in body:  # else an offer ended, as the status says
             metrics.note_offer("accept_refused")
         return done
