@@ -459,3 +459,38 @@ def test_a_player_token_acts_on_its_own_offers_only(served, auth, redis_client, 
                                  timeout=10)
             assert r.status_code == 401 and r.json()["error"] == "unauthorized", (path, r.text)
     assert snapshot(redis_client, stack) == before
+
+
+def test_an_accept_refused_on_its_retry_counts_no_executed_trade(client, stack, api_key, monkeypatch):
+    """The first attempt decides the exchange, a race (the addressee spends its gold meanwhile) undoes
+    its commit, the retry is refused: the metrics count a refused accept, not an executed trade."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from engine.store import Store
+
+    _, taker = players(client, "merchant", "monk")
+    oid = offer(client, 1, 2, give_gold=1, want_gold=taker["gold"]).get_json()["offer_id"]
+
+    def counted() -> Counter:
+        text = client.get("/metrics").get_data(as_text=True)
+        return Counter({(s.name, s.labels.get("outcome")): s.value for f in text_string_to_metric_families(text)
+                        for s in f.samples if s.name in ("bazaar_engine_trades_total", "bazaar_engine_offers_total")})
+
+    before = counted()
+    other = authorized(create_app(stack.engine).test_client(), api_key)  # another worker, as it were
+    real, raced = Store.try_commit, []
+
+    def racing(self, snapshot, step, idem):
+        if not raced:  # once: the addressee gives all its gold away before this attempt commits
+            raced.append(None)  # (the race's own commit comes through here too)
+            raced[0] = other.post("/trade", json={"player_1": {"player_id": 2, "gold_traded": taker["gold"]},
+                                                  "player_2": {"player_id": 1}}).status_code
+        return real(self, snapshot, step, idem)
+
+    monkeypatch.setattr(Store, "try_commit", racing)
+    r = client.post(f"/offers/{oid}/accept")
+    assert raced == [200] and r.status_code == 409 and r.get_json()["error"] == "accept_refused"
+    after = counted()
+    assert after[("bazaar_engine_trades_total", "executed")] - before[("bazaar_engine_trades_total", "executed")] == 1
+    assert after[("bazaar_engine_offers_total", "accept_refused")] - before[("bazaar_engine_offers_total",
+                                                                            "accept_refused")] == 1
