@@ -100,6 +100,11 @@ def _iso_ms(ms: Optional[bytes]) -> Optional[str]:
     return datetime.fromtimestamp(int(ms) / 1000, timezone.utc).isoformat(timespec="seconds")
 
 
+def _check_scope(scope: str) -> None:
+    if scope not in SCOPES:
+        raise KeyProblem(f"a key's scope is one of {', '.join(SCOPES)} (got {scope!r})")
+
+
 class Keys:
     """The API keys in Redis: created, listed and revoked by `bazaar keys`, checked per request."""
 
@@ -125,8 +130,7 @@ class Keys:
             raise KeyProblem(f"a key's name is 1-64 letters, digits, '.', '_' or '-' (got {name!r})")
         if rate < 1:
             raise KeyProblem("a key's rate is at least 1 request per second")
-        if scope not in SCOPES:
-            raise KeyProblem(f"a key's scope is one of {', '.join(SCOPES)} (got {scope!r})")
+        _check_scope(scope)
         digest = key_hash(key)
         if not self.r.hsetnx(self.k_names, name, digest):
             raise KeyProblem(f"a key named {name!r} exists; revoke it first or choose another name")
@@ -141,8 +145,7 @@ class Keys:
         return (self.r.hget(self.prefix + digest, "scope") or b"backend").decode() if digest else None
 
     def set_scope(self, name: str, scope: str) -> None:
-        if scope not in SCOPES:
-            raise KeyProblem(f"a key's scope is one of {', '.join(SCOPES)} (got {scope!r})")
+        _check_scope(scope)
         digest = self.lookup(name)
         if digest is None:
             raise KeyProblem(f"no key named {name!r}; `bazaar keys list` shows the names")
