@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -203,6 +204,27 @@ def tokens_revoke(player_id: int) -> None:
     console.print(f"player {player_id}'s tokens minted so far are revoked")
 
 
+@main.group()
+def credentials() -> None:
+    """What a client needs to connect to one of the stack's services, as one JSON object."""
+
+
+@credentials.command("trino")
+@click.option("--owner", is_flag=True, help="The warehouse owner's, which may write: for repairs, not for reading.")
+@profile_option
+def credentials_trino(owner: bool) -> None:
+    """Trino's reader (or owner): host, port, user, password, http_scheme and the CA file to check it with."""
+    trino = get_stack().trino
+    if owner:
+        trino = trino.as_owner()
+    if trino.trino_password is None:
+        raise click.ClickException("no Trino password is set: set BAZAAR_TRINO_PASSWORD, or run `bazaar up` once")
+    click.echo(json.dumps({"host": trino.trino_host, "port": trino.trino_port, "user": trino.trino_user,
+                           "password": trino.trino_password.get_secret_value(), "http_scheme": trino.trino_http_scheme,
+                           "catalog": trino.trino_catalog, "schema": trino.database,
+                           "ca_file": str(trino.trino_ca_file) if trino.trino_ca_file else None}))
+
+
 @main.command()
 @click.option("--day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="A UTC day (today included).")
 @click.option("--table", "tables", multiple=True, type=click.Choice(layout.TABLES), help="Only this table (repeatable).")
@@ -317,7 +339,7 @@ def demo(players: int, trades: int, concurrency: int, cheater_share: float, offe
                   f"Dagster UI: {stack.dagster_url}  reports: {stack.reports_url}  "
                   f"live dashboard: {stack.dashboard_url}  "
                   f"engine: {stack.engine_url} (API docs {stack.engine_url}/docs)  "
-                  f"Trino: {stack.trino.trino_host}:{stack.trino.trino_port}  "
+                  f"Trino: https://{stack.trino.trino_host}:{stack.trino.trino_port} (`bazaar credentials trino`)  "
                   f"Prometheus: {stack.prometheus_url}\n"
                   f"stop everything with `bazaar down{' --profile cluster' if stack.local.profile == 'cluster' else ''}`")
 

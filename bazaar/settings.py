@@ -27,7 +27,8 @@ from spark_jobs.settings import LauncherSettings, WarehouseSettings
 
 
 # the variables that hold secrets: never in a service's environment unless it needs that one
-SECRETS = ("BAZAAR_TOKEN_SECRET", "BAZAAR_REDIS_PASSWORD", "BAZAAR_API_KEY", "BAZAAR_POSTGRES_PASSWORD")
+SECRETS = ("BAZAAR_TOKEN_SECRET", "BAZAAR_REDIS_PASSWORD", "BAZAAR_API_KEY", "BAZAAR_POSTGRES_PASSWORD",
+           "BAZAAR_TRINO_PASSWORD", "BAZAAR_TRINO_OWNER_PASSWORD")
 
 
 def private_file(path: Path, make: Callable[[], str], valid: Callable[[str], bool] = bool) -> str:
@@ -56,7 +57,8 @@ def _state_home() -> Path:
 CLUSTER_DEFAULTS: dict[str, Any] = {
     "home": Path.home() / ".local" / "state" / "bazaar-cluster",
     "redis_port": 16379, "engine_port": 15000, "kafka_port": 19092, "kafka_controller_port": 19192,
-    "metastore_port": 19083, "trino_port": 18080, "dagster_port": 13000, "reports_port": 15050,
+    "metastore_port": 19083, "trino_port": 18080, "trino_internal_port": 18081, "dagster_port": 13000,
+    "reports_port": 15050,
     "spark_master_port": 17077, "spark_master_ui_port": 18090, "spark_worker_ui_port": 18091,
     "hdfs_port": 18020, "hdfs_http_port": 19870, "hdfs_datanode_port": 19866, "hdfs_datanode_http_port": 19864,
     "hdfs_datanode_ipc_port": 19867, "postgres_port": 15432, "dagster_grpc_port": 14000,
@@ -114,7 +116,10 @@ class StackSettings(BaseSettings):
     kafka_heap: str = "512m"
     metastore_port: int = 9083
     metastore_heap: str = "512m"
-    trino_port: int = 8080
+    trino_port: int = Field(default=8080, description="Trino's HTTPS port, the one clients use.")
+    trino_internal_port: int = Field(
+        default=8081, description="Trino's plain HTTP port, for its own internal calls (signed with a shared "
+                                  "secret); it takes no client's password.")
     trino_version: str = Field(default="476", description="io.trino:trino-server version (Maven Central).")
     trino_heap: str = Field(default="2G", description="Trino's JVM heap (-Xmx).")
     trino_query_memory: str = Field(
@@ -294,9 +299,21 @@ class Stack:
         """Compaction and retention of the warehouse's days."""
         return self._compose(WarehouseSettings)
 
+    @property
+    def trino_tls(self) -> Path:
+        """Where the stack keeps Trino's key pair; its certificate, ca.pem, is what clients check."""
+        return self.home / "trino-tls"
+
     @cached_property
     def trino(self) -> TrinoSettings:
-        return self._compose(TrinoSettings, trino_host=self.host, trino_port=self.local.trino_port)
+        """Trino over HTTPS, as its reader; the passwords are `BAZAAR_TRINO_PASSWORD` and
+        `BAZAAR_TRINO_OWNER_PASSWORD`, else the ones the stack made at HOME (0600) on first use."""
+        made = {}
+        for field, name in (("trino_password", "trino-reader-password"), ("trino_owner_password", "trino-owner-password")):
+            if field not in self.runtime and not os.environ.get(f"BAZAAR_{field.upper()}"):
+                made[field] = private_file(self.home / name, lambda: secrets.token_urlsafe(24), lambda s: len(s) >= 16)
+        return self._compose(TrinoSettings, trino_host=self.host, trino_port=self.local.trino_port,
+                             trino_http_scheme="https", trino_ca_file=self.trino_tls / "ca.pem", **made)
 
     @cached_property
     def reports(self) -> ReportSettings:
@@ -320,6 +337,11 @@ class Stack:
         """Redis' password, for the services that talk to Redis (when it has one)."""
         password = self.redis.redis_password
         return {"BAZAAR_REDIS_PASSWORD": password.get_secret_value()} if password else {}
+
+    def trino_env(self, owner: bool = False) -> dict[str, str]:
+        """The reader's password, and with `owner` the owner's too, for the services that query Trino."""
+        names = ("BAZAAR_TRINO_PASSWORD", "BAZAAR_TRINO_OWNER_PASSWORD")[:2 if owner else 1]
+        return {k: v for k, v in to_env(self.trino).items() if k in names}
 
     def engine_env(self) -> dict[str, str]:
         """The engine's environment: `env`, Redis' password and the secret it signs player tokens with."""

@@ -124,12 +124,14 @@ def suite(settings, database: str | None = None) -> dict:
 
 
 def bulk_copy(settings) -> None:
-    """The same rows, in a schema of their own, written by Trino in one go per table."""
-    warehouse.execute(settings.trino, f"create schema if not exists {BULK}")
+    """The same rows, in a schema of their own, written by Trino (as the warehouse's owner) in one go
+    per table."""
+    owner = settings.trino.as_owner()
+    warehouse.execute(owner, f"create schema if not exists {BULK}")
     for table in [*TABLES, "offers", "quarantine", "economy_trade_deltas", "economy_player_deltas"]:
-        warehouse.execute(settings.trino, f"drop table if exists {BULK}.{table}")
+        warehouse.execute(owner, f"drop table if exists {BULK}.{table}")
         parts = "ARRAY['source', 'dt']" if table == "quarantine" else "ARRAY['dt']"
-        warehouse.execute(settings.trino, f"create table {BULK}.{table} with (format = 'PARQUET', "
+        warehouse.execute(owner, f"create table {BULK}.{table} with (format = 'PARQUET', "
                                           f"partitioned_by = {parts}) as select * from {table}")
     warehouse.ensure_views(settings.trino.model_copy(update={"database": BULK}))
 

@@ -152,13 +152,30 @@ class TrinoResource(ConfigurableResource):
 
     host: str
     port: int
-    user: str = "bazaar"
+    http_scheme: str = "https"
+    ca_file: Optional[str] = None
+    user: str = "reader"
+    password: Optional[str] = None
+    owner_user: str = "owner"
+    owner_password: Optional[str] = None
     catalog: str = "hive"
     database: str = "default"
 
+    @classmethod
+    def of(cls, trino: TrinoSettings, **fields) -> "TrinoResource":
+        """The resource for `trino`; `fields` replace what they name (the cluster's `EnvVar`s)."""
+        secret = lambda value: value.get_secret_value() if value is not None else None  # noqa: E731
+        return cls(**{"host": trino.trino_host, "port": trino.trino_port, "http_scheme": trino.trino_http_scheme,
+                      "ca_file": str(trino.trino_ca_file) if trino.trino_ca_file else None,
+                      "user": trino.trino_user, "password": secret(trino.trino_password),
+                      "owner_user": trino.trino_owner_user, "owner_password": secret(trino.trino_owner_password),
+                      "catalog": trino.trino_catalog, "database": trino.database, **fields})
+
     @property
     def settings(self) -> TrinoSettings:
-        return TrinoSettings(trino_host=self.host, trino_port=self.port, trino_user=self.user,
+        return TrinoSettings(trino_host=self.host, trino_port=self.port, trino_http_scheme=self.http_scheme,
+                             trino_ca_file=self.ca_file, trino_user=self.user, trino_password=self.password,
+                             trino_owner_user=self.owner_user, trino_owner_password=self.owner_password,
                              trino_catalog=self.catalog, database=self.database)
 
     def query(self, name: str, **params) -> pd.DataFrame:
@@ -185,16 +202,19 @@ def local_resources(redis: Optional[RedisSettings] = None, topic: Optional[Topic
         "sinks": SparkSinksResource.of(sinks),
         "warehouse_jobs": WarehouseJobsResource.of(warehouse_settings or WarehouseSettings()),
         "report_store": ReportStoreResource(reports_dir=str(report_settings.reports_dir)),
-        "trino": TrinoResource(host=trino.trino_host, port=trino.trino_port, user=trino.trino_user,
-                               catalog=trino.trino_catalog, database=trino.database),
+        "trino": TrinoResource.of(trino),
     }
 
 
 def cluster_resources() -> dict:
-    """Endpoints and the Redis password as `EnvVar`s (the UI shows the variable, not its value; each
-    must be set); names and sizes from the same settings as locally."""
+    """Endpoints, and the Redis and Trino passwords, as `EnvVar`s (the UI shows the variable, not its
+    value; each must be set); names and sizes from the same settings as locally."""
     redis, topic, sinks, trino = RedisSettings(), TopicSettings(), LauncherSettings(), TrinoSettings()
     password = {"password": EnvVar("BAZAAR_REDIS_PASSWORD")} if redis.redis_password else {}
+    trino_passwords = {field: EnvVar(f"BAZAAR_TRINO_{name}PASSWORD")
+                       for field, name, value in (("password", "", trino.trino_password),
+                                                  ("owner_password", "OWNER_", trino.trino_owner_password))
+                       if value is not None}
     return {
         "redis": RedisResource(url=EnvVar("BAZAAR_REDIS_URL"), namespace=redis.namespace, **password),
         "kafka": KafkaResource(bootstrap_servers=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"), topic=topic.topic,
@@ -208,8 +228,8 @@ def cluster_resources() -> dict:
                                        checkpoint_uri=EnvVar("BAZAAR_CHECKPOINT_URI")),
         "warehouse_jobs": WarehouseJobsResource.of(WarehouseSettings()),
         "report_store": ReportStoreResource(reports_dir=EnvVar("BAZAAR_REPORTS_DIR")),
-        "trino": TrinoResource(host=EnvVar("BAZAAR_TRINO_HOST"), port=EnvVar.int("BAZAAR_TRINO_PORT"),
-                               user=trino.trino_user, catalog=trino.trino_catalog, database=trino.database),
+        "trino": TrinoResource.of(trino, host=EnvVar("BAZAAR_TRINO_HOST"), port=EnvVar.int("BAZAAR_TRINO_PORT"),
+                                  **trino_passwords),
     }
 
 

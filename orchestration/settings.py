@@ -5,9 +5,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _CONFIG = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore")
@@ -36,13 +36,32 @@ class TopicSettings(BaseSettings):
 
 
 class TrinoSettings(BaseSettings):
+    """Where Trino is and who Bazaar is there: the reader (the reports, the dashboard, the checks)
+    and the warehouse's owner (the views; the sinks' DDL and compaction go through the metastore)."""
+
     model_config = _CONFIG
 
     trino_host: str = Field(default="127.0.0.1", description="Trino coordinator host.")
-    trino_port: int = Field(default=8080, description="Trino coordinator port.")
-    trino_user: str = "bazaar"
+    trino_port: int = Field(default=8080, description="Trino coordinator port (HTTPS, unless "
+                                                      "BAZAAR_TRINO_HTTP_SCHEME says http).")
+    trino_http_scheme: Literal["https", "http"] = Field(
+        default="https", description="https: Trino takes a password only over TLS.")
+    trino_ca_file: Optional[Path] = Field(
+        default=None, description="The CA certificate (PEM) Trino's certificate is checked against; none: the "
+                                  "system's CAs.")
+    trino_user: str = Field(default="reader", description="The read-only principal the reports query as.")
+    trino_password: Optional[SecretStr] = Field(default=None, description="The reader's password.")
+    trino_owner_user: str = Field(default="owner", description="The principal that owns the tables and views.")
+    trino_owner_password: Optional[SecretStr] = Field(default=None, description="The owner's password.")
     trino_catalog: str = "hive"
     database: str = Field(default="default", description="Hive database of the tables (Trino schema).")
+
+    def as_owner(self) -> "TrinoSettings":
+        """The same Trino, as the warehouse's owner (views, partition repairs, the benchmarks' tables)."""
+        if self.trino_owner_password is None and self.trino_password is not None:
+            raise ValueError("BAZAAR_TRINO_OWNER_PASSWORD is not set: only the warehouse's owner may change it "
+                             "(`bazaar credentials trino --owner` prints the local stack's)")
+        return self.model_copy(update={"trino_user": self.trino_owner_user, "trino_password": self.trino_owner_password})
 
 
 class ReportSettings(BaseSettings):

@@ -98,8 +98,9 @@ class _DagsterProcess(Service):
     def environment(self) -> dict[str, str]:
         # the code location's sink launcher gets the jars `bazaar up` fetched; in the cluster profile,
         # its resources come from the BAZAAR_* variables as in Compose (`BAZAAR_DEPLOYMENT=cluster`)
-        # (the checks read the engine's counters: Redis' password too, if it has one)
+        # (the checks read the engine's counters: Redis' password too, if it has one; Trino's passwords)
         env = {**self.stack.env(launcher_settings(self.stack)), **self.stack.redis_env(),
+               **self.stack.trino_env(owner=True),  # the reports read as the reader; the views are the owner's
                "DAGSTER_HOME": str(self.dagster_home), "BAZAAR_DEPLOYMENT": "local"}
         if self.on_grpc:
             env.update({"BAZAAR_DEPLOYMENT": "cluster", "DAGSTER_PG_HOST": self.local.host,
@@ -168,7 +169,7 @@ class ReportsService(Service):
         return self.stack.reports_url
 
     def environment(self) -> dict[str, str]:
-        return self.stack.env()
+        return {**self.stack.env(), **self.stack.trino_env()}  # the dashboard reads Trino as the reader
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "gunicorn", "--bind", f"{self.local.host}:{self.local.reports_port}",

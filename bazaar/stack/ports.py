@@ -14,7 +14,7 @@ PORTS = ("redis_port", "engine_port", "kafka_port", "kafka_controller_port", "me
          "dagster_port", "reports_port", "spark_master_port", "spark_master_ui_port", "spark_worker_ui_port",
          "hdfs_port", "hdfs_http_port", "hdfs_datanode_port", "hdfs_datanode_http_port", "hdfs_datanode_ipc_port",
          "postgres_port", "dagster_grpc_port", "prometheus_port", "relay_metrics_port", "sink_metrics_port",
-         "kafka_metrics_port", "metastore_metrics_port", "trino_metrics_port")
+         "kafka_metrics_port", "metastore_metrics_port", "trino_metrics_port", "trino_internal_port")
 
 
 _given: set[int] = set()

@@ -49,8 +49,8 @@ def create_time_topic(s) -> None:
 def old_trades_table(s) -> None:
     location = f"{s.sinks.warehouse_uri}/trades"
     Path(urlparse(location).path).mkdir(parents=True)
-    warehouse.execute(s.trino, f"create schema if not exists {s.trino.database}")
-    warehouse.execute(s.trino, OLD_TRADES_DDL.format(db=s.trino.database, location=location))
+    warehouse.execute(s.trino.as_owner(), f"create schema if not exists {s.trino.database}")
+    warehouse.execute(s.trino.as_owner(), OLD_TRADES_DDL.format(db=s.trino.database, location=location))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,128 @@
+"""Trino's security, as files Trino reads: its TLS key pair (a PKCS#12 keystore, and the certificate
+as the CA file clients check it against), the password file of its two principals, and the access
+rules that let only the owner write.
+
+- **owner** (`BAZAAR_TRINO_OWNER_PASSWORD`): every privilege in the `hive` catalog, the one that
+  creates the views (Dagster) and repairs partitions.  The sinks' table DDL and compaction's
+  partition swaps go to the metastore directly, not through Trino.
+- **reader** (`BAZAAR_TRINO_PASSWORD`): `SELECT` on the `hive` and `system` catalogs and nothing
+  else: the reports, the dashboard, the checks and people.
+- anyone else, and anyone without a password, is refused: Trino answers 401.
+
+The local stack makes these at Trino's first start (`TrinoService.prepare`), from the passwords it
+keeps at HOME (0600); the cluster shape's `trino-init` container makes them from the secrets
+in `docker/`'s environment (`python -m bazaar.stack.trino_security`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+# PBKDF2 with HMAC-SHA1 is what Trino's file authenticator checks a `iterations:salt:hash` line with
+# (hex, lower case; at least 1,000 iterations).  Trino caches a checked password, so the cost is paid
+# once per client, not per query.
+ITERATIONS = 65_536
+KEY_BYTES = 32
+ALIAS = "trino"
+
+
+def password_line(user: str, password: str, iterations: int = ITERATIONS) -> str:
+    """One line of Trino's password file for `user`."""
+    if ":" in user or not user:
+        raise ValueError(f"a Trino user name must be non-empty and hold no colon: {user!r}")
+    salt = secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha1", password.encode(), salt, iterations, dklen=KEY_BYTES)
+    return f"{user}:{iterations}:{salt.hex()}:{digest.hex()}"
+
+
+def access_rules(owner: str, reader: str) -> dict:
+    """Trino's file-based access control: the owner may do anything, the reader may read; a user
+    no rule names may do nothing."""
+    return {
+        "catalogs": [
+            {"user": owner, "allow": "all"},
+            {"user": reader, "catalog": "(hive|system)", "allow": "read-only"},
+        ],
+        "schemas": [{"user": owner, "owner": True}],
+        "tables": [
+            # GRANT_SELECT: a view the owner made runs with the owner's rights (SECURITY DEFINER), and
+            # Trino requires the grant option of its tables for someone else to read through it
+            {"user": owner, "privileges": ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT"]},
+            {"user": reader, "privileges": ["SELECT"]},
+        ],
+        "procedures": [{"user": owner, "privileges": ["EXECUTE"]}],
+        "system_information": [{"user": owner, "allow": ["read"]}],
+    }
+
+
+def private_write(path: Path, text: str) -> None:
+    """`text` into `path`, which is never readable by others, not even for a moment."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    tmp.replace(path)
+
+
+def write_auth(etc: Path, owner: tuple[str, str], reader: tuple[str, str]) -> None:
+    """The password file and the access rules in Trino's `etc`, with the properties naming them."""
+    private_write(etc / "password.db", "".join(password_line(u, p) + "\n" for u, p in (owner, reader)))
+    private_write(etc / "rules.json", json.dumps(access_rules(owner[0], reader[0]), indent=2) + "\n")
+    private_write(etc / "password-authenticator.properties",
+                  f"password-authenticator.name=file\nfile.password-file={etc / 'password.db'}\n")
+    private_write(etc / "access-control.properties",
+                  f"access-control.name=file\nsecurity.config-file={etc / 'rules.json'}\n")
+
+
+def ensure_keystore(keytool: Path, folder: Path, hosts: list[str]) -> tuple[Path, str]:
+    """A self-signed key pair for `hosts` in `folder`/keystore.p12, and its certificate as
+    `folder`/ca.pem (what clients check Trino against); made once, kept across restarts.
+    Returns the keystore and its password (kept in `folder`/keystore-password, 0600)."""
+    store, password_file, ca = folder / "keystore.p12", folder / "keystore-password", folder / "ca.pem"
+    if store.exists() and password_file.exists() and ca.exists():
+        return store, password_file.read_text().strip()
+    for stale in (store, ca):
+        stale.unlink(missing_ok=True)
+    password = secrets.token_urlsafe(24)
+    private_write(password_file, password + "\n")
+    names = ",".join(f"ip:{h}" if h.replace(".", "").isdigit() or ":" in h else f"dns:{h}"
+                     for h in dict.fromkeys([*hosts, "localhost", "127.0.0.1"]))
+    common = ["-storetype", "PKCS12", "-keystore", str(store), "-storepass:env", "BAZAAR_KEYSTORE_PASSWORD"]
+    env = {"PATH": os.environ.get("PATH", ""), "BAZAAR_KEYSTORE_PASSWORD": password}  # never in argv
+    run = lambda args: subprocess.run([str(keytool), *args, *common], env=env, check=True,  # noqa: E731
+                                      capture_output=True, text=True, timeout=120)
+    run(["-genkeypair", "-alias", ALIAS, "-keyalg", "EC", "-groupname", "secp256r1", "-validity", "3650",
+         "-dname", "CN=bazaar-trino", "-ext", f"san={names}"])
+    run(["-exportcert", "-rfc", "-alias", ALIAS, "-file", str(ca)])
+    os.chmod(store, 0o600)
+    return store, password
+
+
+def main() -> None:
+    """For the cluster shape's `trino-init`: the files in the folder given, from the environment's
+    `BAZAAR_TRINO_OWNER_PASSWORD` and `BAZAAR_TRINO_PASSWORD`, and the hosts given after it."""
+    if len(sys.argv) < 3:
+        sys.exit("usage: python -m bazaar.stack.trino_security FOLDER HOST... "
+                 "(with BAZAAR_TRINO_OWNER_PASSWORD and BAZAAR_TRINO_PASSWORD set)")
+    folder, hosts = Path(sys.argv[1]), sys.argv[2:]
+    try:
+        owner = (os.environ.get("BAZAAR_TRINO_OWNER_USER", "owner"), os.environ["BAZAAR_TRINO_OWNER_PASSWORD"])
+        reader = (os.environ.get("BAZAAR_TRINO_USER", "reader"), os.environ["BAZAAR_TRINO_PASSWORD"])
+    except KeyError as missing:
+        sys.exit(f"{missing.args[0]} is not set: docker/README.md says how to make it")
+    write_auth(folder, owner, reader)
+    keytool = Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "keytool"
+    ensure_keystore(keytool, folder, hosts)
+    print(f"Trino's password file, access rules and key pair are in {folder}")
+
+
+if __name__ == "__main__":
+    main()
