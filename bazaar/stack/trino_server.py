@@ -3,7 +3,7 @@ on the metastore reading the warehouse through Hadoop's file systems
 (`fs.hadoop.enabled`, so Spark's `file:/`, `hdfs://` and `s3a://` locations work).
 
 Only the `hive` and `password-authenticators` plugins are kept from the tarball.  Clients reach it
-over HTTPS with a password (`bazaar.stack.trino_security`: the owner writes, the reader reads).
+over HTTPS with a password (`bazaar.trino_security`: the owner writes, the reader reads).
 Trino runs on the newer JDK installed beside the default java; the health check is `SELECT 1`
 over PyHive, as the reader.
 """
@@ -20,7 +20,7 @@ from bazaar.stack import artifacts
 from bazaar.stack.java import find_java_home
 from bazaar.stack.prometheus import jmx_agent
 from bazaar.stack.service import Service
-from bazaar.stack.trino_security import ensure_keystore, private_write, write_auth
+from bazaar.trino_security import ensure_keystore, private_write, write_auth
 from orchestration.warehouse import connect
 
 MIN_JAVA = 24  # Trino 476's requirement

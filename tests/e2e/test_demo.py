@@ -80,7 +80,10 @@ def test_secrets_reach_only_the_processes_that_need_them(demo):
     """Every process of every service (its keeper and all it started): which secrets are in its
     environment, none in its command line; and none in any log the stack wrote."""
     s, _, _, env = demo
-    known = {**OPERATOR_SECRETS, "api key": s.api_key}
+    trino = s.trino
+    known = {**OPERATOR_SECRETS, "api key": s.api_key, "trino reader": trino.trino_password.get_secret_value(),
+             "trino owner": trino.trino_owner_password.get_secret_value(),
+             "trino keystore": (s.trino_tls / "keystore-password").read_text().strip()}
     held = defaultdict(set)  # secret -> the services whose processes hold it in their environment
     processes = 0
     for svc in services(s):
@@ -106,6 +109,10 @@ def test_secrets_reach_only_the_processes_that_need_them(demo):
     else:
         assert "BAZAAR_POSTGRES_PASSWORD" not in held
     assert "GAME_STUDIO_CLOUD_TOKEN" not in held and "api key" not in held
+    dagster = {"dagster", "dagster-daemon"} | ({"dagster-code"} if s.local.profile == "cluster" else set())
+    assert held["trino owner"] == dagster  # the views
+    assert held["trino reader"] == dagster | {"reports"}  # the reports, the dashboard
+    assert "trino keystore" not in held  # Trino reads it from its own configuration file
     logs = [p for p in s.home.rglob("*") if p.is_file() and (p.suffix in (".log", ".out", ".err") or "logs" in p.parts)
             and p.stat().st_size < 200 << 20]
     assert len(logs) >= 10

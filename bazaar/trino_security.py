@@ -11,7 +11,7 @@ rules that let only the owner write.
 
 The local stack makes these at Trino's first start (`TrinoService.prepare`), from the passwords it
 keeps at HOME (0600); the cluster shape's `trino-init` container makes them from the secrets
-in `docker/`'s environment (`python -m bazaar.stack.trino_security`).
+in `docker/`'s environment (`python -m bazaar.trino_security --help`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from pathlib import Path
+from typing import Optional
+
+import click
 
 # PBKDF2 with HMAC-SHA1 is what Trino's file authenticator checks a `iterations:salt:hash` line with
 # (hex, lower case; at least 1,000 iterations).  Trino caches a checked password, so the cost is paid
@@ -82,46 +84,61 @@ def write_auth(etc: Path, owner: tuple[str, str], reader: tuple[str, str]) -> No
                   f"access-control.name=file\nsecurity.config-file={etc / 'rules.json'}\n")
 
 
-def ensure_keystore(keytool: Path, folder: Path, hosts: list[str]) -> tuple[Path, str]:
-    """A self-signed key pair for `hosts` in `folder`/keystore.p12, and its certificate as
-    `folder`/ca.pem (what clients check Trino against); made once, kept across restarts.
-    Returns the keystore and its password (kept in `folder`/keystore-password, 0600)."""
-    store, password_file, ca = folder / "keystore.p12", folder / "keystore-password", folder / "ca.pem"
-    if store.exists() and password_file.exists() and ca.exists():
-        return store, password_file.read_text().strip()
+def ensure_keystore(keytool: Path, folder: Path, hosts: list[str], password: Optional[str] = None,
+                    ca: Optional[Path] = None) -> tuple[Path, str]:
+    """A self-signed key pair for `hosts` in `folder`/keystore.p12, and its certificate as `ca`
+    (`folder`/ca.pem by default: what clients check Trino against); made once, kept across restarts.
+    Returns the keystore and its password: `password`, else one made and kept in
+    `folder`/keystore-password (0600)."""
+    store, password_file, ca = folder / "keystore.p12", folder / "keystore-password", ca or folder / "ca.pem"
+    if password is None and password_file.exists():
+        password = password_file.read_text().strip()
+    if store.exists() and ca.exists() and password:
+        return store, password
     for stale in (store, ca):
         stale.unlink(missing_ok=True)
-    password = secrets.token_urlsafe(24)
-    private_write(password_file, password + "\n")
+    if password is None:
+        password = secrets.token_urlsafe(24)
+        private_write(password_file, password + "\n")
     names = ",".join(f"ip:{h}" if h.replace(".", "").isdigit() or ":" in h else f"dns:{h}"
                      for h in dict.fromkeys([*hosts, "localhost", "127.0.0.1"]))
     common = ["-storetype", "PKCS12", "-keystore", str(store), "-storepass:env", "BAZAAR_KEYSTORE_PASSWORD"]
     env = {"PATH": os.environ.get("PATH", ""), "BAZAAR_KEYSTORE_PASSWORD": password}  # never in argv
     run = lambda args: subprocess.run([str(keytool), *args, *common], env=env, check=True,  # noqa: E731
                                       capture_output=True, text=True, timeout=120)
+    folder.mkdir(parents=True, exist_ok=True)
+    ca.parent.mkdir(parents=True, exist_ok=True)
     run(["-genkeypair", "-alias", ALIAS, "-keyalg", "EC", "-groupname", "secp256r1", "-validity", "3650",
          "-dname", "CN=bazaar-trino", "-ext", f"san={names}"])
-    run(["-exportcert", "-rfc", "-alias", ALIAS, "-file", str(ca)])
     os.chmod(store, 0o600)
+    run(["-exportcert", "-rfc", "-alias", ALIAS, "-file", str(ca)])
+    os.chmod(ca, 0o644)  # the certificate is public: every client reads it
     return store, password
 
 
-def main() -> None:
-    """For the cluster shape's `trino-init`: the files in the folder given, from the environment's
-    `BAZAAR_TRINO_OWNER_PASSWORD` and `BAZAAR_TRINO_PASSWORD`, and the hosts given after it."""
-    if len(sys.argv) < 3:
-        sys.exit("usage: python -m bazaar.stack.trino_security FOLDER HOST... "
-                 "(with BAZAAR_TRINO_OWNER_PASSWORD and BAZAAR_TRINO_PASSWORD set)")
-    folder, hosts = Path(sys.argv[1]), sys.argv[2:]
+@click.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("hosts", nargs=-1, required=True)
+@click.option("--ca", "ca", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where the certificate goes, for the clients (a folder of its own: the key stays in FOLDER).")
+@click.option("--uid", type=int, default=None, help="The user Trino runs as, who must own FOLDER's files.")
+def main(folder: Path, hosts: tuple[str, ...], ca: Path, uid: Optional[int]) -> None:
+    """The cluster shape's `trino-init`: Trino's password file, access rules and key pair in FOLDER, for
+    the HOSTS clients reach it by, from the environment's BAZAAR_TRINO_OWNER_PASSWORD,
+    BAZAAR_TRINO_PASSWORD and TRINO_KEYSTORE_PASSWORD."""
     try:
         owner = (os.environ.get("BAZAAR_TRINO_OWNER_USER", "owner"), os.environ["BAZAAR_TRINO_OWNER_PASSWORD"])
         reader = (os.environ.get("BAZAAR_TRINO_USER", "reader"), os.environ["BAZAAR_TRINO_PASSWORD"])
+        keystore_password = os.environ["TRINO_KEYSTORE_PASSWORD"]
     except KeyError as missing:
-        sys.exit(f"{missing.args[0]} is not set: docker/README.md says how to make it")
+        raise click.ClickException(f"{missing.args[0]} is not set: docker/README.md says how to make it")
     write_auth(folder, owner, reader)
     keytool = Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "keytool"
-    ensure_keystore(keytool, folder, hosts)
-    print(f"Trino's password file, access rules and key pair are in {folder}")
+    ensure_keystore(keytool, folder, list(hosts), keystore_password, ca)
+    if uid is not None:
+        for path in folder.iterdir():
+            os.chown(path, uid, -1)
+    click.echo(f"Trino's password file, access rules and key pair are in {folder}; its certificate is {ca}")
 
 
 if __name__ == "__main__":
