@@ -234,7 +234,14 @@ class Stack:
     # -- composed runtime settings ------------------------------------------
     @cached_property
     def redis(self) -> RedisSettings:
-        return self._compose(RedisSettings, redis_url=f"redis://{self.host}:{self.local.redis_port}/0")
+        """The stack's Redis; its password is `BAZAAR_REDIS_PASSWORD`, else the one the stack made at
+        HOME/redis-password (0600) on first use."""
+        made = {}
+        if "redis_password" not in self.runtime and not os.environ.get("BAZAAR_REDIS_PASSWORD"):
+            # letters and digits: Redis reads it from a configuration line
+            made["redis_password"] = private_file(self.home / "redis-password", lambda: secrets.token_hex(24),
+                                                  lambda text: len(text) >= 32 and text.isalnum())
+        return self._compose(RedisSettings, redis_url=f"redis://{self.host}:{self.local.redis_port}/0", **made)
 
     @cached_property
     def engine(self) -> EngineSettings:
@@ -243,11 +250,13 @@ class Stack:
             # the local stack signs player tokens with a secret of its own, made on first use
             secret["token_secret"] = private_file(self.home / "token-secret", lambda: secrets.token_urlsafe(48),
                                                   lambda text: len(text) >= 32)
-        return self._compose(EngineSettings, redis_url=self.redis.redis_url, **secret)
+        return self._compose(EngineSettings, redis_url=self.redis.redis_url, redis_password=self.redis.redis_password,
+                             **secret)
 
     @cached_property
     def relay(self) -> RelaySettings:
-        return self._compose(RelaySettings, redis_url=self.redis.redis_url, kafka_bootstrap=self.kafka_bootstrap,
+        return self._compose(RelaySettings, redis_url=self.redis.redis_url, redis_password=self.redis.redis_password,
+                             kafka_bootstrap=self.kafka_bootstrap,
                              relay_metrics_host=self.host, relay_metrics_port=self.local.relay_metrics_port)
 
     @property

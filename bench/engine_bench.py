@@ -454,7 +454,7 @@ def main(seconds: int, steady_seconds: int, players: int, samples: int, whole_st
             for idempotent in (False, True, False, True):  # alternated, so drift hits both alike
                 with console.status(f"wrk: 32 connections for {seconds}s, Idempotency-Key: {idempotent}"):
                     costs.append(run_wrk(url, 32, seconds, players, key, idempotent, meter))
-            client = redis.Redis.from_url(settings.redis.redis_url)
+            client = make_redis(settings.redis)
             results["trust"] = {"runs": costs, "key_check": time_key_check(
                 client, Keys(client, settings.redis.namespace), key, settings.redis.namespace,
                 meter.groups["redis"], 20_000)}

@@ -202,7 +202,7 @@ def main(seconds: int, clients: int, players: int, workers: int) -> None:
             "negative_balances": sum(client.call("GET", f"/players/{p}")[1]["gold"] < 0
                                      for p in range(1, players + 1))}
 
-        r = redis.Redis.from_url(settings.redis.redis_url)
+        r = make_redis(settings.redis)
         book = OfferBook(Store(r, settings.redis.namespace))
         results["totals_ms"] = {}
         for size in (1_000, 10_000, 100_000):

@@ -13,6 +13,7 @@ from bazaar.stack.api_key import ensure_stack_key
 from tests.pipeline import authorized
 from bazaar.stack import EngineService, KafkaService, MetastoreService, RedisService, TrinoService
 from bazaar.stack.ports import isolated_stack
+from engine.db import make_redis
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,7 @@ def redis_service(stack):
 
 @pytest.fixture
 def redis_client(redis_service, stack):
-    client = redis_lib.Redis.from_url(stack.redis.redis_url)
+    client = make_redis(stack.redis)
     client.flushall()
     yield client
     client.flushall()

@@ -24,10 +24,11 @@ def authorized(client, key: str):
 
 def pipeline_stack(stack, home, **extra):
     """The test stack with a topic, Redis namespace, Hive database and home of this pipeline's own;
-    its Trino is the stack's, with the stack's credentials (kept in the stack's home)."""
+    its Redis and Trino are the stack's, with the stack's credentials (kept in the stack's home)."""
     name, trino = f"p{uuid.uuid4().hex[:10]}", stack.trino
     return stack.replace(home=home, namespace=name, topic=name, database=name, trino_ca_file=trino.trino_ca_file,
-                         trino_password=trino.trino_password, trino_owner_password=trino.trino_owner_password, **extra)
+                         trino_password=trino.trino_password, trino_owner_password=trino.trino_owner_password,
+                         redis_password=stack.redis.redis_password, **extra)
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """Redis from Debian's `redis-server`, with an append-only file so that a
 killed server restarts with every acknowledged write (fsync every second),
-bounded by `maxmemory` with no eviction.  Once it answers, the stack's own API
+bounded by `maxmemory` with no eviction, and a password (`Stack.redis`: the
+environment's, else one made at first start, 0600).  Once it answers, the stack's own API
 key is registered in it (`bazaar.stack.api_key`)."""
 
 from __future__ import annotations
@@ -51,6 +52,22 @@ class RedisService(Service):
 
     def command(self) -> list[str]:
         return ["redis-server", str(self.conf_path)]
+
+    def start(self) -> bool:
+        if self.pid() is not None and self.stack.redis.redis_password and self._answers_anyone():
+            raise ServiceError(f"Redis at {self.address} runs without the password the stack now keeps "
+                               f"({self.stack.home / 'redis-password'}, or BAZAAR_REDIS_PASSWORD): it was started by an "
+                               "earlier Bazaar. Run `bazaar down`, then `bazaar up` (its data is kept).")
+        return super().start()
+
+    def _answers_anyone(self) -> bool:
+        client = redis.Redis(host=self.local.host, port=self.local.redis_port, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:  # NOAUTH: it asks for the password, as it should
+            return False
+        finally:
+            client.close()
 
     def after_start(self) -> None:
         client = self._client()

@@ -83,7 +83,8 @@ def test_secrets_reach_only_the_processes_that_need_them(demo):
     trino = s.trino
     known = {**OPERATOR_SECRETS, "api key": s.api_key, "trino reader": trino.trino_password.get_secret_value(),
              "trino owner": trino.trino_owner_password.get_secret_value(),
-             "trino keystore": (s.trino_tls / "keystore-password").read_text().strip()}
+             "trino keystore": (s.trino_tls / "keystore-password").read_text().strip(),
+             "redis": s.redis.redis_password.get_secret_value()}
     held = defaultdict(set)  # secret -> the services whose processes hold it in their environment
     processes = 0
     for svc in services(s):
@@ -113,6 +114,7 @@ def test_secrets_reach_only_the_processes_that_need_them(demo):
     assert held["trino owner"] == dagster  # the views
     assert held["trino reader"] == dagster | {"reports"}  # the reports, the dashboard
     assert "trino keystore" not in held  # Trino reads it from its own configuration file
+    assert held["redis"] == {"engine", "relay"} | dagster  # Redis reads it from its own configuration file
     logs = [p for p in s.home.rglob("*") if p.is_file() and (p.suffix in (".log", ".out", ".err") or "logs" in p.parts)
             and p.stat().st_size < 200 << 20]
     assert len(logs) >= 10

@@ -25,7 +25,8 @@ from tests.pipeline import authorized
 def relay_stack(stack, tmp_path, kafka_service, redis_client):
     """The stack with a topic and namespace of this test's own; the topic provisioned."""
     name = f"t{uuid.uuid4().hex[:10]}"
-    s = stack.replace(home=tmp_path, namespace=name, topic=name, relay_batch=500)
+    s = stack.replace(home=tmp_path, namespace=name, topic=name, relay_batch=500,
+                      redis_password=stack.redis.redis_password)  # the stack's Redis, whose password is in its home
     assert ensure_topic(s.topic)["created"] is True
     assert ensure_topic(s.topic)["created"] is False  # idempotent
     return s
