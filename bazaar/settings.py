@@ -48,6 +48,17 @@ def private_file(path: Path, make: Callable[[], str], valid: Callable[[str], boo
     return path.read_text().strip()
 
 
+def private_write(path: Path, text: str) -> None:
+    """`text` into `path`, replaced whole, and never readable by others, not even for a moment."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    tmp.replace(path)
+
+
 def _state_home() -> Path:
     return Path.home() / ".local" / "state" / "bazaar"
 
@@ -318,9 +329,10 @@ class Stack:
         """Trino over HTTPS, as its reader; the passwords are `BAZAAR_TRINO_PASSWORD` and
         `BAZAAR_TRINO_OWNER_PASSWORD`, else the ones the stack made at HOME (0600) on first use."""
         made = {}
-        for field, name in (("trino_password", "trino-reader-password"), ("trino_owner_password", "trino-owner-password")):
-            if field not in self.runtime and not os.environ.get(f"BAZAAR_{field.upper()}"):
-                made[field] = private_file(self.home / name, lambda: secrets.token_urlsafe(24), lambda s: len(s) >= 16)
+        for setting, name in (("trino_password", "trino-reader-password"),
+                              ("trino_owner_password", "trino-owner-password")):
+            if setting not in self.runtime and not os.environ.get(f"BAZAAR_{setting.upper()}"):
+                made[setting] = private_file(self.home / name, lambda: secrets.token_urlsafe(24), lambda s: len(s) >= 16)
         return self._compose(TrinoSettings, trino_host=self.host, trino_port=self.local.trino_port,
                              trino_http_scheme="https", trino_ca_file=self.trino_tls / "ca.pem", **made)
 

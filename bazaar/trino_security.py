@@ -26,6 +26,8 @@ from typing import Optional
 
 import click
 
+from bazaar.settings import private_write
+
 # PBKDF2 with HMAC-SHA1 is what Trino's file authenticator checks a `iterations:salt:hash` line with
 # (hex, lower case; at least 1,000 iterations).  Trino caches a checked password, so the cost is paid
 # once per client, not per query.
@@ -61,17 +63,6 @@ def access_rules(owner: str, reader: str) -> dict:
         "procedures": [{"user": owner, "privileges": ["EXECUTE"]}],
         "system_information": [{"user": owner, "allow": ["read"]}],
     }
-
-
-def private_write(path: Path, text: str) -> None:
-    """`text` into `path`, which is never readable by others, not even for a moment."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    tmp.replace(path)
 
 
 def write_auth(etc: Path, owner: tuple[str, str], reader: tuple[str, str]) -> None:

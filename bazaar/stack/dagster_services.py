@@ -10,7 +10,6 @@ password is written), and the code location served over gRPC by a process of its
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys

@@ -10,6 +10,7 @@ import shutil
 
 import redis
 
+from bazaar.settings import private_write
 from bazaar.stack.api_key import ensure_stack_key
 from bazaar.stack.service import Service, ServiceError
 
@@ -47,8 +48,7 @@ class RedisService(Service):
         ]
         if self.stack.redis.redis_password:
             lines.append(f"requirepass {self.stack.redis.redis_password.get_secret_value()}")
-        self.conf_path.write_text("\n".join(lines) + "\n")
-        self.conf_path.chmod(0o600)  # it may hold the password
+        private_write(self.conf_path, "\n".join(lines) + "\n")  # it holds the password
 
     def command(self) -> list[str]:
         return ["redis-server", str(self.conf_path)]

@@ -15,12 +15,12 @@ import secrets
 import shutil
 from pathlib import Path
 
-from bazaar.settings import StackSettings, private_file
+from bazaar.settings import StackSettings, private_file, private_write
 from bazaar.stack import artifacts
 from bazaar.stack.java import find_java_home
 from bazaar.stack.prometheus import jmx_agent
 from bazaar.stack.service import Service
-from bazaar.trino_security import ensure_keystore, private_write, write_auth
+from bazaar.trino_security import ensure_keystore, write_auth
 from orchestration.warehouse import connect
 
 MIN_JAVA = 24  # Trino 476's requirement
