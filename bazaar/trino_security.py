@@ -45,10 +45,18 @@ def password_line(user: str, password: str, iterations: int = ITERATIONS) -> str
     return f"{user}:{iterations}:{salt.hex()}:{digest.hex()}"
 
 
-def access_rules(owner: str, reader: str) -> dict:
-    """Trino's file-based access control: the owner may do anything, the reader may read; a user
-    no rule names may do nothing."""
+def access_rules(owner_name: str, reader_name: str) -> dict:
+    """Trino's file-based access control: the owner may do anything, the reader may read (and see
+    and stop only its own queries, and set no session property); a user no rule names may do
+    nothing."""
+    owner, reader = (f"\\Q{name}\\E" for name in (owner_name, reader_name))  # names, not patterns
     return {
+        "queries": [
+            {"user": owner, "allow": ["execute", "view", "kill"]},
+            {"user": reader, "allow": ["execute"]},  # and its own queries, which a user always sees
+        ],
+        "system_session_properties": [{"user": owner, "allow": True}],
+        "catalog_session_properties": [{"user": owner, "allow": True}],
         "catalogs": [
             {"user": owner, "allow": "all"},
             {"user": reader, "catalog": "(hive|system)", "allow": "read-only"},
@@ -82,28 +90,35 @@ def ensure_keystore(keytool: Path, folder: Path, hosts: list[str], password: Opt
     Returns the keystore and its password: `password`, else one made and kept in
     `folder`/keystore-password (0600)."""
     store, password_file, ca = folder / "keystore.p12", folder / "keystore-password", ca or folder / "ca.pem"
+    names = ",".join(f"ip:{h}" if h.replace(".", "").isdigit() or ":" in h else f"dns:{h}"
+                     for h in dict.fromkeys([*hosts, "localhost", "127.0.0.1"]))
+    made_for = folder / "keystore-names"  # the names the certificate holds: other hosts, a new pair
     if password is None and password_file.exists():
         password = password_file.read_text().strip()
-    if store.exists() and ca.exists() and password:
+    common = ["-storetype", "PKCS12", "-keystore", str(store), "-storepass:env", "BAZAAR_KEYSTORE_PASSWORD"]
+    run = lambda args, pw: subprocess.run(  # noqa: E731
+        [str(keytool), *args, *common], check=True, capture_output=True, text=True, timeout=120,
+        env={"PATH": os.environ.get("PATH", ""), "BAZAAR_KEYSTORE_PASSWORD": pw})  # never in argv
+    if store.exists() and ca.exists() and password and made_for.exists() and made_for.read_text() == names:
+        try:
+            run(["-list"], password)
+        except subprocess.CalledProcessError:
+            raise ValueError(f"{store} was made with another password: give the one it was made with, or remove "
+                             f"it (and {ca}) to have a new key pair made") from None
         return store, password
     for stale in (store, ca):
         stale.unlink(missing_ok=True)
     if password is None:
         password = secrets.token_urlsafe(24)
         private_write(password_file, password + "\n")
-    names = ",".join(f"ip:{h}" if h.replace(".", "").isdigit() or ":" in h else f"dns:{h}"
-                     for h in dict.fromkeys([*hosts, "localhost", "127.0.0.1"]))
-    common = ["-storetype", "PKCS12", "-keystore", str(store), "-storepass:env", "BAZAAR_KEYSTORE_PASSWORD"]
-    env = {"PATH": os.environ.get("PATH", ""), "BAZAAR_KEYSTORE_PASSWORD": password}  # never in argv
-    run = lambda args: subprocess.run([str(keytool), *args, *common], env=env, check=True,  # noqa: E731
-                                      capture_output=True, text=True, timeout=120)
     folder.mkdir(parents=True, exist_ok=True)
     ca.parent.mkdir(parents=True, exist_ok=True)
     run(["-genkeypair", "-alias", ALIAS, "-keyalg", "EC", "-groupname", "secp256r1", "-validity", "3650",
-         "-dname", "CN=bazaar-trino", "-ext", f"san={names}"])
+         "-dname", "CN=bazaar-trino", "-ext", f"san={names}"], password)
     os.chmod(store, 0o600)
-    run(["-exportcert", "-rfc", "-alias", ALIAS, "-file", str(ca)])
+    run(["-exportcert", "-rfc", "-alias", ALIAS, "-file", str(ca)], password)
     os.chmod(ca, 0o644)  # the certificate is public: every client reads it
+    made_for.write_text(names)
     return store, password
 
 
@@ -125,7 +140,10 @@ def main(folder: Path, hosts: tuple[str, ...], ca: Path, uid: Optional[int]) -> 
         raise click.ClickException(f"{missing.args[0]} is not set: docker/README.md says how to make it")
     write_auth(folder, owner, reader)
     keytool = Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "keytool"
-    ensure_keystore(keytool, folder, list(hosts), keystore_password, ca)
+    try:
+        ensure_keystore(keytool, folder, list(hosts), keystore_password, ca)
+    except ValueError as exc:
+        raise click.ClickException(f"{exc} (docker/README.md: the trino-auth and trino-ca volumes)")
     if uid is not None:
         for path in folder.iterdir():
             os.chown(path, uid, -1)

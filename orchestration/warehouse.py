@@ -27,6 +27,8 @@ def connect(settings: TrinoSettings):
     PyHive polls a running query once a second by default, which alone made a
     50 ms query take 1-3 s; 20 ms polls cost Trino nothing noticeable.  The password goes as HTTP
     basic authentication, which Trino takes over HTTPS only."""
+    if settings.trino_password is not None and settings.trino_http_scheme != "https":
+        raise ValueError("a Trino password goes only over HTTPS: set BAZAAR_TRINO_HTTP_SCHEME=https")
     tls = {"verify": str(settings.trino_ca_file)} if settings.trino_ca_file else {}
     auth = {"auth": HTTPBasicAuth(settings.trino_user, settings.trino_password.get_secret_value())} \
         if settings.trino_password is not None else {}

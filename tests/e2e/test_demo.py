@@ -17,7 +17,7 @@ import requests
 
 from bazaar.main_job import REPORTS_JOB
 from bazaar.simulate import CHEAT, Truth
-from bazaar.stack import PostgresService, PrometheusService, services
+from bazaar.stack import PostgresService, PrometheusService, TrinoService, services
 from engine.db import make_store
 from bazaar.stack.ports import isolated_env, stack_from_env
 from orchestration import reports, warehouse
@@ -84,6 +84,7 @@ def test_secrets_reach_only_the_processes_that_need_them(demo):
     known = {**OPERATOR_SECRETS, "api key": s.api_key, "trino reader": trino.trino_password.get_secret_value(),
              "trino owner": trino.trino_owner_password.get_secret_value(),
              "trino keystore": (s.trino_tls / "keystore-password").read_text().strip(),
+             "trino internal": (TrinoService(s).data_dir / "internal-secret").read_text().strip(),
              "redis": s.redis.redis_password.get_secret_value()}
     held = defaultdict(set)  # secret -> the services whose processes hold it in their environment
     processes = 0
@@ -113,7 +114,7 @@ def test_secrets_reach_only_the_processes_that_need_them(demo):
     dagster = {"dagster", "dagster-daemon"} | ({"dagster-code"} if s.local.profile == "cluster" else set())
     assert held["trino owner"] == dagster  # the views
     assert held["trino reader"] == dagster | {"reports"}  # the reports, the dashboard
-    assert "trino keystore" not in held  # Trino reads it from its own configuration file
+    assert "trino keystore" not in held and "trino internal" not in held  # in Trino's own configuration file
     assert held["redis"] == {"engine", "relay"} | dagster  # Redis reads it from its own configuration file
     logs = [p for p in s.home.rglob("*") if p.is_file() and (p.suffix in (".log", ".out", ".err") or "logs" in p.parts)
             and p.stat().st_size < 200 << 20]
