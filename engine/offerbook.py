@@ -246,7 +246,7 @@ class OfferBook:
         the same instant as the last step (`audit.lua`)."""
         self.totals()  # the running totals exist before anything is held against them
         args = [f"{self.store.ns}:player:", f"{self.store.ns}:offer:", chunk, ttl_s]
-        keys = [self.store.k_audit, self.store.k_seq, self.store.k_totals, self.k_expiry]
+        keys = [self.store.k_audit, self.store.k_seq, self.store.k_totals, self.k_expiry, self.store.k_counters]
         while True:
             with redis_errors():
                 got = self._audit(keys=keys, args=args)
@@ -254,14 +254,14 @@ class OfferBook:
                 progress(int(got[1]), int(got[2]))
                 time.sleep(pause_s)
                 continue
-            _, counted, escrow_gold, escrow_items, opened, running = got
+            _, counted, escrow_gold, escrow_items, opened, running, created = got
             counted = _pairs_of(counted)
             found = Totals(counted.pop("players", 0), int(opened), counted.pop("g", 0), int(escrow_gold),
                            {int(k[2:]): v for k, v in counted.items() if k.startswith("i:") and v},
                            {int(escrow_items[i]): int(escrow_items[i + 1])
                             for i in range(0, len(escrow_items), 2) if int(escrow_items[i + 1])})
             running = _pairs_of(running)
-            kept = _totals_of(found.players, {k.encode(): str(v).encode() for k, v in running.items()})
+            kept = _totals_of(int(created), {k.encode(): str(v).encode() for k, v in running.items()})
             return Audit(found, kept)
 
     # -- writes --------------------------------------------------------------

@@ -244,7 +244,7 @@ class Store:
                 args = [name.lower(), player_id, player.dumps(), str(player_id), event,
                         self.outbox_max, *self._idem_args(idem, reply)]
                 keys = [self.k_outbox, self.k_counters, self.k_usernames, self.player_key(player_id),
-                        idem.record if idem else self.k_no_idem, self.k_totals]
+                        idem.record if idem else self.k_no_idem, self.k_totals, self.k_audit]
                 done = self._written(self._create(keys=keys, args=args), reply)
                 if done is not None:
                     return done

@@ -3,18 +3,20 @@
 -- without stalling Redis: each call counts the next `chunk` players into the audit's hash and
 -- moves its cursor; meanwhile commit.lua counts again, in the audit's hash, any counted player it
 -- changes, so when the cursor reaches the last player the hash holds every inventory as it is
--- then. That last call also counts the open offers' escrow (in the same step: its time grows with
--- the open offers) and returns the count beside the running totals, read in the same instant.
+-- then (a player created after a chunk passed its id is counted by create_player.lua). That last
+-- call also counts the open offers' escrow (in the same step: its time grows with the open
+-- offers, about 5 µs each) and returns the count beside the running totals, read in the same instant.
 -- An audit that stops halfway lapses after `ttl` seconds without a call (commit.lua then stops
 -- counting for it); a call after that starts a new one.
 --
 -- KEYS[1]  the audit's hash (cursor, g, i:<item>, players)   KEYS[2]  the player id counter
 -- KEYS[3]  the running totals hash                           KEYS[4]  open offers by expiry
+-- KEYS[5]  the counters hash (its `players`)
 -- ARGV[1]  player key prefix ({ns}:player:)   ARGV[2]  offer key prefix ({ns}:offer:)
 -- ARGV[3]  players a call counts              ARGV[4]  ttl: seconds the audit waits for its next call
 --
 -- Returns {'more', cursor, last player id}, or {'done', {audit hash, flat}, escrow gold,
--- {item, units, ...} in escrow, open offers, {running totals hash, flat}}.
+-- {item, units, ...} in escrow, open offers, {running totals hash, flat}, players created}.
 -- include goods.lua
 local cursor = audit_cursor(KEYS[1])
 if cursor < 0 then
@@ -55,4 +57,5 @@ for item, units in pairs(escrow_items) do
 end
 local counted = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
-return {'done', counted, escrow_gold, flat, open, redis.call('HGETALL', KEYS[3])}
+return {'done', counted, escrow_gold, flat, open, redis.call('HGETALL', KEYS[3]),
+        tonumber(redis.call('HGET', KEYS[5], 'players') or '0')}

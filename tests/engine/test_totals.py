@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from engine import catalog
 from engine.db import make_store
 from engine.offerbook import OfferBook
 from tests.engine.test_offers import counted, held, offer, players, totals_of
@@ -107,3 +108,35 @@ def test_an_audit_finds_running_totals_that_went_wrong(client, book, redis_clien
     assert not audit.matches
     assert audit.kept.inventory_gold - audit.found.inventory_gold == 5
     assert audit.found.inventory_gold + audit.found.escrow_gold == answered(client, 6)[0]
+
+
+def test_a_player_whose_id_an_audit_passed_before_it_existed_is_counted(client, book):
+    """An id is taken (INCR) before the step that creates the player: an audit's chunk can pass the id
+    while it is still empty, and a later id's player is created meanwhile."""
+    economy(client, 9)
+    book.totals()
+    store, real_incr = book.store, book.store.r.incr
+    keys = [store.k_audit, store.k_seq, store.k_totals, book.k_expiry, store.k_counters]
+    args = [f"{store.ns}:player:", f"{store.ns}:offer:", 1, 600]
+    reserved = []
+
+    def incr(name, *more):
+        got = real_incr(name, *more)
+        if name == store.k_seq and not reserved:
+            reserved.append(got)
+            players(client, "monk")  # the next id's player, created first (through the app's own store)
+            while int(store.r.hget(store.k_audit, "cursor") or 0) < got:  # the audit passes the empty id
+                assert book._audit(keys=keys, args=args)[0] == b"more"
+        return got
+
+    store.r.incr = incr
+    try:
+        store.create_player(catalog.CLASSES["noble"], None, random.Random(1))
+    finally:
+        store.r.incr = real_incr
+    assert reserved == [10] and int(store.r.hget(store.k_audit, "cursor")) == 10
+    audit = book.audit(chunk=1)  # goes on from its cursor
+    assert audit.matches, (audit.found, audit.kept)
+    assert audit.found.players == audit.kept.players == 11
+    gold, units = answered(client, 11)
+    assert audit.found.inventory_gold + audit.found.escrow_gold == gold
