@@ -188,6 +188,47 @@ def keys_revoke(name: str) -> None:
     console.print(f"revoked {name!r} and the player tokens it minted")
 
 
+@main.command()
+@click.option("--chunk", type=click.IntRange(1), default=1_000, show_default=True,
+              help="Players counted in one step (each step holds Redis for roughly 5 ms per 1,000).")
+@click.option("--pause-ms", type=click.IntRange(0), default=5, show_default=True,
+              help="Milliseconds between steps, for the trades waiting on Redis.")
+@profile_option
+def audit(chunk: int, pause_ms: int) -> None:
+    """Count every inventory and the escrow again, in steps while trading goes on, and hold the count
+    against the running totals `/economy/totals` answers from; exits 1 when they differ."""
+    from rich.progress import Progress
+
+    from engine.db import make_store
+    from engine.offerbook import OfferBook
+
+    stack = get_stack()
+    book = OfferBook(make_store(stack.engine))
+    try:
+        with Progress(console=console) as bar:
+            task = bar.add_task("counting players", total=None)
+            found = book.audit(chunk, pause_ms / 1000, progress=lambda done, of: bar.update(task, completed=done,
+                                                                                                 total=of))
+    except redis.RedisError as exc:
+        raise click.ClickException(f"Redis at {stack.redis.redis_url} does not answer ({exc}); "
+                                   "start it with `bazaar up redis`")
+    table = Table("", "counted", "running totals")
+    for name in ("players", "open_offers", "inventory_gold", "escrow_gold"):
+        table.add_row(name, f"{getattr(found.found, name):,}", f"{getattr(found.kept, name):,}")
+    for name in ("inventory_items", "escrow_items"):
+        a, b = getattr(found.found, name), getattr(found.kept, name)
+        table.add_row(f"{name} (units)", f"{sum(a.values()):,}", f"{sum(b.values()):,}")
+        for item in sorted(i for i in set(a) | set(b) if a.get(i, 0) != b.get(i, 0)):
+            table.add_row(f"  item {item}", f"{a.get(item, 0):,}", f"{b.get(item, 0):,}")
+    console.print(table)
+    if not found.matches:
+        console.print("[red]the running totals differ from the count[/red]: a write moved goods without them. "
+                      "Delete the totals (`DEL <namespace>:totals` in Redis) to have the next `/economy/totals` "
+                      "count them again in one step, and report the difference.")
+        sys.exit(1)
+    console.print("[green]the running totals match the count[/green]")
+
+
 @main.group()
 def tokens() -> None:
     """Player tokens: revoke a player's (the game backend mints them with its key)."""

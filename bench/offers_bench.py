@@ -1,6 +1,5 @@
 """Offers benchmark: offers opened and accepted per second under concurrency, the conflicts
-when clients race for one offer, conservation checked afterwards, and what `/economy/totals`
-costs as players grow.
+when clients race for one offer, and conservation checked afterwards.
 
     python bench/offers_bench.py [--seconds 20] [--clients 32] [--players 200]
 
@@ -15,7 +14,7 @@ the relay's sweep is not running, and the offers here last 10 minutes).
 - one offer, 32 clients accepting it at the same instant, 20 times: how many 200s each time;
 - conservation: gold in every inventory and in escrow, before and after (an independent sum
   over every player's state and every open offer, read over HTTP, and `/economy/totals`);
-- `GET /economy/totals` timed at 1k, 10k and 100k players (it reads every player atomically).
+- (`GET /economy/totals` at a million players, and the audit beside trades: `bench/totals_bench.py`.)
 
 Prints tables and writes bench/results/offers.json.
 """
@@ -26,7 +25,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
@@ -35,7 +33,6 @@ from collections import Counter
 from pathlib import Path
 
 import click
-import redis
 import urllib3
 from rich.console import Console
 from rich.progress import track
@@ -48,9 +45,6 @@ from bazaar.stack import EngineService, RedisService  # noqa: E402
 from bazaar.stack.api_key import ensure_stack_key  # noqa: E402
 from bazaar.stack.ports import isolated_stack  # noqa: E402
 from bench.common import percentile, save_results  # noqa: E402
-from engine import catalog, rules  # noqa: E402
-from engine.offerbook import OfferBook  # noqa: E402
-from engine.store import Store  # noqa: E402
 
 console = Console()
 
@@ -157,19 +151,6 @@ def stampede(client: Client, rounds: int) -> list[int]:
     return wins
 
 
-def fill(client: redis.Redis, ns: str, upto: int) -> None:
-    """Players written straight into Redis as the engine keeps them (for the totals timing only)."""
-    rng = random.Random(upto)
-    have = int(client.get(f"{ns}:players:seq") or 0)
-    for start in track(range(have + 1, upto + 1, 5_000), description=f"players up to {upto:,}", console=console):
-        pipe = client.pipeline(transaction=False)
-        for pid in range(start, min(start + 5_000, upto + 1)):
-            player = rules.new_player(pid, f"p{pid}", catalog.draw_class(rng))
-            pipe.hset(f"{ns}:player:{pid}", mapping={"v": 1, "s": player.dumps()})
-        pipe.set(f"{ns}:players:seq", min(start + 4_999, upto))
-        pipe.execute()
-
-
 @click.command()
 @click.option("--seconds", default=20, show_default=True, help="Length of the concurrent flow.")
 @click.option("--clients", default=32, show_default=True, help="Client threads in the flow.")
@@ -202,17 +183,6 @@ def main(seconds: int, clients: int, players: int, workers: int) -> None:
             "negative_balances": sum(client.call("GET", f"/players/{p}")[1]["gold"] < 0
                                      for p in range(1, players + 1))}
 
-        r = make_redis(settings.redis)
-        book = OfferBook(Store(r, settings.redis.namespace))
-        results["totals_ms"] = {}
-        for size in (1_000, 10_000, 100_000):
-            fill(r, settings.redis.namespace, size)
-            times = []
-            for _ in range(5):
-                t = time.perf_counter()
-                book.totals()
-                times.append(time.perf_counter() - t)
-            results["totals_ms"][str(size)] = round(1000 * statistics.median(times), 1)
     finally:
         for svc in reversed(services):
             svc.stop()
@@ -235,8 +205,6 @@ def report(results: dict) -> None:
                   f"{c['gold_after_escrow']:,} in escrow = {c['gold_after']:,}; /economy/totals "
                   f"{c['totals_endpoint_gold']:,}; conserved: {c['conserved']}; "
                   f"negative balances: {c['negative_balances']}")
-    console.print("GET /economy/totals: " + ", ".join(f"{int(k):,} players {v} ms"
-                                                      for k, v in results["totals_ms"].items()))
 
 
 if __name__ == "__main__":

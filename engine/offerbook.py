@@ -148,6 +148,31 @@ class Totals:
     escrow_items: dict[int, int]
 
 
+def _pairs_of(flat: list) -> dict[str, int]:
+    """A hash as HGETALL gives it in a script's reply (field, value, ...)."""
+    return {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def _totals_of(players: int, held: dict[bytes, bytes]) -> Totals:
+    """The running totals hash (`goods.lua`) as `Totals`."""
+    fields = {k.decode(): int(v) for k, v in held.items()}
+    return Totals(players, fields.get("open", 0), fields.get("g", 0), fields.get("eg", 0),
+                  {int(k[2:]): v for k, v in fields.items() if k.startswith("i:") and v},
+                  {int(k[2:]): v for k, v in fields.items() if k.startswith("e:") and v})
+
+
+@dataclass(frozen=True)
+class Audit:
+    """A recount of the economy (`found`) beside the running totals (`kept`) at the same instant."""
+
+    found: Totals
+    kept: Totals
+
+    @property
+    def matches(self) -> bool:
+        return self.found == self.kept
+
+
 class OfferBook:
     def __init__(self, store: Store, max_open: int = 20, keep_s: int = 7 * 24 * 3600,
                  refusals: tuple[int, float] = (5, 5 / 60)):
@@ -159,6 +184,7 @@ class OfferBook:
         self.k_expiry = f"{ns}:offers:expiry"
         self.k_seq = f"{ns}:offers:seq"
         self._totals = store.r.register_script(script_text("totals.lua"))
+        self._audit = store.r.register_script(script_text("audit.lua"))
         self._bucket = store.r.register_script(script_text("bucket.lua"))
 
     def offer_key(self, offer_id: str) -> str:
@@ -199,16 +225,44 @@ class OfferBook:
         return page, (str(int(rows[limit - 1][1])) if len(rows) > limit else None)
 
     def totals(self) -> Totals:
-        """Gold and units per item in every inventory and in escrow, counted in one atomic step
-        (`totals.lua`: it reads every player, so its time grows with their number)."""
+        """Gold and units per item in every inventory and in escrow: the running totals the scripts
+        that move goods keep (`goods.lua`), read in one step whatever the number of players.  A Redis
+        whose totals were never counted (filled by an engine without them) is counted once first, in
+        one atomic step (`totals.lua`: its time grows with the players)."""
         with redis_errors():
-            n, opened, gold, escrow_gold, items, escrow_items = self._totals(
-                keys=[self.store.k_seq, self.k_expiry], args=[f"{self.store.ns}:player:", f"{self.store.ns}:offer:"])
+            pipe = self.store.r.pipeline(transaction=True)
+            pipe.hgetall(self.store.k_totals).hget(self.store.k_counters, "players")
+            held, players = pipe.execute()
+            if b"counted" not in held:
+                self._totals(keys=[self.store.k_seq, self.k_expiry, self.store.k_totals],
+                             args=[f"{self.store.ns}:player:", f"{self.store.ns}:offer:"])
+                return self.totals()
+        return _totals_of(int(players or 0), held)
 
-        def pairs(flat: list) -> dict[int, int]:
-            return {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2) if int(flat[i + 1])}
-
-        return Totals(int(n), int(opened), int(gold), int(escrow_gold), pairs(items), pairs(escrow_items))
+    def audit(self, chunk: int = 2_000, pause_s: float = 0.0, ttl_s: int = 600,
+              progress: Callable[[int, int], None] = lambda done, of: None) -> Audit:
+        """Count every inventory and the escrow again, `chunk` players a step with `pause_s` between
+        steps (Redis answers trades meanwhile), and hold the count beside the running totals read in
+        the same instant as the last step (`audit.lua`)."""
+        self.totals()  # the running totals exist before anything is held against them
+        args = [f"{self.store.ns}:player:", f"{self.store.ns}:offer:", chunk, ttl_s]
+        keys = [self.store.k_audit, self.store.k_seq, self.store.k_totals, self.k_expiry, self.store.k_counters]
+        while True:
+            with redis_errors():
+                got = self._audit(keys=keys, args=args)
+            if got[0] == b"more":
+                progress(int(got[1]), int(got[2]))
+                time.sleep(pause_s)
+                continue
+            _, counted, escrow_gold, escrow_items, opened, running, created = got
+            counted = _pairs_of(counted)
+            found = Totals(counted.pop("players", 0), int(opened), counted.pop("g", 0), int(escrow_gold),
+                           {int(k[2:]): v for k, v in counted.items() if k.startswith("i:") and v},
+                           {int(escrow_items[i]): int(escrow_items[i + 1])
+                            for i in range(0, len(escrow_items), 2) if int(escrow_items[i + 1])})
+            running = _pairs_of(running)
+            kept = _totals_of(int(created), {k.encode(): str(v).encode() for k, v in running.items()})
+            return Audit(found, kept)
 
     # -- writes --------------------------------------------------------------
     def open(

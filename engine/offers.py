@@ -140,8 +140,8 @@ def player_offers(player_id: int):
 
 @bp.get("/economy/totals")
 def totals():
-    """Gold and units per item in inventories and in escrow: with every player's goods counted, the
-    totals change only when players are created (the game's API key only)."""
+    """Gold and units per item in inventories and in escrow, from the running totals: they change only
+    when players are created (an admin key only)."""
     t = get_offerbook().totals()
 
     def items(held: dict[int, int]) -> list[dict]:

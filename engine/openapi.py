@@ -314,8 +314,8 @@ def spec() -> dict[str, Any]:
                                                        "unknown."),
                               "404": _json(ref[Error], "No such player."), **secured}}},
             "/economy/totals": {"get": {
-                "summary": "Gold and units per item in inventories and in escrow, counted atomically (an admin "
-                           "key: `bazaar keys create --scope admin`).",
+                "summary": "Gold and units per item in inventories and in escrow: the running totals the steps "
+                           "that move goods keep (an admin key: `bazaar keys create --scope admin`).",
                 "responses": {"200": _json(ref[Totals], "The totals."), **secured}}},
             "/health": {"get": {"summary": "Liveness, checking Redis.", **public,
                                 "responses": {"200": _json(ref[Health], "Healthy."),

@@ -11,6 +11,8 @@ Keys (under a namespace, `bazaar` by default):
 - `{ns}:idem:{scope}:{key}`  an Idempotency-Key's record (`engine.idempotency`)
 - `{ns}:history:{id}`  stream: the player's trades as it saw them (field e, JSON), capped
 - `{ns}:apikeys`, `{ns}:apikey:{hash}`  API keys (`engine.auth`)
+- `{ns}:totals`        hash: the economy's running totals, moved by the scripts that move goods
+                       (`engine/lua/goods.lua`); `{ns}:audit` while a recount checks them
 
 A trade reads both players, lets `engine.rules` decide, then commits with
 `commit.lua`, which writes only if neither player changed since the read.  A
@@ -124,6 +126,8 @@ class Store:
         self.k_counters = f"{namespace}:counters"
         self.k_outbox = f"{namespace}:outbox"
         self.k_no_idem = f"{namespace}:idem:-"  # a placeholder key for scripts run without an Idempotency-Key
+        self.k_totals = f"{namespace}:totals"  # the economy's running totals (engine/lua/goods.lua)
+        self.k_audit = f"{namespace}:audit"  # while an audit of them runs: its cursor and its count
         self._commit_script = client.register_script(script_text("commit.lua"))
         self._create = client.register_script(script_text("create_player.lua"))
         # called with (op, seconds) after each round trip of a read or a commit (the engine's metrics)
@@ -240,7 +244,7 @@ class Store:
                 args = [name.lower(), player_id, player.dumps(), str(player_id), event,
                         self.outbox_max, *self._idem_args(idem, reply)]
                 keys = [self.k_outbox, self.k_counters, self.k_usernames, self.player_key(player_id),
-                        idem.record if idem else self.k_no_idem]
+                        idem.record if idem else self.k_no_idem, self.k_totals, self.k_audit]
                 done = self._written(self._create(keys=keys, args=args), reply)
                 if done is not None:
                     return done
@@ -308,6 +312,7 @@ class Store:
         if step.offer is not None:
             keys += step.offer.keys
             offer = json.dumps({**step.offer.spec, "maker": ids.index(step.offer.maker) + 1})
+        keys += [self.k_totals, self.k_audit]
         head = [len(ids), self.outbox_max, *self._idem_args(idem, step.reply), self.history_max]
         with redis_errors():
             start = time.perf_counter()

@@ -31,12 +31,15 @@
 --                      maker's cap of open offers), keep (entries each player's lists keep); for close:
 --                      status, closed_at, trade_id, keep_s (seconds the closed offer is kept), keep
 -- ARGV[10+3n ..]       events to append, as (key, type, json) triples, in order
+-- KEYS[#KEYS - 1]      the economy's running totals (goods.lua), moved by what the step moves
+-- KEYS[#KEYS]          the audit's hash (goods.lua): a changed player it already counted is counted again
 --
 -- Returns 1 when everything was written; 0 when a player changed or the offer is
 -- no longer open (the caller reads again and decides again); -1 when the outbox
 -- is full; {'done', status, body} when a request with the same Idempotency-Key and
 -- fingerprint was answered (replay it); -3 when the key was used with another
 -- fingerprint; -4 when the maker holds its cap of open offers. Nothing is written unless 1.
+-- include goods.lua
 local n = tonumber(ARGV[1])
 if ARGV[3] ~= '' then
   local rec = redis.call('HMGET', KEYS[3], 'fp', 'status', 'body')
@@ -61,9 +64,18 @@ if ARGV[9 + 3 * n] ~= '' then
     return 0
   end
 end
+local k_totals, k_audit = KEYS[#KEYS - 1], KEYS[#KEYS]
+local cursor, held = audit_cursor(k_audit), goods()
 for i = 1, n do
   local s = ARGV[7 + n + i]
   if s ~= '' then
+    local d, was = goods(), redis.call('HGET', KEYS[3 + i], 's')
+    add_state(d, 1, s)
+    if was then add_state(d, -1, was) end
+    merge(held, d)
+    if cursor >= 0 and tonumber(string.match(KEYS[3 + i], '(%d+)$')) <= cursor then
+      apply(k_audit, d, 'g', 'i:')
+    end
     redis.call('HSET', KEYS[3 + i], 'v', tonumber(ARGV[7 + i]) + 1, 's', s)
   end
   local h = ARGV[7 + 2 * n + i]
@@ -76,7 +88,10 @@ for counter in string.gmatch(ARGV[8 + 3 * n], '%S+') do
 end
 if offer ~= nil then
   local lists = {{ok + 3, ok + 4, ok + 5}, {ok + 6, ok + 7, ok + 8}}  -- open, closing status, all
+  local escrow = goods()
   if offer.op == 'open' then
+    add_give(escrow, 1, cjson.decode(offer.offer).give)
+    redis.call('HINCRBY', k_totals, 'open', 1)
     local number = redis.call('INCR', KEYS[ok + 2])
     redis.call('HSET', KEYS[ok], 'o', offer.offer, 'st', 'open', 'n', number)
     redis.call('ZADD', KEYS[ok + 1], offer.expires_ms, offer.id)
@@ -87,7 +102,9 @@ if offer ~= nil then
       redis.call('ZREMRANGEBYRANK', KEYS[l[3]], 0, -offer.keep - 1)
     end
   else
-    local number = redis.call('HGET', KEYS[ok], 'n')
+    local number, raw = unpack(redis.call('HMGET', KEYS[ok], 'n', 'o'))
+    add_give(escrow, -1, cjson.decode(raw).give)
+    redis.call('HINCRBY', k_totals, 'open', -1)
     redis.call('HSET', KEYS[ok], 'st', offer.status, 'closed_at', offer.closed_at, 'trade_id', offer.trade_id)
     redis.call('EXPIRE', KEYS[ok], offer.keep_s)
     redis.call('ZREM', KEYS[ok + 1], offer.id)
@@ -98,7 +115,9 @@ if offer ~= nil then
       redis.call('ZREMRANGEBYRANK', KEYS[l[2]], 0, -offer.keep - 1)
     end
   end
+  apply(k_totals, escrow, 'eg', 'e:')
 end
+apply(k_totals, held, 'g', 'i:')
 for e = 10 + 3 * n, #ARGV, 3 do
   redis.call('XADD', KEYS[1], '*', 'k', ARGV[e], 't', ARGV[e + 1], 'e', ARGV[e + 2])
 end
