@@ -96,8 +96,8 @@ def step_ms(book: OfferBook, chunk: int, samples: int = 50) -> float:
 @click.option("--players", default=1_000_000, show_default=True)
 @click.option("--seconds", default=20, show_default=True, help="Length of each wrk run.")
 @click.option("--rounds", default=2, show_default=True, help="Pairs of runs (without, then with the audit).")
-@click.option("--chunk", default=1_000, show_default=True, help="Players an audit step counts.")
-@click.option("--pause-ms", default=5, show_default=True, help="Pause between the audit's steps.")
+@click.option("--chunk", default=250, show_default=True, help="Players an audit step counts.")
+@click.option("--pause-ms", default=20, show_default=True, help="Pause between the audit's steps.")
 def main(players: int, seconds: int, rounds: int, chunk: int, pause_ms: int) -> None:
     ensure_wrk()
     home = Path(tempfile.mkdtemp(prefix="bazaar-bench-"))
