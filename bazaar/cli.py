@@ -189,9 +189,9 @@ def keys_revoke(name: str) -> None:
 
 
 @main.command()
-@click.option("--chunk", type=click.IntRange(1), default=250, show_default=True,
+@click.option("--chunk", type=click.IntRange(1), default=100, show_default=True,
               help="Players counted in one step (a step holds Redis about 5 ms per 1,000 players).")
-@click.option("--pause-ms", type=click.IntRange(0), default=20, show_default=True,
+@click.option("--pause-ms", type=click.IntRange(0), default=40, show_default=True,
               help="Milliseconds between steps, for the trades waiting on Redis.")
 @profile_option
 def audit(chunk: int, pause_ms: int) -> None:

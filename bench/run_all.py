@@ -2,7 +2,7 @@
 
     python bench/run_all.py [--quick]          (or `make bench`)
 
-Runs engine_bench, offers_bench, stack_bench, sink_bench, reports_bench, demo_bench and season_bench (each
+Runs engine_bench, offers_bench, totals_bench, stack_bench, sink_bench, reports_bench, demo_bench and season_bench (each
 brings up and tears down a stack of its own, so they never overlap), then
 gathers their results into bench/results/all.json.  `--quick` skips the cold
 runs (which fetch ~1 GB again), stops the report suite at 100k trades and lays 200 batches of the
@@ -36,6 +36,7 @@ def benches(quick: bool) -> list[tuple[str, str, list[str]]]:
     return [
         ("engine", "engine_bench.py", []),
         ("offers", "offers_bench.py", []),
+        ("totals", "totals_bench.py", ["--rounds", "1"] if quick else []),
         ("stack", "stack_bench.py", cold),
         ("sinks", "sink_bench.py", []),
         ("reports", "reports_bench.py", ["--levels", "10000,100000"] if quick else []),
@@ -62,7 +63,13 @@ def summary_rows(r: dict) -> list[tuple[str, str, str]]:
         rows.append((f"offers accepted/s ({o['flow']['clients']} clients)", str(o["flow"]["accepted_per_s"]), ""))
         rows.append(("32 clients accepting one offer: 200s per round", str(sorted(set(o["stampede_wins"]))), "[1]"))
         rows.append(("gold conserved, escrow included", str(o["conservation"]["conserved"]), "True"))
-        rows.append(("GET /economy/totals at 100k players (ms)", str(o["totals_ms"]["100000"]), ""))
+    if "totals" in r:
+        t = r["totals"]
+        off = [x["p99_ms"] for x in t["runs"] if not x["audit"]]
+        on = [x["p99_ms"] for x in t["runs"] if x["audit"]]
+        rows.append((f"GET /economy/totals at {t['players']:,} players (ms)", str(t["totals_http_ms"]), ""))
+        rows.append(("trade p99 with `bazaar audit` running / without", f"{sum(on) / len(on) / (sum(off) / len(off)):.2f}",
+                     "~1"))
     if "stack" in r:
         rows.append(("relay events/s", f"{r['stack']['relay']['events_per_s']:,}", ">= 10,000"))
         rows.append(("trade -> Kafka p99 (ms)", str(r["stack"]["trade_to_kafka"]["p99_ms"]), "< 1,000"))
@@ -94,7 +101,7 @@ def summary_rows(r: dict) -> list[tuple[str, str, str]]:
 
 @click.command()
 @click.option("--quick", is_flag=True, help="No cold runs; report suite up to 100k trades.")
-@click.option("--only", default=None, help="Comma-separated subset: engine,offers,stack,sinks,reports,demo,season.")
+@click.option("--only", default=None, help="Comma-separated subset: engine,offers,totals,stack,sinks,reports,demo,season.")
 def main(quick: bool, only: str | None) -> None:
     chosen = set(only.split(",")) if only else set(NAMES)
     unknown = chosen - set(NAMES)

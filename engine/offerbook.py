@@ -239,7 +239,7 @@ class OfferBook:
                 return self.totals()
         return _totals_of(int(players or 0), held)
 
-    def audit(self, chunk: int = 250, pause_s: float = 0.02, ttl_s: int = 600,
+    def audit(self, chunk: int = 100, pause_s: float = 0.04, ttl_s: int = 600,
               progress: Callable[[int, int], None] = lambda done, of: None) -> Audit:
         """Count every inventory and the escrow again, `chunk` players a step with `pause_s` between
         steps (Redis answers trades meanwhile), and hold the count beside the running totals read in
