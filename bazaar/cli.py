@@ -201,6 +201,7 @@ def audit(chunk: int, pause_ms: int) -> None:
 
     from engine.db import make_store
     from engine.offerbook import OfferBook
+    from engine.store import StoreUnavailable
 
     stack = get_stack()
     book = OfferBook(make_store(stack.engine))
@@ -209,7 +210,7 @@ def audit(chunk: int, pause_ms: int) -> None:
             task = bar.add_task("counting players", total=None)
             found = book.audit(chunk, pause_ms / 1000, progress=lambda done, of: bar.update(task, completed=done,
                                                                                                  total=of))
-    except redis.RedisError as exc:
+    except (StoreUnavailable, redis.RedisError) as exc:
         raise click.ClickException(f"Redis at {stack.redis.redis_url} does not answer ({exc}); "
                                    "start it with `bazaar up redis`")
     table = Table("", "counted", "running totals")

@@ -45,11 +45,17 @@ def password_line(user: str, password: str, iterations: int = ITERATIONS) -> str
     return f"{user}:{iterations}:{salt.hex()}:{digest.hex()}"
 
 
+def literal(name: str) -> str:
+    """`name` as a Java regular expression matching only itself (`Pattern.quote`): the rules' user
+    fields are patterns."""
+    return "\\Q" + name.replace("\\E", "\\E\\\\E\\Q") + "\\E"
+
+
 def access_rules(owner_name: str, reader_name: str) -> dict:
     """Trino's file-based access control: the owner may do anything, the reader may read (and see
     and stop only its own queries, and set no session property); a user no rule names may do
     nothing."""
-    owner, reader = (f"\\Q{name}\\E" for name in (owner_name, reader_name))  # names, not patterns
+    owner, reader = (literal(name) for name in (owner_name, reader_name))
     return {
         "queries": [
             {"user": owner, "allow": ["execute", "view", "kill"]},
@@ -99,6 +105,8 @@ def ensure_keystore(keytool: Path, folder: Path, hosts: list[str], password: Opt
     run = lambda args, pw: subprocess.run(  # noqa: E731
         [str(keytool), *args, *common], check=True, capture_output=True, text=True, timeout=120,
         env={"PATH": os.environ.get("PATH", ""), "BAZAAR_KEYSTORE_PASSWORD": pw})  # never in argv
+    if store.exists() and ca.exists() and not made_for.exists():  # made before the names were kept: keep it
+        made_for.write_text(names)
     if store.exists() and ca.exists() and password and made_for.exists() and made_for.read_text() == names:
         try:
             run(["-list"], password)

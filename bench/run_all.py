@@ -36,7 +36,7 @@ def benches(quick: bool) -> list[tuple[str, str, list[str]]]:
     return [
         ("engine", "engine_bench.py", []),
         ("offers", "offers_bench.py", []),
-        ("totals", "totals_bench.py", ["--rounds", "1"] if quick else []),
+        ("totals", "totals_bench.py", ["--rounds", "1", "--players", "100000"] if quick else []),
         ("stack", "stack_bench.py", cold),
         ("sinks", "sink_bench.py", []),
         ("reports", "reports_bench.py", ["--levels", "10000,100000"] if quick else []),

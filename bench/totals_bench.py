@@ -1,7 +1,7 @@
 """The economy's totals at a million players, in the configuration users run: `bazaar up redis kafka
 engine relay` (the relay and Kafka beside the engine, on the same cores as the load generator).
 
-    python bench/totals_bench.py [--players 1000000] [--seconds 20] [--chunk 1000] [--pause-ms 5]
+    python bench/totals_bench.py [--players 1000000] [--seconds 20] [--rounds 2] [--chunk 100] [--pause-ms 40]
 
 Players are written straight into Redis as the engine keeps them (creating a million through the API
 would take most of an hour and measures nothing here); their running totals are then counted once,
@@ -10,7 +10,8 @@ as on a Redis an older engine filled.  Then:
 - `GET /economy/totals` over HTTP with the stack's admin key: the running totals, at this size;
 - trades with `wrk` (32 connections, random pairs of the million), alternated without and with
   `bazaar audit`'s recount running back to back beside them: executed trades/s, p50 and p99 of each,
-  with the audit's steps and whether each audit matched the running totals.
+  with the audit's steps and whether each audit matched the running totals.  Each audited run waits for
+  its audit to end (at the default pace, about 7.5 minutes at a million players).
 
 Prints a table and writes bench/results/totals.json.
 """

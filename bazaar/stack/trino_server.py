@@ -19,7 +19,7 @@ from bazaar.settings import StackSettings, private_file, private_write
 from bazaar.stack import artifacts
 from bazaar.stack.java import find_java_home
 from bazaar.stack.prometheus import jmx_agent
-from bazaar.stack.service import Service
+from bazaar.stack.service import Service, ServiceError
 from bazaar.trino_security import ensure_keystore, write_auth
 from orchestration.warehouse import connect
 
@@ -61,8 +61,11 @@ class TrinoService(Service):
         (etc / "catalog").mkdir(parents=True, exist_ok=True)
         # clients: HTTPS with a password, checked against the stack's files; Trino's own calls: HTTP on
         # the internal port, signed with a secret of its own (it takes no client's password)
-        keystore, keystore_password = ensure_keystore(self.java_home / "bin" / "keytool", self.stack.trino_tls,
-                                                      [s.host])
+        try:
+            keystore, keystore_password = ensure_keystore(self.java_home / "bin" / "keytool", self.stack.trino_tls,
+                                                          [s.host])
+        except ValueError as exc:  # a keystore its password no longer opens
+            raise ServiceError(str(exc)) from None
         trino = self.stack.trino
         write_auth(etc, (trino.trino_owner_user, trino.trino_owner_password.get_secret_value()),
                    (trino.trino_user, trino.trino_password.get_secret_value()))

@@ -3,7 +3,7 @@
 --
 -- The totals hash ({ns}:totals): g = gold in inventories, i:<item> = units in inventories,
 -- eg = gold in escrow, e:<item> = units in escrow, open = open offers, counted = 1 once a full
--- count started it (`recount.lua`). The audit's hash ({ns}:audit) holds, while an audit runs,
+-- count started it (`totals.lua`). The audit's hash ({ns}:audit) holds, while an audit runs,
 -- its cursor (players 1..cursor are counted) and the same g and i:<item> fields for them.
 -- A player's state: [username, class, gold, max_capacity, [[item, units], ...], escrow units].
 local function goods()
