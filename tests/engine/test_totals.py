@@ -140,3 +140,23 @@ def test_a_player_whose_id_an_audit_passed_before_it_existed_is_counted(client, 
     assert audit.found.players == audit.kept.players == 11
     gold, units = answered(client, 11)
     assert audit.found.inventory_gold + audit.found.escrow_gold == gold
+
+
+def test_bazaar_audit_prints_the_count_and_exits_1_when_the_totals_differ(client, book, redis_client, stack):
+    from click.testing import CliRunner
+
+    from bazaar import cli
+
+    economy(client, 5)
+    book.totals()
+    env = {**stack.env(), **stack.redis_env()}  # the test stack: its home (Redis' password), ports, namespace
+    runner = CliRunner()
+    ok = runner.invoke(cli.main, ["audit", "--chunk", "2", "--pause-ms", "0"], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert "match the count" in ok.output
+    redis_client.hincrby(book.store.k_totals, "g", 3)
+    bad = runner.invoke(cli.main, ["audit", "--chunk", "2", "--pause-ms", "0"], env=env)
+    assert bad.exit_code == 1, bad.output
+    assert "differ from the count" in bad.output
+    gold = answered(client, 5)[0]
+    assert f"{gold - book.totals().escrow_gold:,}" in bad.output  # the count's inventory gold, as printed
