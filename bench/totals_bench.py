@@ -82,12 +82,10 @@ class Auditor(threading.Thread):
 
 def step_ms(book: OfferBook, chunk: int, samples: int = 50) -> float:
     """The median Redis time of one audit step (the time one step holds Redis), with no load."""
-    keys = [book.store.k_audit, book.store.k_seq, book.store.k_totals, book.k_expiry, book.store.k_counters]
-    args = [f"{book.store.ns}:player:", f"{book.store.ns}:offer:", chunk, 60]
     times = []
     for _ in range(samples):
         t = time.perf_counter()
-        book._audit(keys=keys, args=args)
+        book.audit_step(chunk, 60)
         times.append(time.perf_counter() - t)
     book.store.r.delete(book.store.k_audit)
     return round(1000 * statistics.median(times), 2)

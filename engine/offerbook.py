@@ -239,17 +239,20 @@ class OfferBook:
                 return self.totals()
         return _totals_of(int(players or 0), held)
 
+    def audit_step(self, chunk: int, ttl_s: int = 600) -> list:
+        """One step of an audit (`audit.lua`): the next `chunk` players counted; its raw reply."""
+        keys = [self.store.k_audit, self.store.k_seq, self.store.k_totals, self.k_expiry, self.store.k_counters]
+        with redis_errors():
+            return self._audit(keys=keys, args=[f"{self.store.ns}:player:", f"{self.store.ns}:offer:", chunk, ttl_s])
+
     def audit(self, chunk: int = 100, pause_s: float = 0.04, ttl_s: int = 600,
               progress: Callable[[int, int], None] = lambda done, of: None) -> Audit:
         """Count every inventory and the escrow again, `chunk` players a step with `pause_s` between
         steps (Redis answers trades meanwhile), and hold the count beside the running totals read in
         the same instant as the last step (`audit.lua`)."""
         self.totals()  # the running totals exist before anything is held against them
-        args = [f"{self.store.ns}:player:", f"{self.store.ns}:offer:", chunk, ttl_s]
-        keys = [self.store.k_audit, self.store.k_seq, self.store.k_totals, self.k_expiry, self.store.k_counters]
         while True:
-            with redis_errors():
-                got = self._audit(keys=keys, args=args)
+            got = self.audit_step(chunk, ttl_s)
             if got[0] == b"more":
                 progress(int(got[1]), int(got[2]))
                 time.sleep(pause_s)
