@@ -40,10 +40,18 @@ def table(stack, name: str, columns: list[str]) -> dict[str, list]:
     root = f"{urlparse(stack.sinks.warehouse_uri).path}/{name}"
     if not fs.exists(root):
         return {c: [] for c in columns}
-    dataset = ds.dataset(root, filesystem=PyFileSystem(FSSpecHandler(fs)), format="parquet", partitioning="hive")
-    if not dataset.files:  # the metastore makes the table's folder; its first batch may not have landed yet
-        return {c: [] for c in columns}
-    return dataset.to_table(columns=columns).to_pydict()
+    for attempt in range(5):
+        dataset = ds.dataset(root, filesystem=PyFileSystem(FSSpecHandler(fs)), format="parquet", partitioning="hive")
+        if not dataset.files:  # the metastore makes the table's folder; its first batch may not have landed yet
+            return {c: [] for c in columns}
+        try:
+            return dataset.to_table(columns=columns).to_pydict()
+        except FileNotFoundError:
+            # a batch retried after its executor or driver died replaces its own files (`BatchWriter.write`):
+            # one listed a moment ago may be gone; list again
+            if attempt == 4:
+                raise
+            time.sleep(1)
 
 
 class Trading:
