@@ -28,7 +28,11 @@ from spark_jobs.settings import LauncherSettings, WarehouseSettings
 
 # the variables that hold secrets: never in a service's environment unless it needs that one
 SECRETS = ("BAZAAR_TOKEN_SECRET", "BAZAAR_REDIS_PASSWORD", "BAZAAR_API_KEY", "BAZAAR_POSTGRES_PASSWORD",
-           "BAZAAR_TRINO_PASSWORD", "BAZAAR_TRINO_OWNER_PASSWORD")
+           "BAZAAR_TRINO_PASSWORD", "BAZAAR_TRINO_OWNER_PASSWORD", "BAZAAR_KAFKA_ADMIN_PASSWORD",
+           "BAZAAR_RELAY_KAFKA_PASSWORD", "BAZAAR_SINK_KAFKA_PASSWORD")
+# the Kafka principals' passwords: setting -> the file the stack keeps it in when the variable is unset
+KAFKA_PASSWORDS = {"kafka_admin_password": "kafka-admin-password", "relay_kafka_password": "kafka-relay-password",
+                   "sink_kafka_password": "kafka-sinks-password"}
 
 
 def private_file(path: Path, make: Callable[[], str], valid: Callable[[str], bool] = bool) -> str:
@@ -264,9 +268,16 @@ class Stack:
         return self._compose(EngineSettings, redis_url=self.redis.redis_url, redis_password=self.redis.redis_password,
                              **secret)
 
+    def kafka_passwords(self) -> dict[str, str]:
+        """The Kafka principals' passwords the environment does not set, made at HOME (0600) on first use."""
+        return {setting: private_file(self.home / name, lambda: secrets.token_hex(24), lambda s: len(s) >= 32)
+                for setting, name in KAFKA_PASSWORDS.items()
+                if setting not in self.runtime and not os.environ.get(f"BAZAAR_{setting.upper()}")}
+
     @cached_property
     def relay(self) -> RelaySettings:
-        return self._compose(RelaySettings, redis_url=self.redis.redis_url, redis_password=self.redis.redis_password,
+        made = {k: v for k, v in self.kafka_passwords().items() if k == "relay_kafka_password"}
+        return self._compose(RelaySettings, **made, redis_url=self.redis.redis_url, redis_password=self.redis.redis_password,
                              kafka_bootstrap=self.kafka_bootstrap,
                              relay_metrics_host=self.host, relay_metrics_port=self.local.relay_metrics_port)
 
@@ -283,7 +294,7 @@ class Stack:
         """Replicated as the stack's brokers allow (`replication_for`)."""
         replicas, min_isr = replication_for(self.local.kafka_brokers)
         return self._compose(TopicSettings, {"topic_replication": replicas, "topic_min_insync_replicas": min_isr},
-                             kafka_bootstrap=self.kafka_bootstrap)
+                             kafka_bootstrap=self.kafka_bootstrap, **self.kafka_passwords())
 
     @property
     def hdfs_uri(self) -> str:
@@ -309,7 +320,8 @@ class Stack:
         if self.local.profile == "cluster":  # the tables and the checkpoints on HDFS
             shape = {"spark_master": self.spark_master_url, "sink_launcher": "service", "spark_cores_max": 1}
             root = f"{self.hdfs_uri}/bazaar"
-        return self._compose(LauncherSettings, shape, kafka_bootstrap=self.kafka_bootstrap,
+        made = {k: v for k, v in self.kafka_passwords().items() if k == "sink_kafka_password"}
+        return self._compose(LauncherSettings, shape, kafka_bootstrap=self.kafka_bootstrap, **made,
                              metastore_uri=self.metastore_uri, warehouse_uri=f"{root}/warehouse",
                              checkpoint_uri=f"{root}/checkpoints", spark_driver_host=self.host, sink_home=self.home,
                              sink_metrics_port=self.local.sink_metrics_port)
