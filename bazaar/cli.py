@@ -267,6 +267,21 @@ def credentials_trino(owner: bool) -> None:
                            "ca_file": str(trino.trino_ca_file) if trino.trino_ca_file else None}))
 
 
+@credentials.command("kafka")
+@profile_option
+def credentials_kafka() -> None:
+    """Kafka's admin (a super user: to inspect the topic or replay events into it): bootstrap_servers,
+    security_protocol, sasl_mechanism, username and password, as kafka-python's clients name them."""
+    stack = get_stack()
+    login = stack.kafka_login("admin")
+    if login.password is None:
+        raise click.ClickException("no Kafka admin password is set: set BAZAAR_KAFKA_ADMIN_PASSWORD, or run "
+                                   "`bazaar up` once")
+    click.echo(json.dumps({"bootstrap_servers": stack.kafka_bootstrap, "security_protocol": login.protocol,
+                           "sasl_mechanism": login.mechanism, "username": login.username,
+                           "password": login.password, "topic": stack.topic.topic, "ca_file": None}))
+
+
 @main.command()
 @click.option("--day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="A UTC day (today included).")
 @click.option("--table", "tables", multiple=True, type=click.Choice(layout.TABLES), help="Only this table (repeatable).")

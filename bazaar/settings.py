@@ -21,6 +21,7 @@ from typing import Any, Callable, Literal, Optional
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.kafka_auth import KafkaLogin
 from engine.settings import EngineSettings, RedisSettings, RelaySettings, to_env
 from orchestration.settings import CheckSettings, ReportSettings, TopicSettings, TrinoSettings
 from spark_jobs.settings import LauncherSettings, WarehouseSettings
@@ -28,7 +29,11 @@ from spark_jobs.settings import LauncherSettings, WarehouseSettings
 
 # the variables that hold secrets: never in a service's environment unless it needs that one
 SECRETS = ("BAZAAR_TOKEN_SECRET", "BAZAAR_REDIS_PASSWORD", "BAZAAR_API_KEY", "BAZAAR_POSTGRES_PASSWORD",
-           "BAZAAR_TRINO_PASSWORD", "BAZAAR_TRINO_OWNER_PASSWORD")
+           "BAZAAR_TRINO_PASSWORD", "BAZAAR_TRINO_OWNER_PASSWORD", "BAZAAR_KAFKA_ADMIN_PASSWORD",
+           "BAZAAR_RELAY_KAFKA_PASSWORD", "BAZAAR_SINK_KAFKA_PASSWORD")
+# the Kafka principals' passwords: setting -> the file the stack keeps it in when the variable is unset
+KAFKA_PASSWORDS = {"kafka_admin_password": "kafka-admin-password", "relay_kafka_password": "kafka-relay-password",
+                   "sink_kafka_password": "kafka-sinks-password"}
 
 
 def private_file(path: Path, make: Callable[[], str], valid: Callable[[str], bool] = bool) -> str:
@@ -264,9 +269,16 @@ class Stack:
         return self._compose(EngineSettings, redis_url=self.redis.redis_url, redis_password=self.redis.redis_password,
                              **secret)
 
+    def kafka_passwords(self) -> dict[str, str]:
+        """The Kafka principals' passwords the environment does not set, made at HOME (0600) on first use."""
+        return {setting: private_file(self.home / name, lambda: secrets.token_hex(24), lambda s: len(s) >= 32)
+                for setting, name in KAFKA_PASSWORDS.items()
+                if setting not in self.runtime and not os.environ.get(f"BAZAAR_{setting.upper()}")}
+
     @cached_property
     def relay(self) -> RelaySettings:
-        return self._compose(RelaySettings, redis_url=self.redis.redis_url, redis_password=self.redis.redis_password,
+        made = {k: v for k, v in self.kafka_passwords().items() if k == "relay_kafka_password"}
+        return self._compose(RelaySettings, **made, redis_url=self.redis.redis_url, redis_password=self.redis.redis_password,
                              kafka_bootstrap=self.kafka_bootstrap,
                              relay_metrics_host=self.host, relay_metrics_port=self.local.relay_metrics_port)
 
@@ -283,7 +295,7 @@ class Stack:
         """Replicated as the stack's brokers allow (`replication_for`)."""
         replicas, min_isr = replication_for(self.local.kafka_brokers)
         return self._compose(TopicSettings, {"topic_replication": replicas, "topic_min_insync_replicas": min_isr},
-                             kafka_bootstrap=self.kafka_bootstrap)
+                             kafka_bootstrap=self.kafka_bootstrap, **self.kafka_passwords())
 
     @property
     def hdfs_uri(self) -> str:
@@ -309,7 +321,8 @@ class Stack:
         if self.local.profile == "cluster":  # the tables and the checkpoints on HDFS
             shape = {"spark_master": self.spark_master_url, "sink_launcher": "service", "spark_cores_max": 1}
             root = f"{self.hdfs_uri}/bazaar"
-        return self._compose(LauncherSettings, shape, kafka_bootstrap=self.kafka_bootstrap,
+        made = {k: v for k, v in self.kafka_passwords().items() if k == "sink_kafka_password"}
+        return self._compose(LauncherSettings, shape, kafka_bootstrap=self.kafka_bootstrap, **made,
                              metastore_uri=self.metastore_uri, warehouse_uri=f"{root}/warehouse",
                              checkpoint_uri=f"{root}/checkpoints", spark_driver_host=self.host, sink_home=self.home,
                              sink_metrics_port=self.local.sink_metrics_port)
@@ -363,6 +376,20 @@ class Stack:
         """The reader's password, and with `owner` the owner's too, for the services that query Trino."""
         names = ("BAZAAR_TRINO_PASSWORD", "BAZAAR_TRINO_OWNER_PASSWORD")[:2 if owner else 1]
         return {k: v for k, v in to_env(self.trino).items() if k in names}
+
+    def kafka_login(self, principal: str = "admin") -> KafkaLogin:
+        """How a client logs in to the stack's Kafka as `principal`: `admin` (the tests', the
+        benchmarks' and an operator's: a super user), `relay` (writes the topic) or `sinks` (read it)."""
+        return {"admin": self.topic.kafka_login, "relay": self.relay.kafka_login,
+                "sinks": self.sinks.kafka_login}[principal]()
+
+    def kafka_env(self, *principals: str) -> dict[str, str]:
+        """The Kafka passwords of `principals` (`admin`, `relay`, `sinks`), for the processes that log in
+        as them (the relay, the sinks) or provision them (Dagster's topic asset: all three)."""
+        names = {"admin": "BAZAAR_KAFKA_ADMIN_PASSWORD", "relay": "BAZAAR_RELAY_KAFKA_PASSWORD",
+                 "sinks": "BAZAAR_SINK_KAFKA_PASSWORD"}
+        env = to_env(self.topic)
+        return {names[p]: env[names[p]] for p in principals if names[p] in env}
 
     def engine_env(self) -> dict[str, str]:
         """The engine's environment: `env`, Redis' password and the secret it signs player tokens with."""

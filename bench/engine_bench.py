@@ -255,7 +255,7 @@ def _iso_ms(text: str) -> float:
 def trade_to_kafka(settings, start: dict[int, int]) -> dict:
     """For every trade event appended since the offsets `start`: broker append time (LogAppendTime)
     minus the trade's `trade_time` (both this machine's clock)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, consumer_timeout_ms=3000,
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_login().kafka_python(), consumer_timeout_ms=3000,
                              max_partition_fetch_bytes=8 * 1024 * 1024)
     parts = [TopicPartition(settings.topic.topic, p) for p in start]
     consumer.assign(parts)
@@ -275,7 +275,7 @@ def trade_to_kafka(settings, start: dict[int, int]) -> dict:
 
 
 def end_offsets(settings) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_login().kafka_python())
     parts = [TopicPartition(settings.topic.topic, p) for p in consumer.partitions_for_topic(settings.topic.topic)]
     ends = consumer.end_offsets(parts)
     consumer.close()

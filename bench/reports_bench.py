@@ -115,7 +115,7 @@ def main(levels: str, players: int) -> None:
     try:
         with console.status("bazaar up"):
             bazaar(env, "up")
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_login().kafka_python(), acks="all", linger_ms=20,
                                  batch_size=512 * 1024)
         economy = Economy(players)
         trades, states = 0, produce(producer, settings.topic.topic, economy.created())

@@ -69,7 +69,7 @@ class Season(Economy):
 def lay_down(settings, days: list[datetime], batches: int, per_day: int, players: int) -> dict:
     """Produce the season round by round and wait until the tables hold it all; returns counts."""
     economy = Season(players)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_login().kafka_python(), acks="all", linger_ms=20,
                              batch_size=512 * 1024)
     topic, trades, states = settings.topic.topic, 0, 0
     for ev in economy.created():

@@ -57,7 +57,7 @@ def produce_backlog(settings, n: int, age_s: float) -> int:
     they read."""
     rng = random.Random(5)
     codec = settings.relay.relay_compression
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_login().kafka_python(), acks="all", linger_ms=20,
                              batch_size=512 * 1024, compression_type=None if codec == "none" else codec)
     kit = catalog.CLASSES["merchant"]
     sent = 0

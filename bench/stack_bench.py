@@ -73,7 +73,7 @@ def trade_to_kafka_latency(settings: Stack, trades: int, rate: float) -> dict:
     """Send trades at `rate`/s over HTTP; time from sending each to its trade event arriving in Kafka."""
     arrived: dict[bytes, float] = {}
     stop = threading.Event()
-    consumer = KafkaConsumer(settings.topic.topic, bootstrap_servers=settings.kafka_bootstrap,
+    consumer = KafkaConsumer(settings.topic.topic, bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_login().kafka_python(),
                              auto_offset_reset="latest", consumer_timeout_ms=200)
     consumer.poll(timeout_ms=1000)  # join before the first trade
 

@@ -166,6 +166,7 @@ class Relay:
                 "batch.size": 1024 * 1024,
                 "message.timeout.ms": 30_000,  # a batch Kafka has not confirmed by then is sent again
                 "socket.timeout.ms": 15_000,
+                **self.s.kafka_login().librdkafka(),  # the relay's principal: WRITE on the topic, nothing else
                 "logger": log,
             })
         return self.producer

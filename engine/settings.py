@@ -14,6 +14,8 @@ from typing import Literal, Optional
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.kafka_auth import KafkaLogin
+
 
 class RedisSettings(BaseSettings):
     """Where the engine's state lives (the engine, the relay and the completeness check read it)."""
@@ -90,6 +92,14 @@ class RelaySettings(RedisSettings):
     )
     relay_metrics_host: str = Field(default="127.0.0.1", description="Address the relay's `/metrics` binds to.")
     relay_metrics_port: int = Field(default=9464, ge=0, description="Port of the relay's `/metrics` (0: none).")
+    relay_kafka_user: str = Field(default="relay", description="The relay's Kafka principal (SCRAM-SHA-512).")
+    relay_kafka_password: Optional[SecretStr] = Field(
+        default=None, description="The relay's Kafka password; none: anonymous (PLAINTEXT), which a stack with "
+                                  "SASL refuses.")
+
+    def kafka_login(self) -> KafkaLogin:
+        pw = self.relay_kafka_password
+        return KafkaLogin(self.relay_kafka_user, pw.get_secret_value() if pw else None)
 
 
 def to_env(*settings: BaseSettings) -> dict[str, str]:

@@ -42,12 +42,35 @@ class KafkaResource(ConfigurableResource):
     retention_ms: int = 7 * 24 * 3600 * 1000
     replication: int = 1
     min_insync_replicas: int = 1
+    # the admin logs in to provision the topic and sets the relay's and the sinks' passwords (none: a
+    # broker without SASL)
+    admin_user: str = "admin"
+    admin_password: Optional[str] = None
+    relay_user: str = "relay"
+    relay_password: Optional[str] = None
+    sink_user: str = "sinks"
+    sink_password: Optional[str] = None
+
+    @classmethod
+    def of(cls, topic: TopicSettings, **fields) -> "KafkaResource":
+        """The resource for `topic`; `fields` replace what they name (the cluster's `EnvVar`s)."""
+        secret = lambda value: value.get_secret_value() if value is not None else None  # noqa: E731
+        return cls(**{"bootstrap_servers": topic.kafka_bootstrap, "topic": topic.topic,
+                      "partitions": topic.topic_partitions, "retention_ms": topic.topic_retention_ms,
+                      "replication": topic.topic_replication, "min_insync_replicas": topic.topic_min_insync_replicas,
+                      "admin_user": topic.kafka_admin_user, "admin_password": secret(topic.kafka_admin_password),
+                      "relay_user": topic.relay_kafka_user, "relay_password": secret(topic.relay_kafka_password),
+                      "sink_user": topic.sink_kafka_user, "sink_password": secret(topic.sink_kafka_password),
+                      **fields})
 
     def ensure_topic(self) -> dict:
         return ensure_topic(TopicSettings(kafka_bootstrap=self.bootstrap_servers, topic=self.topic,
                                           topic_partitions=self.partitions, topic_retention_ms=self.retention_ms,
                                           topic_replication=self.replication,
-                                          topic_min_insync_replicas=self.min_insync_replicas))
+                                          topic_min_insync_replicas=self.min_insync_replicas,
+                                          kafka_admin_user=self.admin_user, kafka_admin_password=self.admin_password,
+                                          relay_kafka_user=self.relay_user, relay_kafka_password=self.relay_password,
+                                          sink_kafka_user=self.sink_user, sink_kafka_password=self.sink_password))
 
 
 class SparkSinksResource(ConfigurableResource):
@@ -73,6 +96,8 @@ class SparkSinksResource(ConfigurableResource):
     max_offsets_per_trigger: Optional[int] = None
     jars: str = ""
     local_fs_jar: str = ""
+    kafka_user: str = "sinks"
+    kafka_password: Optional[str] = None  # the sinks' Kafka password, passed on to the sinks it starts
 
     @classmethod
     def of(cls, s: LauncherSettings, **endpoints) -> "SparkSinksResource":
@@ -84,7 +109,9 @@ class SparkSinksResource(ConfigurableResource):
                       "cores_max": s.spark_cores_max, "executor_memory": s.spark_executor_memory,
                       "trigger_seconds": s.sink_trigger_seconds, "dedup_window": s.sink_dedup_window,
                       "max_clock_skew": s.sink_max_clock_skew, "max_offsets_per_trigger": s.sink_max_offsets_per_trigger,
-                      "jars": s.sink_jars, "local_fs_jar": s.sink_local_fs_jar, **endpoints})
+                      "jars": s.sink_jars, "local_fs_jar": s.sink_local_fs_jar, "kafka_user": s.sink_kafka_user,
+                      "kafka_password": s.sink_kafka_password.get_secret_value() if s.sink_kafka_password else None,
+                      **endpoints})
 
     def launcher(self) -> SinkLauncher:
         return launcher_for(self.settings())
@@ -98,7 +125,8 @@ class SparkSinksResource(ConfigurableResource):
             spark_cores_max=self.cores_max, spark_executor_memory=self.executor_memory,
             sink_trigger_seconds=self.trigger_seconds, sink_dedup_window=self.dedup_window,
             sink_max_clock_skew=self.max_clock_skew, sink_max_offsets_per_trigger=self.max_offsets_per_trigger,
-            sink_jars=self.jars, sink_local_fs_jar=self.local_fs_jar)
+            sink_jars=self.jars, sink_local_fs_jar=self.local_fs_jar, sink_kafka_user=self.kafka_user,
+            sink_kafka_password=self.kafka_password)
 
 
 class WarehouseJobsResource(ConfigurableResource):
@@ -195,10 +223,7 @@ def local_resources(redis: Optional[RedisSettings] = None, topic: Optional[Topic
     pw = redis.redis_password.get_secret_value() if redis.redis_password else None
     return {
         "redis": RedisResource(url=redis.redis_url, password=pw, namespace=redis.namespace),
-        "kafka": KafkaResource(bootstrap_servers=topic.kafka_bootstrap, topic=topic.topic,
-                               partitions=topic.topic_partitions, retention_ms=topic.topic_retention_ms,
-                               replication=topic.topic_replication,
-                               min_insync_replicas=topic.topic_min_insync_replicas),
+        "kafka": KafkaResource.of(topic),
         "sinks": SparkSinksResource.of(sinks),
         "warehouse_jobs": WarehouseJobsResource.of(warehouse_settings or WarehouseSettings()),
         "report_store": ReportStoreResource(reports_dir=str(report_settings.reports_dir)),
@@ -207,7 +232,7 @@ def local_resources(redis: Optional[RedisSettings] = None, topic: Optional[Topic
 
 
 def cluster_resources() -> dict:
-    """Endpoints, and the Redis and Trino passwords, as `EnvVar`s (the UI shows the variable, not its
+    """Endpoints, and the Redis, Trino and Kafka passwords, as `EnvVar`s (the UI shows the variable, not its
     value; each must be set); names and sizes from the same settings as locally."""
     redis, topic, sinks, trino = RedisSettings(), TopicSettings(), LauncherSettings(), TrinoSettings()
     password = {"password": EnvVar("BAZAAR_REDIS_PASSWORD")} if redis.redis_password else {}
@@ -215,13 +240,16 @@ def cluster_resources() -> dict:
                        for field, name, value in (("password", "", trino.trino_password),
                                                   ("owner_password", "OWNER_", trino.trino_owner_password))
                        if value is not None}
+    kafka_passwords = {field: EnvVar(name) for field, name, value in (
+        ("admin_password", "BAZAAR_KAFKA_ADMIN_PASSWORD", topic.kafka_admin_password),
+        ("relay_password", "BAZAAR_RELAY_KAFKA_PASSWORD", topic.relay_kafka_password),
+        ("sink_password", "BAZAAR_SINK_KAFKA_PASSWORD", topic.sink_kafka_password)) if value is not None}
+    sink_password = {"kafka_password": EnvVar("BAZAAR_SINK_KAFKA_PASSWORD")} if sinks.sink_kafka_password else {}
     return {
         "redis": RedisResource(url=EnvVar("BAZAAR_REDIS_URL"), namespace=redis.namespace, **password),
-        "kafka": KafkaResource(bootstrap_servers=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"), topic=topic.topic,
-                               partitions=topic.topic_partitions, retention_ms=topic.topic_retention_ms,
-                               replication=topic.topic_replication,
-                               min_insync_replicas=topic.topic_min_insync_replicas),
+        "kafka": KafkaResource.of(topic, bootstrap_servers=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"), **kafka_passwords),
         "sinks": SparkSinksResource.of(sinks, home=EnvVar("BAZAAR_SINK_HOME"), spark_master=EnvVar("BAZAAR_SPARK_MASTER"),
+                                       **sink_password,
                                        kafka_bootstrap=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"),
                                        metastore_uri=EnvVar("BAZAAR_METASTORE_URI"),
                                        warehouse_uri=EnvVar("BAZAAR_WAREHOUSE_URI"),

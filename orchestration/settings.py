@@ -10,6 +10,8 @@ from typing import Literal, Optional
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.kafka_auth import PLAIN, KafkaLogin
+
 _CONFIG = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore")
 
 
@@ -22,10 +24,21 @@ class TopicSettings(BaseSettings):
     topic_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, description="Topic retention.ms.")
     topic_replication: int = Field(
         default=1, ge=1, description="Replicas of each partition of the topic (3 in the cluster shape).")
+    kafka_admin_user: str = Field(default="admin", description="The stack's Kafka admin (SASL/PLAIN, a super user): "
+                                                              "it creates the topic, the SCRAM users and the ACLs.")
+    kafka_admin_password: Optional[SecretStr] = Field(default=None, description="The Kafka admin's password.")
+    relay_kafka_user: str = Field(default="relay", description="The principal granted WRITE on the topic.")
+    relay_kafka_password: Optional[SecretStr] = Field(default=None, description="Its SCRAM password, set by the admin.")
+    sink_kafka_user: str = Field(default="sinks", description="The principal granted READ on the topic.")
+    sink_kafka_password: Optional[SecretStr] = Field(default=None, description="Its SCRAM password, set by the admin.")
     topic_min_insync_replicas: int = Field(
         default=1, ge=1,
         description="min.insync.replicas of the topic: with the relay's acks=all, a write needs this many "
                     "replicas (2 in the cluster shape).")
+
+    def kafka_login(self) -> KafkaLogin:
+        pw = self.kafka_admin_password
+        return KafkaLogin(self.kafka_admin_user, pw.get_secret_value() if pw else None, PLAIN)
 
     @model_validator(mode="after")
     def _writable(self) -> "TopicSettings":

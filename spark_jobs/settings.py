@@ -12,8 +12,10 @@ from datetime import date
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.kafka_auth import KafkaLogin
 
 
 class SinkSettings(BaseSettings):
@@ -25,6 +27,9 @@ class SinkSettings(BaseSettings):
     database: str = Field(default="default", description="Hive database of the tables (Trino schema).")
     warehouse_uri: str = Field(description="Where tables live (file://, hdfs://, s3a://).")
     checkpoint_uri: str = Field(description="Where the sinks keep their checkpoints.")
+    sink_kafka_user: str = Field(default="sinks", description="The sinks' Kafka principal (SCRAM-SHA-512).")
+    sink_kafka_password: Optional[SecretStr] = Field(
+        default=None, description="The sinks' Kafka password; none: anonymous (PLAINTEXT).")
     spark_master: str = Field(default="local[*]", description="Spark master of the sinks.")
     spark_driver_memory: str = "1g"
     spark_driver_host: str = Field(default="127.0.0.1", description="Address the sinks' drivers bind to.")
@@ -46,6 +51,10 @@ class SinkSettings(BaseSettings):
     sink_metrics_port: int = Field(
         default=9465, ge=0, description="Port of the trades sink's `/metrics` (on `spark_driver_host`); the "
                                         "player_states sink's is the next one (0: none).")
+
+    def kafka_login(self) -> KafkaLogin:
+        pw = self.sink_kafka_password
+        return KafkaLogin(self.sink_kafka_user, pw.get_secret_value() if pw else None)
 
 
 class LauncherSettings(SinkSettings):

@@ -288,7 +288,8 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
               .option("startingOffsets", starting)
               .option("failOnDataLoss", "true")
               # a batch reads only offsets known to exist, so never let the broker hold a fetch back
-              .option("kafka.fetch.max.wait.ms", "10"))
+              .option("kafka.fetch.max.wait.ms", "10")
+              .options(**settings.kafka_login().spark_options()))  # the sinks' principal: READ on the topic
     if settings.sink_max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", settings.sink_max_offsets_per_trigger)
     # the dedup watermark follows the broker's time bounded by the sink's clock, never a record's own

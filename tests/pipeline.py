@@ -9,6 +9,8 @@ from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime
 
+from confluent_kafka import Producer
+
 from bazaar.stack import RelayService, SinkService
 from bazaar.stack.api_key import ensure_stack_key
 from engine import catalog, create_app
@@ -22,13 +24,34 @@ def authorized(client, key: str):
     return client
 
 
+def kafka_write(bootstrap: str, topic: str, login: dict, value: bytes):
+    """One record written to `topic` with librdkafka logged in as `login` (its settings,
+    `KafkaLogin.librdkafka`; {}: anonymous). Returns the error the write ended with (None: written)
+    and the client errors seen meanwhile (a failed login, say)."""
+    delivered, errors = [], []
+    producer = Producer({"bootstrap.servers": bootstrap, **login, "message.timeout.ms": 6000,
+                         "error_cb": errors.append, "log_level": 0})
+    producer.produce(topic, value, on_delivery=lambda err, msg: delivered.append(err))
+    producer.flush(15)
+    assert delivered, "the write neither landed nor failed within 15 s"
+    return delivered[0], errors
+
+
+def shared_credentials(stack) -> dict:
+    """The credentials of `stack`'s Redis, Kafka and Trino (kept in its home), for a copy of it with a
+    home of its own that uses the same services."""
+    topic, trino = stack.topic, stack.trino
+    return {"redis_password": stack.redis.redis_password, "kafka_admin_password": topic.kafka_admin_password,
+            "relay_kafka_password": topic.relay_kafka_password, "sink_kafka_password": topic.sink_kafka_password,
+            "trino_ca_file": trino.trino_ca_file, "trino_password": trino.trino_password,
+            "trino_owner_password": trino.trino_owner_password}
+
+
 def pipeline_stack(stack, home, **extra):
     """The test stack with a topic, Redis namespace, Hive database and home of this pipeline's own;
-    its Redis and Trino are the stack's, with the stack's credentials (kept in the stack's home)."""
-    name, trino = f"p{uuid.uuid4().hex[:10]}", stack.trino
-    return stack.replace(home=home, namespace=name, topic=name, database=name, trino_ca_file=trino.trino_ca_file,
-                         trino_password=trino.trino_password, trino_owner_password=trino.trino_owner_password,
-                         redis_password=stack.redis.redis_password, **extra)
+    its Redis, Kafka and Trino are the stack's, with the stack's credentials."""
+    name = f"p{uuid.uuid4().hex[:10]}"
+    return stack.replace(home=home, namespace=name, topic=name, database=name, **shared_credentials(stack), **extra)
 
 
 @contextmanager

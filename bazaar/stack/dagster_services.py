@@ -100,6 +100,9 @@ class _DagsterProcess(Service):
         # (the checks read the engine's counters: Redis' password too, if it has one; Trino's passwords)
         env = {**self.stack.env(launcher_settings(self.stack)), **self.stack.redis_env(),
                **self.stack.trino_env(owner=True),  # the reports read as the reader; the views are the owner's
+               # the topic asset logs in as Kafka's admin and sets the relay's and the sinks' passwords;
+               # the supervisor starts sinks that log in as theirs
+               **self.stack.kafka_env("admin", "relay", "sinks"),
                "DAGSTER_HOME": str(self.dagster_home), "BAZAAR_DEPLOYMENT": "local"}
         if self.on_grpc:
             env.update({"BAZAAR_DEPLOYMENT": "cluster", "DAGSTER_PG_HOST": self.local.host,

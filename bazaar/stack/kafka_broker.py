@@ -12,7 +12,7 @@ import uuid
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from bazaar.settings import StackSettings, private_file, replication_for
+from bazaar.settings import StackSettings, private_file, private_write, replication_for
 from bazaar.stack import artifacts
 from bazaar.stack.java import default_java
 from bazaar.stack.prometheus import jmx_agent
@@ -94,15 +94,32 @@ class KafkaService(Service):
         else:  # a static quorum: every broker votes
             quorum = "controller.quorum.voters=" + ",".join(
                 f"{i}@{s.host}:{self.controller_port(i)}" for i in range(1, n + 1))
-        self.config_path.write_text("\n".join([
+        admin = self.stack.topic.kafka_login()
+        # clients, brokers and controllers all authenticate: the admin with PLAIN against this file (a
+        # super user: brokers and controllers talk as it), the relay and the sinks with SCRAM users the
+        # admin makes (`ensure_topic`); the authorizer refuses what no ACL grants
+        plain = (f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{admin.username}" '
+                 f'password="{admin.password}" user_{admin.username}="{admin.password}";')
+        private_write(self.config_path, "\n".join([
             "process.roles=broker,controller",
             f"node.id={self.node}",
             quorum,
-            f"listeners=PLAINTEXT://{s.host}:{self.port},CONTROLLER://{s.host}:{self.controller_port(self.node)}",
-            f"advertised.listeners=PLAINTEXT://{s.host}:{self.port}",
+            f"listeners=SASL_PLAINTEXT://{s.host}:{self.port},CONTROLLER://{s.host}:{self.controller_port(self.node)}",
+            f"advertised.listeners=SASL_PLAINTEXT://{s.host}:{self.port}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=PLAIN",
+            "sasl.mechanism.controller.protocol=PLAIN",
+            f"listener.name.sasl_plaintext.plain.sasl.jaas.config={plain}",
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            f"listener.name.controller.plain.sasl.jaas.config={plain}",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users=User:{admin.username}",
+            "allow.everyone.if.no.acl.found=false",
             f"log.dirs={logs}",
             f"default.replication.factor={replicas}",
             f"min.insync.replicas={min_isr}",
@@ -113,7 +130,7 @@ class KafkaService(Service):
             f"share.coordinator.state.topic.min.isr={min_isr}",
             "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=false",
-        ]) + "\n")
+        ]) + "\n")  # it holds the admin's password: 0600 from its creation
         (self.data_dir / "log4j2.properties").write_text(LOG4J_CONFIG)
         if not (logs / "meta.properties").exists():  # format the KRaft storage once
             if n == 1:
@@ -144,7 +161,8 @@ class KafkaService(Service):
 
     def registered(self) -> set[int]:
         """The brokers the cluster's metadata holds as serving (not fenced), as this broker tells them."""
-        admin = KafkaAdminClient(bootstrap_servers=self.address, request_timeout_ms=3000)
+        admin = KafkaAdminClient(bootstrap_servers=self.address, request_timeout_ms=3000,
+                                 **self.stack.topic.kafka_login().kafka_python())
         try:
             return {b["broker_id"] for b in admin.describe_cluster()["brokers"] if not b.get("is_fenced")}
         finally:

@@ -22,7 +22,7 @@ class RelayService(Service):
         return f"{r.namespace}:outbox -> {r.kafka_bootstrap}/{r.topic}"
 
     def environment(self) -> dict[str, str]:
-        return {**self.stack.env(), **self.stack.redis_env()}
+        return {**self.stack.env(), **self.stack.redis_env(), **self.stack.kafka_env("relay")}
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "engine.relay"]

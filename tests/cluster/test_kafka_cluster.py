@@ -23,6 +23,7 @@ from bazaar.stack.api_key import ensure_stack_key
 from bazaar.stack.kafka_broker import brokers
 from bazaar.stack.ports import PORTS
 from engine.db import make_redis
+from tests.pipeline import kafka_write
 
 pytestmark = pytest.mark.cluster
 
@@ -61,7 +62,7 @@ def test_a_variable_overrides_the_cluster_profiles_choices(monkeypatch):
 
 
 def test_topic_is_replicated_three_times_and_needs_two_in_sync(cluster):
-    admin = KafkaAdminClient(bootstrap_servers=cluster.kafka_bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=cluster.kafka_bootstrap, **cluster.kafka_login().kafka_python())
     try:
         assert brokers(cluster)[0].registered() == {1, 2, 3}  # serving, none fenced
         (topic,) = admin.describe_topics([cluster.topic.topic])
@@ -72,6 +73,15 @@ def test_topic_is_replicated_three_times_and_needs_two_in_sync(cluster):
         assert configs["min.insync.replicas"]["value"] == "2", configs.get("min.insync.replicas")
     finally:
         admin.close()
+
+
+def test_every_broker_refuses_an_anonymous_producer_and_the_sinks_principal(cluster):
+    """The three brokers' listeners take SASL only, with the ACLs `ensure_topic` set: a producer
+    without a password, or logged in as the sinks, writes nothing, through any broker."""
+    for broker in brokers(cluster):
+        for who, login in (("anonymous", {}), ("the sinks", cluster.kafka_login("sinks").librdkafka())):
+            error, _ = kafka_write(broker.address, cluster.topic.topic, login, b"not the relay")
+            assert error is not None, f"{who} wrote through {broker.address}"
 
 
 def test_a_broker_killed_while_trades_flow_loses_nothing_and_trading_goes_on(cluster):
@@ -134,7 +144,7 @@ def check_nothing_lost(cluster, answers, failures, during):
     client = make_redis(cluster.redis)
     counters = {k.decode(): int(v) for k, v in client.hgetall(f"{cluster.redis.namespace}:counters").items()}
     client.close()
-    consumer = KafkaConsumer(cluster.topic.topic, bootstrap_servers=cluster.kafka_bootstrap,
+    consumer = KafkaConsumer(cluster.topic.topic, bootstrap_servers=cluster.kafka_bootstrap, **cluster.kafka_login().kafka_python(),
                              auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=5000)
     seen: dict[str, Counter] = {"trade": Counter(), "player_state": Counter()}
     trade_ids = set()

@@ -182,7 +182,8 @@ def test_every_secret_must_be_given(validator):
     secrets = required_variables(text)
     assert {"BAZAAR_REDIS_PASSWORD", "BAZAAR_TOKEN_SECRET", "POSTGRES_PASSWORD", "METASTORE_DB_PASSWORD",
             "DAGSTER_DB_PASSWORD", "BAZAAR_TRINO_PASSWORD", "BAZAAR_TRINO_OWNER_PASSWORD", "TRINO_KEYSTORE_PASSWORD",
-            "TRINO_SHARED_SECRET"} <= secrets
+            "TRINO_SHARED_SECRET", "BAZAAR_KAFKA_ADMIN_PASSWORD", "BAZAAR_RELAY_KAFKA_PASSWORD",
+            "BAZAAR_SINK_KAFKA_PASSWORD"} <= secrets
     mentioned = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
     assert not {n for n in mentioned if re.search("PASSWORD|SECRET|TOKEN", n)} - secrets, "a secret with a default"
     for name in sorted(secrets):

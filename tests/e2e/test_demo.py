@@ -85,7 +85,8 @@ def test_secrets_reach_only_the_processes_that_need_them(demo):
              "trino owner": trino.trino_owner_password.get_secret_value(),
              "trino keystore": (s.trino_tls / "keystore-password").read_text().strip(),
              "trino internal": (TrinoService(s).data_dir / "internal-secret").read_text().strip(),
-             "redis": s.redis.redis_password.get_secret_value()}
+             "redis": s.redis.redis_password.get_secret_value(),
+             **{f"kafka {who}": s.kafka_login(who).password for who in ("admin", "relay", "sinks")}}
     held = defaultdict(set)  # secret -> the services whose processes hold it in their environment
     processes = 0
     for svc in services(s):
@@ -116,6 +117,11 @@ def test_secrets_reach_only_the_processes_that_need_them(demo):
     assert held["trino reader"] == dagster | {"reports"}  # the reports, the dashboard
     assert "trino keystore" not in held and "trino internal" not in held  # in Trino's own configuration file
     assert held["redis"] == {"engine", "relay"} | dagster  # Redis reads it from its own configuration file
+    # Dagster's topic asset logs in as Kafka's admin and sets the relay's and the sinks' passwords (its
+    # supervisor starts sinks); the brokers read the admin's from their own configuration file
+    assert held["kafka admin"] == dagster
+    assert held["kafka relay"] == {"relay"} | dagster
+    assert held["kafka sinks"] == {"sink-trades", "sink-player_states"} | dagster
     logs = [p for p in s.home.rglob("*") if p.is_file() and (p.suffix in (".log", ".out", ".err") or "logs" in p.parts)
             and p.stat().st_size < 200 << 20]
     assert len(logs) >= 10

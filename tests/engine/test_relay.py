@@ -8,9 +8,13 @@ from datetime import datetime
 from collections import Counter
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from click.testing import CliRunner
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import AuthorizationError
 from kafka.partitioner.default import murmur2
 
+from bazaar import cli
 from bazaar.stack import RelayService
 from bazaar.stack.api_key import ensure_stack_key
 from orchestration.topic import ensure_topic
@@ -18,7 +22,7 @@ from engine import catalog, create_app
 from engine.db import make_redis
 from engine.rules import Offer
 from engine.store import Store
-from tests.pipeline import authorized
+from tests.pipeline import authorized, kafka_write, shared_credentials
 
 
 @pytest.fixture
@@ -26,7 +30,7 @@ def relay_stack(stack, tmp_path, kafka_service, redis_client):
     """The stack with a topic and namespace of this test's own; the topic provisioned."""
     name = f"t{uuid.uuid4().hex[:10]}"
     s = stack.replace(home=tmp_path, namespace=name, topic=name, relay_batch=500,
-                      redis_password=stack.redis.redis_password)  # the stack's Redis, whose password is in its home
+                      **shared_credentials(stack))  # the stack's Redis and Kafka, whose passwords are in its home
     assert ensure_topic(s.topic)["created"] is True
     assert ensure_topic(s.topic)["created"] is False  # idempotent
     return s
@@ -44,7 +48,7 @@ def outbox_snapshot(client, s):
 
 
 def consume(s, expected: int, timeout: float = 90) -> list:
-    consumer = KafkaConsumer(s.relay.topic, bootstrap_servers=s.kafka_bootstrap, auto_offset_reset="earliest",
+    consumer = KafkaConsumer(s.relay.topic, bootstrap_servers=s.kafka_bootstrap, **s.kafka_login().kafka_python(), auto_offset_reset="earliest",
                              enable_auto_commit=False, consumer_timeout_ms=1000)
     out, deadline = [], time.monotonic() + timeout
     try:
@@ -165,7 +169,7 @@ def test_the_broker_stamps_each_record_with_its_own_time(relay_stack):
     """The topic is provisioned with LogAppendTime: a producer's own timestamp (3 h ahead here) is
     replaced by the broker's, the time the sinks' watermark follows."""
     ahead_ms = int((time.time() + 3 * 3600) * 1000)
-    producer = KafkaProducer(bootstrap_servers=relay_stack.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=relay_stack.kafka_bootstrap, **relay_stack.kafka_login().kafka_python(), acks="all")
     before_ms = time.time() * 1000
     producer.send(relay_stack.topic.topic, value=b"dated ahead", timestamp_ms=ahead_ms).get(timeout=30)
     producer.close()
@@ -173,6 +177,56 @@ def test_the_broker_stamps_each_record_with_its_own_time(relay_stack):
     assert record.value == b"dated ahead"
     assert record.timestamp_type == 1  # LogAppendTime
     assert before_ms - 1000 <= record.timestamp <= time.time() * 1000 + 1000
+
+
+def test_only_the_relay_writes_the_topic_only_the_sinks_read_it_and_only_the_admin_makes_topics(relay_stack):
+    """Kafka's principals and ACLs, as `ensure_topic` set them: writes refused to anyone without a
+    password, with a wrong one, and to the sinks' principal; reads refused to the relay's; topics made
+    by the admin alone. The topic then holds exactly the one record the relay's principal wrote."""
+    s = relay_stack
+    relay, sinks = s.kafka_login("relay"), s.kafka_login("sinks")
+    assert kafka_write(s.kafka_bootstrap, s.topic.topic, relay.librdkafka(), b"from the relay") == (None, [])
+    for who, login in (("anonymous", {}), ("a wrong password", {**relay.librdkafka(), "sasl.password": "wrong"}),
+                       ("the sinks", sinks.librdkafka())):
+        error, _ = kafka_write(s.kafka_bootstrap, s.topic.topic, login, f"from {who}".encode())
+        assert error is not None, f"{who} wrote to the topic"
+    assert [m.value for m in consume(s, 1)] == [b"from the relay"]  # read as the admin
+
+    def read(login, group):
+        consumer = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=group, consumer_timeout_ms=3000,
+                                 enable_auto_commit=False, **login.kafka_python())
+        try:
+            parts = [TopicPartition(s.topic.topic, p) for p in range(s.topic.topic_partitions)]
+            consumer.assign(parts)
+            consumer.seek_to_beginning(*parts)
+            return [m.value for m in consumer]
+        finally:
+            consumer.close()
+
+    assert read(sinks, None) == [b"from the relay"]
+    with pytest.raises(AuthorizationError):
+        read(relay, None)
+    for login in (relay, sinks):
+        admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, **login.kafka_python())
+        try:
+            with pytest.raises(AuthorizationError):
+                admin.create_topics([NewTopic(f"{s.topic.topic}-other", 1, 1)])
+        finally:
+            admin.close()
+
+    # what `bazaar credentials kafka` prints is enough for an operator's client to read the topic
+    out = CliRunner().invoke(cli.main, ["credentials", "kafka"], env={**s.env(), **s.kafka_env("admin")})
+    assert out.exit_code == 0, out.output
+    given = json.loads(out.output)
+    assert given["password"] == s.kafka_login("admin").password and given["username"] == "admin"
+    consumer = KafkaConsumer(given["topic"], bootstrap_servers=given["bootstrap_servers"],
+                             security_protocol=given["security_protocol"], sasl_mechanism=given["sasl_mechanism"],
+                             sasl_plain_username=given["username"], sasl_plain_password=given["password"],
+                             auto_offset_reset="earliest", consumer_timeout_ms=5000)
+    try:
+        assert [m.value for m in consumer] == [b"from the relay"]
+    finally:
+        consumer.close()
 
 
 def test_full_outbox_refuses_writes_whole_until_the_relay_drains_it(relay_stack, relay, redis_client, kafka_service):

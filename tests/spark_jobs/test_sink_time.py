@@ -38,7 +38,7 @@ with (external_location = '{location}', format = 'PARQUET', partitioned_by = ARR
 
 def create_time_topic(s) -> None:
     ensure_topic(s.topic)
-    admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, **s.kafka_login().kafka_python())
     try:
         admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, s.topic.topic,
                                             configs={"message.timestamp.type": "CreateTime"})])
@@ -73,7 +73,7 @@ def ledger(pipeline):
 
 def produce(s, records: list[tuple[bytes, datetime]]) -> None:
     """(value, Kafka timestamp) straight to the topic, as any producer that can write to it."""
-    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, **s.kafka_login().kafka_python(), acks="all")
     sent = [producer.send(s.topic.topic, key=b"direct", value=value, timestamp_ms=int(stamp.timestamp() * 1000))
             for value, stamp in records]
     for future in sent:

@@ -135,12 +135,12 @@ def test_lopsided_trades_match_the_executed_trades(pipeline, ledger):
 
 def test_re_sent_events_do_not_become_rows(pipeline, ledger):
     topic = pipeline.topic.topic
-    consumer = KafkaConsumer(topic, bootstrap_servers=pipeline.kafka_bootstrap,
+    consumer = KafkaConsumer(topic, bootstrap_servers=pipeline.kafka_bootstrap, **pipeline.kafka_login().kafka_python(),
                              auto_offset_reset="earliest", consumer_timeout_ms=2000)
     again = [m for _, m in zip(range(500), consumer)]
     consumer.close()
     assert len(again) == 500
-    producer = KafkaProducer(bootstrap_servers=pipeline.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=pipeline.kafka_bootstrap, **pipeline.kafka_login().kafka_python(), acks="all")
     for m in again:  # what a relay re-sends after a crash: the same key and bytes
         producer.send(topic, key=m.key, value=m.value)
     producer.flush()
@@ -176,7 +176,7 @@ def test_poison_messages_are_quarantined_and_good_events_keep_flowing(pipeline, 
         b'{"event_type": "player_state", "event_id": "p-bad", "schema_version": 1, '
         b'"event_time": "2026-11-28T10:00:00.000000Z"}',
     ]
-    producer = KafkaProducer(bootstrap_servers=pipeline.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=pipeline.kafka_bootstrap, **pipeline.kafka_login().kafka_python(), acks="all")
     for raw in poison:
         producer.send(pipeline.topic.topic, key=b"poison", value=raw)
     producer.flush()
@@ -204,7 +204,7 @@ def test_economy_minutes_count_what_the_engine_answered_and_a_late_event_its_own
     late_at = datetime.now(timezone.utc).replace(second=20, microsecond=0) - timedelta(days=1)
     late = events.trade_event(uuid.uuid4().hex, events.utc_iso(late_at), "insufficient_gold",
                               rules.trade_side(Offer(1, {}, 10**9)), rules.trade_side(Offer(2, {}, 0)))
-    producer = KafkaProducer(bootstrap_servers=pipeline.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=pipeline.kafka_bootstrap, **pipeline.kafka_login().kafka_python(), acks="all")
     producer.send(pipeline.topic.topic, key=late.kafka_key.encode(), value=late.model_dump_json().encode())
     producer.flush()
     producer.close()

@@ -67,7 +67,7 @@ def produce_gifts(s, ledger, when: datetime, n: int) -> None:
     """`n` valid trade events dated `when` straight to Kafka (as an engine host whose events arrive
     late), added to the ledger as the trades they are: one gold given, nothing back."""
     a, b = (st["player_id"] for st in ledger.states[:2])
-    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, **s.kafka_login().kafka_python(), acks="all")
     for _ in range(n):
         event = events.trade_event(events.new_id(), events.utc_iso(when), None,
                                    TradeSide(player_id=a, items_traded=[], gold_traded=1),
