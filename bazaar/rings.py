@@ -54,6 +54,7 @@ class Step:
     move: str  # create | cheat | deliver | pass | overpay | gift | donate | help
     giver: str  # member key (for create: the member made)
     receiver: str = ""
+    attempt: int = 0  # a step the rules refused (its giver traded the goods away meanwhile) is tried again
 
 
 @dataclass
@@ -102,7 +103,7 @@ def build_ring(pattern: str, ring_id: int, rng: random.Random) -> Ring:
             steps.append(Step("pass", "merchant", "banker"))
     elif pattern == "mule":
         members = [Member("source", "source", "noble"), Member("hub", "hub", rich()),
-                   *_members("mule", rng.randint(3, 5), fresh=True)]
+                   *_members("mule", rng.randint(4, 5), fresh=True)]
         for m in members[2:]:
             steps += [Step("create", m.key), Step("deliver", "source", m.key), Step("pass", m.key, "hub")]
     elif pattern == "rmt":
@@ -180,7 +181,7 @@ def _token(receiver: dict, rng: random.Random) -> int:
 def cheat(giver: dict, receiver: dict, got: Counter, rng: random.Random) -> Optional[dict]:
     """All of the cheater's most valuable item when that is worth noticing, else most of its gold, for a token."""
     top = _top(giver)
-    if top and top["value"] * top["quantity"] >= MIN_VALUE:
+    if top and top["value"] * top["quantity"] >= 2 * MIN_VALUE:  # still lopsided at half its catalog value
         return body(giver, receiver, [{"item_id": top["item_id"], "quantity": top["quantity"]}], 0,
                     back_gold=_token(receiver, rng))
     gold = int(giver["gold"] * rng.uniform(0.2, 0.4))  # a share of its loot at a time: enough left for the next
@@ -193,7 +194,7 @@ def deliver(giver: dict, receiver: dict, got: Counter, rng: random.Random) -> Op
     """A farmer's delivery: one unit of its most valuable item when that is worth noticing, else a few
     thousand gold."""
     top = _top(giver)
-    if top and top["value"] >= MIN_VALUE:
+    if top and top["value"] >= 2 * MIN_VALUE:  # still worth noticing at the market's half of the catalog
         return body(giver, receiver, [{"item_id": top["item_id"], "quantity": 1}], 0, back_gold=_token(receiver, rng))
     if giver["gold"] >= MIN_VALUE:
         gold = min(giver["gold"], rng.randint(MIN_VALUE * 2, MIN_VALUE * 5))

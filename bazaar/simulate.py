@@ -42,7 +42,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -59,6 +59,7 @@ EXPIRING_SHARE = 0.05  # offers left to expire at the end, as a share of the off
 EXPIRES_IN_S = 2  # those offers' expiry (the relay's sweep returns their escrow within about a second)
 GIFT_SHARE, SWAP_SHARE = 0.05, 0.30  # of honest trades; the rest are purchases
 CHEATER_CLASSES = ring_kit.RICH
+RING_ATTEMPTS = 3  # a ring step the rules refuse is planned again, this many times in all
 RING_SPAN = 0.8  # the rings play their steps within this first share of the trades (the rest finish after)
 SMALL_GIFT = 500  # what an honest gift is worth at most
 PRICE_SPREAD = 2.0  # a purchase's price: the item's value times anything from 1/2 to 2 (log-uniform)
@@ -195,12 +196,10 @@ class Simulator:
                 self._create("random")
             else:
                 ring, member = slot
-                pid = self._create(member.player_class)
+                pid = self._create(member.player_class, member.only_scripted)
                 if pid is not None:
                     with self._lock:
                         ring.ids[member.key] = pid
-                        if member.only_scripted:
-                            self._scripted.add(pid)
             if progress:
                 progress.advance(task)
 
@@ -208,7 +207,9 @@ class Simulator:
             list(pool.map(one, slots))
         self._note_roles()
 
-    def _create(self, player_class: str) -> Optional[int]:
+    def _create(self, player_class: str, scripted: bool = False) -> Optional[int]:
+        """A new player; `scripted`: one only its ring trades with (never picked for an honest trade,
+        not even by a thread planning one the moment it is made)."""
         try:
             status, state = self._call("PUT", "/create_player", {"player_class": player_class})
         except (urllib3.exceptions.HTTPError, ValueError) as exc:
@@ -218,6 +219,8 @@ class Simulator:
                 self.summary.errors[f"create_player {status}"] += 1
                 return None
             pid = state["player_id"]
+            if scripted:
+                self._scripted.add(pid)
             self.states[pid] = self.truth.players[pid] = state
             self.summary.players += 1
             return pid
@@ -250,11 +253,11 @@ class Simulator:
 
     def _play(self, ring: Ring, step: ring_kit.Step, rng: random.Random) -> None:
         if step.move == "create":
-            pid = self._create(ring.member(step.giver).player_class)
+            member = ring.member(step.giver)
+            pid = self._create(member.player_class, member.only_scripted)
             if pid is not None:
                 with self._lock:
                     ring.ids[step.giver] = pid
-                    self._scripted.add(pid)
             return
         with self._lock:
             giver, receiver = ring.ids.get(step.giver), ring.ids.get(step.receiver)
@@ -267,6 +270,12 @@ class Simulator:
         kind = CHEAT if ring.pattern == "pair" else ring.pattern
         status, answer = self._safe_call("POST", "/trade", plan)
         self._record(kind, plan, status, answer)
+        if status == 409 and step.attempt < RING_ATTEMPTS - 1:
+            # planned from a state an honest trade of the giver's had just changed: planned again from
+            # the one the refusal answered, next
+            with self._lock:
+                ring.steps.appendleft(replace(step, attempt=step.attempt + 1))
+            return
         if status == 200:
             side = next(s for s in ("player_1", "player_2") if plan[s]["player_id"] == giver)
             moved = ring_kit.goods_given(plan[side])

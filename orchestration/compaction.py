@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -15,6 +16,7 @@ from spark_jobs.launch import warehouse_job
 from spark_jobs.settings import LauncherSettings, WarehouseSettings
 
 LOG_TAIL = 40
+SECRET = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY")  # variables that hold one, by their name
 
 
 def run(sinks: LauncherSettings, opts: WarehouseSettings, args: list[str], log=None) -> list[dict]:
@@ -22,7 +24,10 @@ def run(sinks: LauncherSettings, opts: WarehouseSettings, args: list[str], log=N
     with tempfile.TemporaryDirectory(prefix="bazaar-compact-") as tmp:
         report = Path(tmp) / "outcome.json"
         command, env = warehouse_job(sinks, opts, [*args, "--report", str(report)])
-        done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
+        # the run's environment less every secret it holds (the job needs none: the metastore and the
+        # files only), and the job's own settings
+        mine = {k: v for k, v in os.environ.items() if not SECRET.search(k)}
+        done = subprocess.run(command, env={**mine, **env}, capture_output=True, text=True)
         if log is not None:
             for line in done.stdout.splitlines():
                 log.info(line)

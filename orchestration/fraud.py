@@ -90,15 +90,20 @@ def detect(flows: pd.DataFrame, min_value: int = 1_000, min_repeats: int = 2, st
     add(repeated["giver_id"], "pair", "giver")
     add(repeated["receiver_id"], "pair", "receiver")
 
+    # each player in the first pattern of ORDER it was found in, in the first role found there (the
+    # pattern's core role is looked for first: seller, hub, merchant, banker, giver)
     flagged: dict[int, tuple[str, str]] = {}
-    for player, pattern, role in sorted(found, key=lambda f: (ORDER.index(f[1]), f[2], f[0])):
+    for _, (player, pattern, role) in sorted(enumerate(found), key=lambda f: (ORDER.index(f[1][1]), f[0])):
         flagged.setdefault(player, (pattern, role))
-    evidence: dict[int, dict] = {}
-    for g, r, trades, value in zip(flows["giver_id"], flows["receiver_id"], flows["trades"], flows["value_moved"]):
+    # the evidence: the one-way transfers and the overpays (the flows the shapes were read from) between
+    # players flagged in the same pattern
+    evidence = {p: {"partners": set(), "value_moved": 0, "trades": 0} for p in flagged}
+    shaped = pd.concat([transfers, overpays])
+    for g, r, trades, value in zip(shaped["giver_id"], shaped["receiver_id"], shaped["trades"], shaped["value_moved"]):
         g, r = int(g), int(r)
         if g in flagged and r in flagged and flagged[g][0] == flagged[r][0]:
             for me, partner in ((g, r), (r, g)):
-                e = evidence.setdefault(me, {"partners": set(), "value_moved": 0, "trades": 0})
+                e = evidence[me]
                 e["partners"].add(partner)
                 e["value_moved"] += int(value)
                 e["trades"] += int(trades)

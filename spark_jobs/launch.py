@@ -193,7 +193,8 @@ def warehouse_job(s: LauncherSettings, w: WarehouseSettings, args: list[str]) ->
                # (the default above 32 paths), which took half of a rewrite's time
                "--conf", "spark.sql.sources.parallelPartitionDiscovery.threshold=1000000",
                *local_files_conf(s, w.compact_spark_master), str(Path(__file__).with_name("compact.py")), *args]
-    env = {**to_env(s.model_copy(update={"spark_master": w.compact_spark_master}), w),
+    # the sinks' settings less their Kafka password: the job reads no topic
+    env = {**to_env(s.model_copy(update={"spark_master": w.compact_spark_master, "sink_kafka_password": None}), w),
            "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     return command, env
 

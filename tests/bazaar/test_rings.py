@@ -116,3 +116,33 @@ def test_evaluate_counts_only_this_runs_players():
     assert rows["rmt"]["recall"] == 0 and rows["rmt"]["precision"] is None
     assert rows["pair"]["precision"] == 0 and rows["pair"]["recall"] is None
     assert rows["look-alikes (honest)"]["flagged"] == 1
+
+
+def test_a_ring_step_the_rules_refuse_is_planned_again_from_the_state_the_refusal_answered():
+    """The source traded its sceptre away meanwhile (its state here is stale): the engine refuses the
+    delivery, and the step is tried again with what the refusal says it holds now."""
+    from bazaar.simulate import Simulator
+
+    sim = Simulator("http://127.0.0.1:9", seed=1)
+    ring = rings.build_ring("mule", 0, random.Random(4))
+    ring.ids = {"source": 1, "hub": 2, "mule-0": 3}
+    ring.steps.clear()
+    ring.steps.append(rings.Step("deliver", "source", "mule-0"))
+    stale, now = state(1, 250_000, [(20, 1), (18, 1)]), state(1, 250_000, [(18, 1)])
+    sim.states = {1: stale, 2: state(2, 100, []), 3: state(3, 100, [])}
+    sim.rings, sent = [ring], []
+
+    def engine(method, path, body=None):  # the rules: the source holds no sceptre any more
+        sent.append(body)
+        gives = body["player_1"]["items_traded"]
+        if any(line["item_id"] == 20 for line in gives):
+            return 409, {"status": "rejected", "fail_reason": "insufficient_items", "player_1": now,
+                         "player_2": sim.states[3]}
+        return 200, {"status": "executed", "player_1": now, "player_2": sim.states[3]}
+
+    sim._call = engine
+    while sim._ring_step(random.Random(1)):
+        pass
+    assert [b["player_1"]["items_traded"] for b in sent] == [[{"item_id": 20, "quantity": 1}],
+                                                             [{"item_id": 18, "quantity": 1}]]
+    assert ring.acted == {"source", "mule-0"}

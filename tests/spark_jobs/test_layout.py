@@ -48,3 +48,34 @@ def test_retention_keeps_every_day_unless_told_and_quarantine_thirty():
     told = WarehouseSettings(retention_days={"trades": 400}, quarantine_retention_days=0)
     assert told.retention_for("trades") == 400 and told.retention_for("quarantine") is None
     assert told.retention_for("offers") is None
+
+
+def test_the_warehouse_job_is_given_no_secret(tmp_path, monkeypatch):
+    """Compaction reads no topic and queries no Trino: neither the sinks' Kafka password nor any secret
+    of the Dagster run that launches it reaches its environment."""
+    import subprocess
+
+    from orchestration import compaction
+    from spark_jobs.launch import warehouse_job
+    from spark_jobs.settings import LauncherSettings, WarehouseSettings
+
+    s = LauncherSettings(warehouse_uri=tmp_path.as_uri(), checkpoint_uri=tmp_path.as_uri(), sink_home=tmp_path,
+                         sink_kafka_password="kafka-sinks-secret-1")
+    _, env = warehouse_job(s, WarehouseSettings(), [])
+    assert "BAZAAR_SINK_KAFKA_PASSWORD" not in env and "kafka-sinks-secret-1" not in env.values()
+    assert env["BAZAAR_WAREHOUSE_URI"] == tmp_path.as_uri()
+    for name in ("BAZAAR_KAFKA_ADMIN_PASSWORD", "BAZAAR_REDIS_PASSWORD", "BAZAAR_TRINO_OWNER_PASSWORD",
+                 "BAZAAR_TOKEN_SECRET"):
+        monkeypatch.setenv(name, "a-secret-of-the-run")
+    monkeypatch.setenv("BAZAAR_FAILPOINT", "compact:none")  # a test's failpoint still reaches the job
+    seen = {}
+
+    def run(command, env, **kwargs):
+        seen.update(env)
+        return subprocess.CompletedProcess(command, 1, "", "stopped here")
+
+    monkeypatch.setattr(compaction.subprocess, "run", run)
+    with pytest.raises(RuntimeError, match="stopped here"):
+        compaction.run(s, WarehouseSettings(), ["--retention"])
+    assert "a-secret-of-the-run" not in seen.values() and seen["BAZAAR_FAILPOINT"] == "compact:none"
+    assert seen["BAZAAR_WAREHOUSE_URI"] == tmp_path.as_uri()
