@@ -14,6 +14,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from bazaar import rings
 from bazaar.settings import get_stack
 from bazaar.simulate import EngineUnreachable
 from bazaar.stack import ServiceError, services
@@ -267,6 +268,38 @@ def credentials_trino(owner: bool) -> None:
                            "ca_file": str(trino.trino_ca_file) if trino.trino_ca_file else None}))
 
 
+@main.command("reports")
+@click.option("--only", "only", multiple=True, metavar="NAME",
+              help="Only this report (repeatable); by default every one.")
+@click.option("--rows", default=20, show_default=True, type=click.IntRange(1, 10_000), help="Rows shown of each.")
+@profile_option
+def reports_command(only: tuple[str, ...], rows: int) -> None:
+    """Materialize the reports now through Dagster (the job its schedule runs) and print them."""
+    from dagster_graphql import DagsterGraphQLClientError
+
+    from bazaar import main_job
+    from orchestration import reports
+
+    unknown = [n for n in only if n not in reports.REPORTS]
+    if unknown:
+        raise click.BadParameter(f"unknown report {', '.join(unknown)}; one of {', '.join(reports.REPORTS)}",
+                                 param_hint="--only")
+    stack = get_stack()
+    try:
+        with console.status("Dagster is materializing the reports…"):
+            run_id = main_job.materialize_reports(stack, list(only), trigger="cli")
+    except (TimeoutError, RuntimeError) as exc:
+        raise click.ClickException(str(exc))
+    except DagsterGraphQLClientError as exc:  # Dagster unreachable, or the job unknown to it
+        raise click.ClickException(f"could not reach Dagster at {stack.dagster_url} ({exc}); is the stack up? "
+                                   "(`bazaar status`, `bazaar up`)")
+    for name in only or reports.REPORTS:
+        console.print(f"[bold]{name}[/bold]: {reports.REPORTS[name].description}", soft_wrap=True)
+        _print_frame(name, main_job.stored_report(stack, name).head(rows))
+    console.print(f"materialized by Dagster run {run_id}: {stack.dagster_url}/runs/{run_id}; "
+                  f"files at {stack.reports_url}", soft_wrap=True)
+
+
 @credentials.command("kafka")
 @profile_option
 def credentials_kafka() -> None:
@@ -310,6 +343,16 @@ def compact(day, tables: tuple[str, ...]) -> None:
     console.print(table)
 
 
+def _pattern_list(known: tuple[str, ...]):
+    def parse(ctx, param, value: str) -> tuple[str, ...]:
+        names = tuple(v.strip() for v in value.split(",") if v.strip())
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+        return names
+    return parse
+
+
 def _sim_options(players: int, trades: int):
     def wrap(f):
         for opt in reversed([
@@ -319,7 +362,14 @@ def _sim_options(players: int, trades: int):
                          help="Requests in flight at once."),
             click.option("--cheater-share", default=0.02, show_default=True,
                          type=click.FloatRange(0, 0.5, max_open=True),
-                         help="Share of players made cheaters (each with one or two accomplices)."),
+                         help="Share of players in fraud rings, the patterns in turn (at least one ring of each)."),
+            click.option("--patterns", default=",".join(rings.FRAUD), show_default=True,
+                         callback=_pattern_list(rings.FRAUD),
+                         help="The fraud patterns planted, comma-separated."),
+            click.option("--lookalike-share", default=0.03, show_default=True,
+                         type=click.FloatRange(0, 0.5, max_open=True),
+                         help="Share of players in honest groups shaped like fraud (friends' gifts, guild banks, "
+                              "veterans helping newcomers)."),
             click.option("--offer-share", default=0.2, show_default=True, type=click.FloatRange(0, 1),
                          help="Share of honest trades made through offers (opened, then accepted or cancelled)."),
             click.option("--seed", type=int, default=7, show_default=True, help="Random seed."),
@@ -333,8 +383,8 @@ def _sim_options(players: int, trades: int):
 @_sim_options(players=100, trades=1000)
 @click.option("--url", default=None, help="Engine URL (default: the local stack's).")
 @profile_option
-def simulate(players: int, trades: int, concurrency: int, cheater_share: float, offer_share: float, seed: int,
-             url: Optional[str]) -> None:
+def simulate(players: int, trades: int, concurrency: int, cheater_share: float, patterns: tuple[str, ...],
+             lookalike_share: float, offer_share: float, seed: int, url: Optional[str]) -> None:
     """Create players and trade between them through the engine's HTTP API.
 
     The ground truth (requests, answers, who cheats) is written under HOME/simulation."""
@@ -343,7 +393,7 @@ def simulate(players: int, trades: int, concurrency: int, cheater_share: float, 
     stack = get_stack()
     try:
         summary, _ = main_job.simulate(stack, players, trades, concurrency, cheater_share, seed, url=url,
-                                       offer_share=offer_share)
+                                       offer_share=offer_share, lookalike_share=lookalike_share, patterns=patterns)
     except (EngineUnreachable, FileNotFoundError) as exc:
         raise click.ClickException(str(exc))
     _print_summary(summary)
@@ -370,7 +420,8 @@ def _print_summary(summary) -> None:
 @main.command()
 @_sim_options(players=1000, trades=10_000)
 @profile_option
-def demo(players: int, trades: int, concurrency: int, cheater_share: float, offer_share: float, seed: int) -> None:
+def demo(players: int, trades: int, concurrency: int, cheater_share: float, patterns: tuple[str, ...],
+         lookalike_share: float, offer_share: float, seed: int) -> None:
     """The main job: bring the stack up, play an economy through it, have Dagster
     materialize the reports, and show the seed's answers and the suspected cheaters."""
     from bazaar import main_job
@@ -380,7 +431,8 @@ def demo(players: int, trades: int, concurrency: int, cheater_share: float, offe
     stack = get_stack()
     try:
         summary, truth = main_job.simulate(stack, players, trades, concurrency, cheater_share, seed,
-                                           offer_share=offer_share)
+                                           offer_share=offer_share, lookalike_share=lookalike_share,
+                                           patterns=patterns)
         _print_summary(summary)
         with console.status("waiting until the tables hold every event…"):
             tables = main_job.wait_until_complete(stack)

@@ -16,6 +16,7 @@ from dagster_graphql import DagsterGraphQLClient
 from rich.console import Console
 
 from bazaar.settings import Stack
+from bazaar.rings import FRAUD, evaluate
 from bazaar.simulate import Simulator, Summary, Truth
 from bazaar.stack.service import Status
 from engine.db import make_store
@@ -33,10 +34,12 @@ def simulation_dir(stack: Stack) -> Path:
 
 def simulate(stack: Stack, players: int, trades: int, concurrency: int, cheater_share: float,
              seed: int | None, show_progress: bool = True, url: str | None = None,
-             offer_share: float = 0.2) -> tuple[Summary, Truth]:
+             offer_share: float = 0.2, lookalike_share: float = 0.03,
+             patterns: tuple[str, ...] = FRAUD) -> tuple[Summary, Truth]:
     """Play the economy against the engine (the stack's, or `url`); the ground truth is saved
-    under HOME/simulation."""
-    sim = Simulator(url or stack.engine_url, seed, concurrency, cheater_share, stack.api_key, offer_share)
+    under HOME/simulation (replacing an earlier run's: its player ids are this run's own)."""
+    sim = Simulator(url or stack.engine_url, seed, concurrency, cheater_share, stack.api_key, offer_share,
+                    lookalike_share, patterns)
     summary = sim.run(players, trades, show_progress)
     sim.truth.save(simulation_dir(stack))
     return summary, sim.truth
@@ -82,10 +85,12 @@ def tables_status(stack: Stack) -> Status:
                   "see `bazaar logs sink-trades` and `bazaar logs sink-player_states`")
 
 
-def run_job(stack: Stack, job: str, tags: dict[str, str], run_config: dict | None = None) -> str:
-    """Submit a job to the stack's Dagster (its daemon launches it) and wait for it; returns the run id."""
+def run_job(stack: Stack, job: str, tags: dict[str, str], run_config: dict | None = None,
+            assets: list[str] | None = None) -> str:
+    """Submit a job (only its `assets`, when given) to the stack's Dagster (its daemon launches it) and
+    wait for it; returns the run id."""
     client = DagsterGraphQLClient(stack.host, port_number=stack.local.dagster_port)
-    run_id = client.submit_job_execution(job, run_config=run_config, tags=tags)
+    run_id = client.submit_job_execution(job, run_config=run_config, tags=tags, asset_selection=assets)
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while True:
         status = client.get_run_status(run_id).value
@@ -100,9 +105,11 @@ def run_job(stack: Stack, job: str, tags: dict[str, str], run_config: dict | Non
         time.sleep(0.5)
 
 
-def materialize_reports(stack: Stack) -> str:
-    """Run the reports job on the stack's Dagster and wait for it; returns the run id."""
-    return run_job(stack, REPORTS_JOB, {"bazaar/trigger": "demo"})
+def materialize_reports(stack: Stack, only: list[str] | None = None, trigger: str = "demo") -> str:
+    """Run the reports job on the stack's Dagster (the job the schedule runs; with `only`, the views
+    and those reports) and wait for it; returns the run id."""
+    assets = ["hive_tables", *only] if only else None
+    return run_job(stack, REPORTS_JOB, {"bazaar/trigger": trigger}, assets=assets)
 
 
 def compact(stack: Stack, day: str, tables: list[str]) -> str:
@@ -124,6 +131,13 @@ def suspects_with_truth(frame: pd.DataFrame, truth: Truth) -> pd.DataFrame:
     return frame.assign(planted=[planted(r) for r in frame.itertuples()])
 
 
+def fraud_figures(frame: pd.DataFrame, truth: Truth) -> pd.DataFrame:
+    """suspected_fraud against the run's own ground truth: per pattern, planted, flagged, found,
+    precision and recall; then how many honest look-alikes it flagged."""
+    flagged = [(int(r.player_id), r.pattern) for r in frame.itertuples()]
+    return pd.DataFrame(evaluate(flagged, truth.roles, set(truth.players)))
+
+
 def show(console: Console, stack: Stack, truth: Truth, print_frame) -> None:
     for name in warehouse.SEED_QUESTIONS:
         print_frame(name, stored_report(stack, name))
@@ -134,3 +148,6 @@ def show(console: Console, stack: Stack, truth: Truth, print_frame) -> None:
     console.print(f"planted: {len(truth.cheaters)} cheaters and {len(truth.accomplices)} accomplices; "
                   f"{len(found)} of them in the report, which lists {suspects.player_id.nunique()} players")
     print_frame("offers_funnel", stored_report(stack, "offers_funnel"))
+    fraud = stored_report(stack, "suspected_fraud")
+    print_frame("suspected_fraud (top 10)", fraud.head(10))
+    print_frame("suspected_fraud against what this run planted", fraud_figures(fraud, truth))

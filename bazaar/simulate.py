@@ -5,17 +5,21 @@ through `POST /trade` from a pool of threads.  Each trade is planned from the
 states the engine last answered for the two players, so offers are usually
 valid; what the engine rejects is counted by reason.  The behaviours:
 
-- purchase: a player sells an item the buyer can afford, for its catalog
-  value give or take 15%;
+- purchase: a player sells an item the buyer can afford, for anything from
+  half to twice its catalog value (fair trades, their prices dispersed);
 - swap: two players exchange items, the side giving less adds the difference
   in gold (no swap when it does not hold that much);
-- gift: a player gives its cheapest item (or a little gold) for nothing;
-- cheat: a cheater passes its most valuable item (or most of its gold) to one
-  of its accomplices for at most a few gold, again and again.
+- gift: a player gives its cheapest item when it is worth little (or a
+  little gold) for nothing.
 
-Cheaters are accounts holding more than honest play explains (duped or
-bought), so they are created with the richest classes; their accomplices are
-ordinary players.
+Beside them, rings (`bazaar.rings`): fraud in five shapes (pairs, stars,
+chains, mules, real-money sellers) for `cheater_share` of the players, and
+honest groups shaped like them (friends, guild banks, veterans helping
+newcomers) for `lookalike_share`. Each ring plays its script in order,
+interleaved with the honest trading, and finishes after it. Their members
+that give are accounts holding more than honest play explains (duped or
+bought), so they are created with the richest classes; mules and newcomers are
+accounts made while trading, which do nothing else.
 
 A share of the honest trades (`offer_share`) go through offers, as players
 trading with each other would: the giver opens an offer (`POST /offers`, its
@@ -24,7 +28,7 @@ maker cancels when the rules refuse the accept) or the maker cancels it.  At the
 end a few more offers, from players who then do nothing, are left to expire
 (the relay's sweep ends them) and are waited for.  `Truth` records what was
 sent, what the engine answered, every offer as it ended, the states the offers
-left, and who was made a cheater, for reports to be checked against.
+left, and each ring member's pattern and role, for reports to be checked against.
 """
 
 from __future__ import annotations
@@ -38,12 +42,15 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
 import urllib3
 from rich.progress import Progress
+
+from bazaar import rings as ring_kit
+from bazaar.rings import FRAUD, LOOKALIKES, Ring
 
 
 PURCHASE, SWAP, GIFT, CHEAT = "purchase", "swap", "gift", "cheat"
@@ -51,9 +58,11 @@ ACCEPT_SHARE = 0.8  # of offers: accepted (else cancelled by their maker)
 EXPIRING_SHARE = 0.05  # offers left to expire at the end, as a share of the offers made while trading
 EXPIRES_IN_S = 2  # those offers' expiry (the relay's sweep returns their escrow within about a second)
 GIFT_SHARE, SWAP_SHARE = 0.05, 0.30  # of honest trades; the rest are purchases
-CHEATING_TRADES = 0.7  # share of a cheater's own trades that pass value to an accomplice
-CHEATER_CLASSES = ("noble", "merchant")
-ACCOMPLICES_PER_CHEATER = (1, 2)
+CHEATER_CLASSES = ring_kit.RICH
+RING_ATTEMPTS = 3  # a ring step the rules refuse is planned again, this many times in all
+RING_SPAN = 0.8  # the rings play their steps within this first share of the trades (the rest finish after)
+SMALL_GIFT = 500  # what an honest gift is worth at most
+PRICE_SPREAD = 2.0  # a purchase's price: the item's value times anything from 1/2 to 2 (log-uniform)
 
 
 class EngineUnreachable(RuntimeError):
@@ -77,7 +86,8 @@ class Summary:
 
 @dataclass
 class Truth:
-    """What the simulator did: players as created, the cheaters and their accomplices, every
+    """What the simulator did: players as created, each ring member's (pattern, role), the pair
+    rings' cheaters and their accomplices, every
     trade as (kind, request, HTTP status, answer; with `offer_id` when it was an offer's accept),
     every offer as it ended, the accepts the rules refused (offer events, not trades), and the
     states the offers left (into escrow, back from it)."""
@@ -85,6 +95,7 @@ class Truth:
     seed: Optional[int]
     players: dict[int, dict] = field(default_factory=dict)
     cheaters: dict[int, list[int]] = field(default_factory=dict)
+    roles: dict[int, tuple[str, str]] = field(default_factory=dict)
     trades: list[dict] = field(default_factory=list)
     offers: list[dict] = field(default_factory=list)
     states: list[dict] = field(default_factory=list)
@@ -103,7 +114,7 @@ class Truth:
         """`truth.json` (seed, players, cheaters) and each of `LOGS` as `.jsonl.gz`, in `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "truth.json").write_text(json.dumps(
-            {"seed": self.seed, "players": self.players, "cheaters": self.cheaters}))
+            {"seed": self.seed, "players": self.players, "cheaters": self.cheaters, "roles": self.roles}))
         for name in self.LOGS:
             with gzip.open(folder / f"{name}.jsonl.gz", "wt") as out:
                 for line in getattr(self, name):
@@ -121,7 +132,8 @@ class Truth:
             with gzip.open(path, "rt") as f:
                 logs[name] = [json.loads(line) for line in f]
         return cls(doc["seed"], {int(k): v for k, v in doc["players"].items()},
-                   {int(k): v for k, v in doc["cheaters"].items()}, **logs)
+                   {int(k): v for k, v in doc["cheaters"].items()},
+                   {int(k): tuple(v) for k, v in doc.get("roles", {}).items()}, **logs)
 
 
 def _value(item: dict) -> int:
@@ -130,12 +142,23 @@ def _value(item: dict) -> int:
 
 class Simulator:
     def __init__(self, base_url: str, seed: Optional[int] = None, concurrency: int = 8,
-                 cheater_share: float = 0.02, api_key: str = "", offer_share: float = 0.2):
+                 cheater_share: float = 0.02, api_key: str = "", offer_share: float = 0.2,
+                 lookalike_share: float = 0.03, patterns: tuple[str, ...] = FRAUD,
+                 lookalikes: tuple[str, ...] = LOOKALIKES):
         if not 0 <= cheater_share < 0.5:
             raise ValueError(f"cheater_share must be in [0, 0.5), got {cheater_share}")
+        if not 0 <= lookalike_share < 0.5:
+            raise ValueError(f"lookalike_share must be in [0, 0.5), got {lookalike_share}")
         if not 0 <= offer_share <= 1:
             raise ValueError(f"offer_share must be in [0, 1], got {offer_share}")
-        self.offer_share = offer_share
+        unknown = sorted(set(patterns) - set(FRAUD)) + sorted(set(lookalikes) - set(LOOKALIKES))
+        if unknown:
+            raise ValueError(f"unknown patterns {unknown}: fraud is one of {', '.join(FRAUD)}, look-alikes one of "
+                             f"{', '.join(LOOKALIKES)}")
+        self.offer_share, self.lookalike_share = offer_share, lookalike_share
+        self.patterns, self.lookalikes = tuple(patterns), tuple(lookalikes)
+        self.rings: list[Ring] = []
+        self._scripted: set[int] = set()  # accounts made for a ring's script, which trade only in it
         self.base_url = base_url.rstrip("/")
         self.seed = seed
         self.rng = random.Random(seed)
@@ -159,48 +182,116 @@ class Simulator:
     # players
 
     def create_players(self, n: int, progress: Optional[Progress] = None) -> None:
-        n_cheaters = math.ceil(n * self.cheater_share) if self.cheater_share else 0
-        classes = [self.rng.choice(CHEATER_CLASSES) for _ in range(n_cheaters)] + ["random"] * (n - n_cheaters)
-        task = progress.add_task("creating players", total=n) if progress else None
+        """`n` players in all: the rings' members (the fresh ones later, when their ring needs them)
+        and honest ones."""
+        self.rings = ring_kit.plan_rings(n, self.cheater_share, self.lookalike_share, self.rng, self.patterns,
+                                         self.lookalikes)
+        now = [(ring, m) for ring in self.rings for m in ring.members if not m.fresh]
+        fresh = sum(m.fresh for ring in self.rings for m in ring.members)
+        slots = now + [None] * (n - len(now) - fresh)
+        task = progress.add_task("creating players", total=len(slots)) if progress else None
 
-        def one(player_class: str) -> Optional[int]:
-            try:
-                status, state = self._call("PUT", "/create_player", {"player_class": player_class})
-            except (urllib3.exceptions.HTTPError, ValueError) as exc:
-                status, state = type(exc).__name__, None
-            pid = None
-            with self._lock:
-                if status == 201:
-                    pid = state["player_id"]
-                    self.states[pid] = self.truth.players[pid] = state
-                    self.summary.players += 1
-                else:
-                    self.summary.errors[f"create_player {status}"] += 1
+        def one(slot) -> None:
+            if slot is None:
+                self._create("random")
+            else:
+                ring, member = slot
+                pid = self._create(member.player_class, member.only_scripted)
+                if pid is not None:
+                    with self._lock:
+                        ring.ids[member.key] = pid
             if progress:
                 progress.advance(task)
-            return pid
 
         with ThreadPoolExecutor(self.concurrency) as pool:
-            made = list(pool.map(one, classes))
-        cheaters = [pid for pid in made[:n_cheaters] if pid is not None]
-        honest = [pid for pid in made[n_cheaters:] if pid is not None]
-        pool_size = min(len(honest), max(1, math.ceil(len(cheaters) / 2)))
-        accomplices = self.rng.sample(honest, pool_size) if cheaters else []
-        for pid in cheaters:
-            k = min(len(accomplices), self.rng.randint(*ACCOMPLICES_PER_CHEATER))
-            self.truth.cheaters[pid] = sorted(self.rng.sample(accomplices, k))
+            list(pool.map(one, slots))
+        self._note_roles()
+
+    def _create(self, player_class: str, scripted: bool = False) -> Optional[int]:
+        """A new player; `scripted`: one only its ring trades with (never picked for an honest trade,
+        not even by a thread planning one the moment it is made)."""
+        try:
+            status, state = self._call("PUT", "/create_player", {"player_class": player_class})
+        except (urllib3.exceptions.HTTPError, ValueError) as exc:
+            status, state = type(exc).__name__, None
+        with self._lock:
+            if status != 201:
+                self.summary.errors[f"create_player {status}"] += 1
+                return None
+            pid = state["player_id"]
+            if scripted:
+                self._scripted.add(pid)
+            self.states[pid] = self.truth.players[pid] = state
+            self.summary.players += 1
+            return pid
+
+    def _note_roles(self) -> None:
+        """The ground truth as the rings stand: every member made, and the pair rings' cheaters."""
+        with self._lock:
+            self.truth.roles = ring_kit.roles(self.rings)
+            self.truth.cheaters = {r.ids["cheater"]: sorted(pid for key, pid in r.ids.items()
+                                                            if key != "cheater" and key in r.acted)
+                                   for r in self.rings if r.pattern == "pair" and "cheater" in r.acted}
+
+    # rings
+
+    def _ring_step(self, rng: random.Random) -> bool:
+        """The next step of a ring whose last step is answered, if there is one; False if none is ready."""
+        with self._lock:
+            ready = [r for r in self.rings if r.steps and not r.busy]
+            if not ready:
+                return False
+            ring = rng.choice(ready)
+            ring.busy = True
+            step = ring.steps.popleft()
+        try:
+            self._play(ring, step, rng)
+        finally:
+            with self._lock:
+                ring.busy = False
+        return True
+
+    def _play(self, ring: Ring, step: ring_kit.Step, rng: random.Random) -> None:
+        if step.move == "create":
+            member = ring.member(step.giver)
+            pid = self._create(member.player_class, member.only_scripted)
+            if pid is not None:
+                with self._lock:
+                    ring.ids[step.giver] = pid
+            return
+        with self._lock:
+            giver, receiver = ring.ids.get(step.giver), ring.ids.get(step.receiver)
+            if giver is None or receiver is None:
+                return  # its account could not be made
+            got = ring.received.setdefault(step.giver, Counter())
+            plan = ring_kit.MOVES[step.move](self.states[giver], self.states[receiver], got, rng)
+            if plan is None:  # nothing left to give: the step is skipped
+                return
+        kind = CHEAT if ring.pattern == "pair" else ring.pattern
+        status, answer = self._safe_call("POST", "/trade", plan)
+        self._record(kind, plan, status, answer)
+        if status == 409 and step.attempt < RING_ATTEMPTS - 1:
+            # planned from a state an honest trade of the giver's had just changed: planned again from
+            # the one the refusal answered, next
+            with self._lock:
+                ring.steps.appendleft(replace(step, attempt=step.attempt + 1))
+            return
+        if status == 200:
+            side = next(s for s in ("player_1", "player_2") if plan[s]["player_id"] == giver)
+            moved = ring_kit.goods_given(plan[side])
+            with self._lock:
+                ring.acted |= {step.giver, step.receiver}
+                ring.received.setdefault(step.receiver, Counter()).update(moved)
+                if step.move == "pass":
+                    got.subtract(moved)
 
     # trades
 
     def _plan(self, rng: random.Random) -> tuple[str, dict[str, Any]]:
         """(kind, request body) from the players' last known states."""
         with self._lock:
-            ids = sorted(self.states)
+            ids = sorted(set(self.states) - self._scripted)
             me = rng.choice(ids)
-            if me in self.truth.cheaters and rng.random() < CHEATING_TRADES:
-                plan = self._cheat(self.states[me], self.states[rng.choice(self.truth.cheaters[me])], rng)
-                if plan:
-                    return CHEAT, plan
             other = rng.choice([i for i in ids if i != me] or ids)
             a, b = self.states[me], self.states[other]
         r = rng.random()
@@ -212,31 +303,16 @@ class Simulator:
                 return SWAP, swap
         return PURCHASE, self._purchase(a, b, rng)
 
-    @staticmethod
-    def _body(giver: dict, receiver: dict, items: list[dict], gold: int, back_items: list[dict] = (),
-              back_gold: int = 0) -> dict[str, Any]:
-        return {"player_1": {"player_id": giver["player_id"], "items_traded": list(items), "gold_traded": gold},
-                "player_2": {"player_id": receiver["player_id"], "items_traded": list(back_items),
-                             "gold_traded": back_gold}}
-
-    def _cheat(self, cheater: dict, accomplice: dict, rng: random.Random) -> Optional[dict]:
-        items = cheater["inventory"]["items"]
-        back = rng.choice([0, 0, 1, 5])
-        if items:
-            top = max(items, key=lambda it: (it["value"], it["item_id"]))
-            return self._body(cheater, accomplice, [{"item_id": top["item_id"], "quantity": top["quantity"]}], 0,
-                              back_gold=min(back, accomplice["gold"]))
-        if cheater["gold"] >= 1_000:
-            return self._body(cheater, accomplice, [], int(cheater["gold"] * rng.uniform(0.5, 0.9)),
-                              back_gold=min(back, accomplice["gold"]))
-        return None  # nothing left worth passing: trades honestly
+    _body = staticmethod(ring_kit.body)
 
     def _gift(self, giver: dict, receiver: dict, rng: random.Random) -> dict:
+        """A small gift: the giver's cheapest item when it is worth little, else a little gold (a
+        valuable gift is the `friends` look-alike's, between players who give back)."""
         items = giver["inventory"]["items"]
-        if items:
-            cheap = min(items, key=lambda it: (it["value"], it["item_id"]))
+        cheap = min(items, key=lambda it: (it["value"], it["item_id"])) if items else None
+        if cheap and cheap["value"] <= SMALL_GIFT:
             return self._body(giver, receiver, [{"item_id": cheap["item_id"], "quantity": 1}], 0)
-        return self._body(giver, receiver, [], max(1, giver["gold"] // 20))
+        return self._body(giver, receiver, [], max(1, min(SMALL_GIFT, giver["gold"] // 20)))
 
     def _swap(self, a: dict, b: dict, rng: random.Random) -> Optional[dict]:
         """One item each, the closest in value; None when the difference is more gold than the
@@ -258,25 +334,37 @@ class Simulator:
             return self._gift(buyer, seller, rng)
         affordable = [it for it in items if it["value"] <= buyer["gold"]] or items  # else: insufficient_gold
         item = rng.choice(affordable)
-        price = max(1, round(item["value"] * rng.uniform(0.85, 1.15)))
+        spread = math.log(PRICE_SPREAD)
+        price = max(1, round(item["value"] * math.exp(rng.uniform(-spread, spread))))
         return self._body(seller, buyer, [{"item_id": item["item_id"], "quantity": 1}], 0, back_gold=price)
 
     def trade(self, n: int, progress: Optional[Progress] = None) -> None:
+        """`n` trades from a pool of threads: the rings' steps at random places within the first
+        `RING_SPAN` of them (each ring one step at a time), honest trades elsewhere; then whatever
+        the rings have left, so every ring plays its whole script."""
         task = progress.add_task("trading", total=n) if progress else None
         seeds = [self.rng.randrange(2**32) for _ in range(n)]
+        span = int(n * RING_SPAN)
+        steps = sum(len(r.steps) for r in self.rings)
+        ring_slots = set(self.rng.sample(range(span), min(steps, span)))
 
-        def one(seed: int) -> None:
-            rng = random.Random(seed)
-            kind, body = self._plan(rng)
-            if kind != CHEAT and rng.random() < self.offer_share:
-                self._through_offer(kind, body, rng)
-            else:
-                self._record(kind, body, *self._safe_call("POST", "/trade", body))
+        def one(i: int) -> None:
+            rng = random.Random(seeds[i])
+            if i not in ring_slots or not self._ring_step(rng):
+                kind, body = self._plan(rng)
+                if rng.random() < self.offer_share:
+                    self._through_offer(kind, body, rng)
+                else:
+                    self._record(kind, body, *self._safe_call("POST", "/trade", body))
             if progress:
                 progress.advance(task)
 
         with ThreadPoolExecutor(self.concurrency) as pool:
-            list(pool.map(one, seeds))
+            list(pool.map(one, range(n)))
+        rng = random.Random(self.rng.randrange(2**32))
+        while self._ring_step(rng):
+            pass
+        self._note_roles()
 
     def _safe_call(self, method: str, path: str, body: Optional[dict] = None) -> tuple[Any, Any]:
         try:

@@ -2,11 +2,12 @@
 
     python bench/run_all.py [--quick]          (or `make bench`)
 
-Runs engine_bench, offers_bench, totals_bench, stack_bench, sink_bench, reports_bench, demo_bench and season_bench (each
+Runs engine_bench, offers_bench, totals_bench, stack_bench, sink_bench, reports_bench, demo_bench, season_bench and
+fraud_bench (each
 brings up and tears down a stack of its own, so they never overlap), then
 gathers their results into bench/results/all.json.  `--quick` skips the cold
 runs (which fetch ~1 GB again), stops the report suite at 100k trades and lays 200 batches of the
-season instead of 2,000.
+season instead of 2,000, and plays 20,000 trades among 2,000 players for the fraud benchmark, without the bulk.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def benches(quick: bool) -> list[tuple[str, str, list[str]]]:
         ("reports", "reports_bench.py", ["--levels", "10000,100000"] if quick else []),
         ("demo", "demo_bench.py", cold),
         ("season", "season_bench.py", ["--batches", "200"] if quick else []),
+        ("fraud", "fraud_bench.py", ["--trades", "20000", "--players", "2000", "--bulk-to", "0"] if quick else []),
     ]
 
 
@@ -96,6 +98,13 @@ def summary_rows(r: dict) -> list[tuple[str, str, str]]:
                      str(max(t["max"] for t in s["files_per_day_after"].values())), "<= 4"))
         rows.append((f"compaction of {s['days']} days (s)", str(s["compaction"]["seconds"]), "<= 600"))
         rows.append(("freshness p95 during compaction (s)", str(s["freshness_during_compaction"].get("p95_s")), "<= 2"))
+    if "fraud" in r:
+        for name, level in r["fraud"]["levels"].items():
+            judged = [x for x in level["patterns"] if x["pattern"] in ("pair", "star", "chain", "mule", "rmt")]
+            worst = min((min(x["precision"] or 0, x["recall"] or 0) for x in judged), default=0)
+            rows.append((f"suspected_fraud at {level['trades']:,} trades: worst precision or recall", str(worst),
+                         ">= 0.95"))
+            rows.append((f"suspected_fraud at {level['trades']:,} trades (s)", str(level["report_s"]), "<= 60 at 1M"))
     return rows
 
 

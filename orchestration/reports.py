@@ -54,16 +54,83 @@ def _funnel(frame: pd.DataFrame, ax: plt.Axes) -> None:
     ax.tick_params(axis="x", rotation=30)
 
 
+PATTERN_COLOURS = {"pair": "#4c72b0", "star": "#dd8452", "chain": "#55a868", "mule": "#c44e52", "rmt": "#8172b3"}
+
+
+def _components(frame: pd.DataFrame) -> list[list[int]]:
+    """The flagged players grouped by the partner links between them (connected components)."""
+    parent = {int(p): int(p) for p in frame["player_id"]}
+
+    def root(p: int) -> int:
+        while parent[p] != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    for row in frame.itertuples():
+        for partner in str(row.partner_ids).split(","):
+            if partner and int(partner) in parent:
+                parent[root(int(partner))] = root(int(row.player_id))
+    groups: dict[int, list[int]] = {}
+    for p in parent:
+        groups.setdefault(root(p), []).append(p)
+    return sorted(groups.values(), key=lambda g: (-len(g), min(g)))
+
+
+def _fraud_graph(frame: pd.DataFrame, ax: plt.Axes, most: int = 24) -> None:
+    """The flagged subgraph: each ring (connected component) in a cell of its own, its most connected
+    player in the middle, a line for each pair of partners, coloured by pattern."""
+    import math
+
+    by_id = {int(r.player_id): r for r in frame.itertuples()}
+    rings = _components(frame)[:most]
+    cols = max(1, math.ceil(math.sqrt(len(rings))))
+    where: dict[int, tuple[float, float]] = {}
+    for k, ring in enumerate(rings):
+        cx, cy = (k % cols) * 3.0, -(k // cols) * 3.0
+        centre = max(ring, key=lambda p: (by_id[p].partners, -p))
+        where[centre] = (cx, cy)
+        others = [p for p in ring if p != centre]
+        for i, p in enumerate(others):
+            angle = 2 * math.pi * i / max(1, len(others))
+            where[p] = (cx + math.cos(angle), cy + math.sin(angle))
+    for p, (x, y) in where.items():
+        for partner in str(by_id[p].partner_ids).split(","):
+            if partner and int(partner) in where and int(partner) > p:
+                px, py = where[int(partner)]
+                ax.plot([x, px], [y, py], color="#999999", linewidth=0.8, zorder=1)
+    for pattern, colour in PATTERN_COLOURS.items():
+        pts = [where[p] for p in where if by_id[p].pattern == pattern]
+        if pts:
+            ax.scatter([x for x, _ in pts], [y for _, y in pts], s=60, color=colour, label=pattern, zorder=2)
+    for p, (x, y) in where.items():
+        ax.annotate(f"{p} {by_id[p].role}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_axis_off()
+    ax.legend(loc="upper right", fontsize=7)
+
+
 @dataclass(frozen=True)
 class Report:
     name: str
     description: str
     chart: Optional[Callable[[pd.DataFrame, plt.Axes], None]] = None
     query: Optional[str] = None  # the file in sql/ it runs, when not sql/<name>.sql
+    build: Optional[Callable[[pd.DataFrame], pd.DataFrame]] = None  # the report from the query's rows, if not them
 
     @property
     def sql(self) -> str:
         return self.query or self.name
+
+    def run(self, query: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
+        """The report, its query run by `query` (a name in sql/ -> its rows)."""
+        frame = query(self.sql)
+        return self.build(frame) if self.build is not None else frame
+
+
+def _suspected_fraud(flows: pd.DataFrame) -> pd.DataFrame:
+    from orchestration import fraud, warehouse
+
+    return fraud.detect(flows, **warehouse.DEFAULT_PARAMS)
 
 
 REPORTS = {r.name: r for r in (
@@ -79,6 +146,9 @@ REPORTS = {r.name: r for r in (
     Report("suspected_cheaters", "Players in pairs with repeated lopsided trades: givers and receivers.",
            lambda frame, ax: _bar("player", "value_moved", top=10)(
                frame.assign(player=frame["player_id"].astype(str) + " " + frame["role"]), ax)),
+    Report("suspected_fraud", "Players whose trades form a fraud pattern (pair, star, chain, mule, real-money "
+                              "selling), with their role, a score and the evidence.", _fraud_graph,
+           query="fraud_flows", build=_suspected_fraud),
     Report("class_wealth", "Gold and item value per player class.", _classes),
     Report("rejections_by_reason", "Rejected trades by reason.", _bar("fail_reason", "trades")),
     Report("offers_funnel", "Offers by the day they opened: accepted, cancelled, expired, still open; "

@@ -13,6 +13,7 @@ from typing import Optional
 
 import pandas as pd
 from dagster import ConfigurableResource, EnvVar
+from pydantic import SecretStr
 
 from engine.db import make_store
 from engine.settings import RedisSettings
@@ -22,6 +23,10 @@ from orchestration.settings import ReportSettings, TopicSettings, TrinoSettings
 from orchestration.topic import ensure_topic
 from spark_jobs.launch import SinkLauncher, launcher_for
 from spark_jobs.settings import LauncherSettings, WarehouseSettings
+
+
+def _secret(value: Optional[SecretStr]) -> Optional[str]:
+    return value.get_secret_value() if value is not None else None
 
 
 class RedisResource(ConfigurableResource):
@@ -54,13 +59,12 @@ class KafkaResource(ConfigurableResource):
     @classmethod
     def of(cls, topic: TopicSettings, **fields) -> "KafkaResource":
         """The resource for `topic`; `fields` replace what they name (the cluster's `EnvVar`s)."""
-        secret = lambda value: value.get_secret_value() if value is not None else None  # noqa: E731
         return cls(**{"bootstrap_servers": topic.kafka_bootstrap, "topic": topic.topic,
                       "partitions": topic.topic_partitions, "retention_ms": topic.topic_retention_ms,
                       "replication": topic.topic_replication, "min_insync_replicas": topic.topic_min_insync_replicas,
-                      "admin_user": topic.kafka_admin_user, "admin_password": secret(topic.kafka_admin_password),
-                      "relay_user": topic.relay_kafka_user, "relay_password": secret(topic.relay_kafka_password),
-                      "sink_user": topic.sink_kafka_user, "sink_password": secret(topic.sink_kafka_password),
+                      "admin_user": topic.kafka_admin_user, "admin_password": _secret(topic.kafka_admin_password),
+                      "relay_user": topic.relay_kafka_user, "relay_password": _secret(topic.relay_kafka_password),
+                      "sink_user": topic.sink_kafka_user, "sink_password": _secret(topic.sink_kafka_password),
                       **fields})
 
     def ensure_topic(self) -> dict:
@@ -192,11 +196,10 @@ class TrinoResource(ConfigurableResource):
     @classmethod
     def of(cls, trino: TrinoSettings, **fields) -> "TrinoResource":
         """The resource for `trino`; `fields` replace what they name (the cluster's `EnvVar`s)."""
-        secret = lambda value: value.get_secret_value() if value is not None else None  # noqa: E731
         return cls(**{"host": trino.trino_host, "port": trino.trino_port, "http_scheme": trino.trino_http_scheme,
                       "ca_file": str(trino.trino_ca_file) if trino.trino_ca_file else None,
-                      "user": trino.trino_user, "password": secret(trino.trino_password),
-                      "owner_user": trino.trino_owner_user, "owner_password": secret(trino.trino_owner_password),
+                      "user": trino.trino_user, "password": _secret(trino.trino_password),
+                      "owner_user": trino.trino_owner_user, "owner_password": _secret(trino.trino_owner_password),
                       "catalog": trino.trino_catalog, "database": trino.database, **fields})
 
     @property

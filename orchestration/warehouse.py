@@ -15,7 +15,9 @@ import sql
 from engine.store import Store
 from orchestration.settings import TrinoSettings
 
-DEFAULT_PARAMS = {"ratio": 10, "min_value": 1_000, "min_repeats": 2}
+DEFAULT_PARAMS = {"ratio": 10, "min_value": 1_000, "min_repeats": 2,
+                  # suspected_fraud: the fewest farmers of a star, mules of a hub, buyers of a real-money seller
+                  "star_min_farmers": 4, "mule_min": 3, "rmt_min_buyers": 3}
 SEED_QUESTIONS = ("trade_count", "most_traded_items", "most_diverse_inventory", "most_valuable_inventory")
 COUNTED_IN = {"trades": "trades", "trade_sides": "trades", "player_states": "player_states",
               "state_summaries": "player_states", "offers": "offer_events"}  # table -> the engine counter it must reach

@@ -18,7 +18,7 @@ def report_asset(report: reports.Report):
     def _report(context: AssetExecutionContext, trino: TrinoResource,
                 report_store: ReportStoreResource) -> MaterializeResult:
         start = time.monotonic()
-        frame = trino.query(report.sql)
+        frame = report.run(trino.query)
         meta = report_store.store(report.name, frame, round(time.monotonic() - start, 3))
         metadata = {"rows": len(frame), "computed_at": meta["computed_at"],
                     "preview": MetadataValue.md(frame.head(PREVIEW_ROWS).to_markdown(index=False))}

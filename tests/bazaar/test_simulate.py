@@ -28,7 +28,7 @@ def given(body, side):
         + body[side]["gold_traded"]
 
 
-def test_each_behaviour_shapes_its_trade(sim):
+def test_each_honest_behaviour_shapes_its_trade(sim):
     seen = set()
     for k in range(400):
         kind, body = sim._plan(random.Random(k))
@@ -36,34 +36,31 @@ def test_each_behaviour_shapes_its_trade(sim):
         a, b = body["player_1"]["player_id"], body["player_2"]["player_id"]
         assert a != b
         v1, v2 = given(body, "player_1"), given(body, "player_2")
-        if kind == CHEAT:
-            # the cheater's most valuable item, all of it, to its accomplice, for at most 5 gold
-            assert (a, b) == (1, 2) and body["player_1"]["items_traded"] == [{"item_id": 24, "quantity": 1}]
-            assert v2 <= 5
-        elif kind == GIFT:
-            assert v2 == 0 and len(body["player_1"]["items_traded"]) == 1
+        if kind == GIFT:  # its cheapest item when that is worth little, else a little gold
+            assert v2 == 0 and 0 < v1 <= 500
             held = sim.states[a]["inventory"]["items"]
-            assert body["player_1"]["items_traded"][0]["item_id"] == min(held, key=lambda i: i["value"])["item_id"]
-        elif kind == PURCHASE:
+            cheapest = min(held, key=lambda i: i["value"])
+            if cheapest["value"] <= 500:
+                assert body["player_1"]["items_traded"] == [{"item_id": cheapest["item_id"], "quantity": 1}]
+            else:
+                assert body["player_1"]["items_traded"] == [] and body["player_1"]["gold_traded"] <= 500
+        elif kind == PURCHASE:  # fair, its price anywhere from half to twice the item's value
             price = body["player_2"]["gold_traded"]
-            assert 0.85 * v1 - 1 <= price <= 1.15 * v1 + 1
+            assert 0.5 * v1 - 1 <= price <= 2 * v1 + 1
         elif kind == SWAP:
             assert body["player_1"]["items_traded"] and body["player_2"]["items_traded"]
             assert body["player_1"]["gold_traded"] == 0 or body["player_2"]["gold_traded"] == 0
             assert v1 == v2  # the difference in value is paid in gold
-    assert seen == {CHEAT, GIFT, PURCHASE, SWAP}
+    assert seen == {GIFT, PURCHASE, SWAP}
 
 
-def test_cheater_with_nothing_left_trades_honestly(sim):
-    sim.states[1] = state(1, 10, [])
-    kinds = {sim._plan(random.Random(k))[0] for k in range(300)}
-    assert CHEAT not in kinds
-
-
-def test_cheater_with_only_gold_passes_most_of_it(sim):
-    sim.states[1] = state(1, 100_000, [])
-    cheats = [body for kind, body in (sim._plan(random.Random(k)) for k in range(300)) if kind == CHEAT]
-    assert cheats and all(50_000 <= b["player_1"]["gold_traded"] <= 90_000 for b in cheats)
+def test_accounts_made_for_a_ring_are_never_picked_for_honest_trades(sim):
+    sim._scripted = {3, 4}
+    picked = set()
+    for k in range(200):
+        _, body = sim._plan(random.Random(k))
+        picked |= {body["player_1"]["player_id"], body["player_2"]["player_id"]}
+    assert picked == {1, 2}
 
 
 def test_purchase_prefers_what_the_buyer_can_afford(sim):
@@ -76,10 +73,15 @@ def test_bad_cheater_share_is_refused():
         Simulator("http://127.0.0.1:9", cheater_share=0.7)
     with pytest.raises(ValueError, match="offer_share"):
         Simulator("http://127.0.0.1:9", offer_share=1.5)
+    with pytest.raises(ValueError, match="lookalike_share"):
+        Simulator("http://127.0.0.1:9", lookalike_share=0.5)
+    with pytest.raises(ValueError, match=r"unknown patterns \['circle'\]"):
+        Simulator("http://127.0.0.1:9", patterns=("pair", "circle"))
 
 
 def test_truth_round_trips(tmp_path):
     truth = Truth(seed=3, players={5: {"player_id": 5}}, cheaters={5: [6, 7]},
+                  roles={5: ("pair", "cheater"), 6: ("pair", "accomplice"), 8: ("guild", "bank")},
                   trades=[{"kind": CHEAT, "request": {"x": 1}, "status": 200, "answer": {"status": "executed"}}],
                   offers=[{"offer_id": "a" * 32, "status": "expired"}], states=[{"player_id": 5, "version": 2}],
                   refused_accepts=[{"offer_id": "b" * 32, "fail_reason": "insufficient_gold"}])

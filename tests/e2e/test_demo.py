@@ -3,6 +3,7 @@ every report Dagster stored checked against the simulator's ground truth.  Once 
 local profile, and the cluster profile (three Kafka brokers, HDFS, Spark standalone, Postgres,
 Dagster over gRPC), whose tables must live on `hdfs://`."""
 
+import re
 import secrets
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 import requests
 
 from bazaar.main_job import REPORTS_JOB
+from bazaar import rings
 from bazaar.simulate import CHEAT, Truth
 from bazaar.stack import PostgresService, PrometheusService, TrinoService, services
 from engine.db import make_store
@@ -217,7 +219,7 @@ def test_volume_rejections_and_classes_match(demo):
     assert {c: int(g) for c, g in classes.max_gold.items()} == {c: max(g) for c, g in want.items()}
 
 
-def test_lopsided_reports_match_and_the_planted_cheaters_top_them(demo):
+def test_lopsided_reports_match_and_the_planted_pairs_are_suspected_cheaters(demo):
     s, truth, _, _ = demo
     expected = lopsided(answered(truth))
     got = report(s, "lopsided_trades")
@@ -244,15 +246,32 @@ def test_lopsided_reports_match_and_the_planted_cheaters_top_them(demo):
     assert {(r.player_id, r.role): [r.partners, r.lopsided_trades, r.value_moved]
             for r in suspects.itertuples()} == dict(rows)
 
-    # the rings the simulator planted: a cheater and an accomplice it passed at least the report's
-    # minimum value to, twice or more
+    # the pair rings the simulator planted: a cheater and an accomplice it passed at least the
+    # report's minimum value to, twice or more (the other patterns' pairs are there too)
     cheats = Counter((t["request"]["player_1"]["player_id"], t["request"]["player_2"]["player_id"])
                      for t in truth.executed(CHEAT) if value_given(t["request"]["player_1"]) >= 1_000)
     planted = {(g, "giver") for (g, _), n in cheats.items() if n >= 2} | \
               {(r, "receiver") for (_, r), n in cheats.items() if n >= 2}
-    assert len(planted) >= 3
-    top = list(zip(suspects.player_id, suspects.role))[:len(planted)]
-    assert set(top) == planted
+    assert len(planted) >= 2
+    assert planted <= set(zip(suspects.player_id, suspects.role))
+
+
+def test_suspected_fraud_finds_every_planted_pattern_and_the_demo_says_how_well(demo):
+    """suspected_fraud finds each pattern the demo planted, in its ring members with their roles, and
+    flags no honest player (held against the simulator's ground truth); the demo prints per pattern
+    how the report did. (Exactly every member, on an economy planted for it: tests/orchestration/
+    test_fraud.py; a ring of this small demo may lose a step to its members' own honest trading.)"""
+    s, truth, stdout, _ = demo
+    got = {int(r.player_id): (r.pattern, r.role) for r in report(s, "suspected_fraud").itertuples()}
+    planted = {p: tuple(pr) for p, pr in truth.roles.items() if pr[0] in rings.FRAUD}
+    assert {pattern for pattern, _ in planted.values()} == set(rings.FRAUD)
+    found = {p for p in planted if got.get(p) == planted[p]}
+    assert {planted[p][0] for p in found} == set(rings.FRAUD)  # every pattern, in its own members
+    assert len(found) >= 0.8 * len(planted), {p: (planted[p], got.get(p)) for p in planted if p not in found}
+    assert set(got) <= set(planted), {p: got[p] for p in got if p not in planted}  # nobody honest
+    assert "suspected_fraud against what this run planted" in stdout
+    for pattern in rings.FRAUD:  # its row: planted, flagged, found, precision, recall
+        assert re.search(rf"│ {pattern} +│ +\d+ +│ +\d+ +│ +\d+ +│ +[\d.]+ +│ +[\d.]+ +│", stdout), pattern
 
 
 def test_bazaar_compact_runs_dagsters_job_and_keeps_every_row_in_few_files(demo):
@@ -283,6 +302,22 @@ def test_bazaar_compact_runs_dagsters_job_and_keeps_every_row_in_few_files(demo)
     assert "files before" in out.stdout and f"{before.files['trades']:,}" in out.stdout
     trades = warehouse.execute(s.trino, "select count(distinct trade_id) from trades").iloc[0, 0]
     assert trades == len(answered(truth)) + 2
+
+
+def test_bazaar_reports_materializes_the_named_reports_through_dagster_and_prints_them(demo):
+    s, _, _, env = demo
+    meta = lambda name: reports.load_meta(s.reports.reports_dir, name)["computed_at_s"]  # noqa: E731
+    before = {name: meta(name) for name in ("trade_count", "suspected_fraud", "class_wealth")}
+    out = subprocess.run([sys.executable, "-m", "bazaar", "reports", "--only", "trade_count", "--only",
+                          "suspected_fraud"], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    assert meta("trade_count") > before["trade_count"] and meta("suspected_fraud") > before["suspected_fraud"]
+    assert meta("class_wealth") == before["class_wealth"]  # not asked for
+    assert "trade_count:" in out.stdout and "suspected_fraud:" in out.stdout and "class_wealth" not in out.stdout
+    assert "materialized by Dagster run" in out.stdout
+    wrong = subprocess.run([sys.executable, "-m", "bazaar", "reports", "--only", "richest_dragons"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and "unknown report richest_dragons" in wrong.stderr
 
 
 def test_prometheus_scrapes_every_process_and_counts_what_the_engine_counted(demo):
