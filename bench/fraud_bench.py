@@ -36,7 +36,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bazaar import main_job, rings  # noqa: E402
+from bazaar import rings  # noqa: E402
 from bazaar.simulate import Simulator  # noqa: E402
 from bazaar.stack.ports import isolated_env, stack_from_env  # noqa: E402
 from bench.common import bazaar, save_results  # noqa: E402
