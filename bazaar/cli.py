@@ -270,7 +270,7 @@ def credentials_trino(owner: bool) -> None:
 
 @main.command("reports")
 @click.option("--only", "only", multiple=True, metavar="NAME",
-              help="Only this report (repeatable); by default every one.")
+              help="Only this report (repeatable, or comma-separated); by default every one.")
 @click.option("--rows", default=20, show_default=True, type=click.IntRange(1, 10_000), help="Rows shown of each.")
 @profile_option
 def reports_command(only: tuple[str, ...], rows: int) -> None:
@@ -280,6 +280,7 @@ def reports_command(only: tuple[str, ...], rows: int) -> None:
     from bazaar import main_job
     from orchestration import reports
 
+    only = tuple(dict.fromkeys(n.strip() for names in only for n in names.split(",") if n.strip()))
     unknown = [n for n in only if n not in reports.REPORTS]
     if unknown:
         raise click.BadParameter(f"unknown report {', '.join(unknown)}; one of {', '.join(reports.REPORTS)}",
@@ -345,10 +346,12 @@ def compact(day, tables: tuple[str, ...]) -> None:
 
 def _pattern_list(known: tuple[str, ...]):
     def parse(ctx, param, value: str) -> tuple[str, ...]:
-        names = tuple(v.strip() for v in value.split(",") if v.strip())
+        names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))  # in order, once each
         unknown = [n for n in names if n not in known]
         if unknown:
             raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+        if not names:
+            raise click.BadParameter(f"name one or more of {', '.join(known)} (no fraud at all: --cheater-share 0)")
         return names
     return parse
 
@@ -415,6 +418,9 @@ def _print_summary(summary) -> None:
     for what, n in summary.errors.most_common():
         table.add_row(f"[red]error: {what}[/red]", f"{n:,}")
     console.print(table)
+    if summary.unplanted:
+        console.print(f"[yellow]not planted: {', '.join(summary.unplanted)}: rings hold at most half the players, "
+                      f"and {summary.players:,} leave no room for them; play more players (--players)[/yellow]")
 
 
 @main.command()

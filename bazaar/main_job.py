@@ -131,11 +131,12 @@ def suspects_with_truth(frame: pd.DataFrame, truth: Truth) -> pd.DataFrame:
     return frame.assign(planted=[planted(r) for r in frame.itertuples()])
 
 
-def fraud_figures(frame: pd.DataFrame, truth: Truth) -> pd.DataFrame:
+def fraud_figures(frame: pd.DataFrame, truth: Truth, players: set[int] | None = None) -> pd.DataFrame:
     """suspected_fraud against the run's own ground truth: per pattern, planted, flagged, found,
-    precision and recall; then how many honest look-alikes it flagged."""
+    precision and recall; then how many honest look-alikes it flagged. A flagged player counts when
+    it is one of `players` (by default the run's own)."""
     flagged = [(int(r.player_id), r.pattern) for r in frame.itertuples()]
-    return pd.DataFrame(evaluate(flagged, truth.roles, set(truth.players)))
+    return pd.DataFrame(evaluate(flagged, truth.roles, set(truth.players) if players is None else players))
 
 
 def show(console: Console, stack: Stack, truth: Truth, print_frame) -> None:

@@ -58,7 +58,6 @@ ACCEPT_SHARE = 0.8  # of offers: accepted (else cancelled by their maker)
 EXPIRING_SHARE = 0.05  # offers left to expire at the end, as a share of the offers made while trading
 EXPIRES_IN_S = 2  # those offers' expiry (the relay's sweep returns their escrow within about a second)
 GIFT_SHARE, SWAP_SHARE = 0.05, 0.30  # of honest trades; the rest are purchases
-CHEATER_CLASSES = ring_kit.RICH
 RING_ATTEMPTS = 3  # a ring step the rules refuse is planned again, this many times in all
 RING_SPAN = 0.8  # the rings play their steps within this first share of the trades (the rest finish after)
 SMALL_GIFT = 500  # what an honest gift is worth at most
@@ -78,6 +77,7 @@ class Summary:
     by_kind: Counter = field(default_factory=Counter)
     offers: Counter = field(default_factory=Counter)  # opened, accepted, cancelled, expired, refused, accept refused
     seconds: float = 0.0
+    unplanted: tuple[str, ...] = ()  # patterns asked for that found no room (rings hold at most half the players)
 
     @property
     def trades(self) -> int:
@@ -181,11 +181,17 @@ class Simulator:
 
     # players
 
+    def plan(self, n: int) -> None:
+        """The rings among `n` players; the patterns asked for that found no room are noted."""
+        self.rings = ring_kit.plan_rings(n, self.cheater_share, self.lookalike_share, self.rng, self.patterns,
+                                         self.lookalikes)
+        planted = {ring.pattern for ring in self.rings}
+        self.summary.unplanted = tuple(p for p in self.patterns if self.cheater_share > 0 and p not in planted)
+
     def create_players(self, n: int, progress: Optional[Progress] = None) -> None:
         """`n` players in all: the rings' members (the fresh ones later, when their ring needs them)
         and honest ones."""
-        self.rings = ring_kit.plan_rings(n, self.cheater_share, self.lookalike_share, self.rng, self.patterns,
-                                         self.lookalikes)
+        self.plan(n)
         now = [(ring, m) for ring in self.rings for m in ring.members if not m.fresh]
         fresh = sum(m.fresh for ring in self.rings for m in ring.members)
         slots = now + [None] * (n - len(now) - fresh)

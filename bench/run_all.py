@@ -25,6 +25,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bazaar.rings import FRAUD  # noqa: E402
 from bench.common import save_results  # noqa: E402
 
 console = Console()
@@ -100,7 +101,7 @@ def summary_rows(r: dict) -> list[tuple[str, str, str]]:
         rows.append(("freshness p95 during compaction (s)", str(s["freshness_during_compaction"].get("p95_s")), "<= 2"))
     if "fraud" in r:
         for name, level in r["fraud"]["levels"].items():
-            judged = [x for x in level["patterns"] if x["pattern"] in ("pair", "star", "chain", "mule", "rmt")]
+            judged = [x for x in level["patterns"] if x["pattern"] in FRAUD]
             worst = min((min(x["precision"] or 0, x["recall"] or 0) for x in judged), default=0)
             rows.append((f"suspected_fraud at {level['trades']:,} trades: worst precision or recall", str(worst),
                          ">= 0.95"))

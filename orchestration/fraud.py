@@ -1,8 +1,8 @@
 """The suspected_fraud report: fraud patterns read from the trade graph's lopsided flows.
 
 Trino computes the flows (`sql/fraud_flows.sql`: per giver, receiver and kind, the lopsided trades and
-the value they moved, valued at the market, with each end's executed trades in all), one scan of the
-tables; the shapes are read from them here, where a graph is easier said than in SQL (a query that
+the value they moved, valued at the market, with each end's executed trades in all), in one query;
+the shapes are read from them here, where a graph is easier said than in SQL (a query that
 refers to the flows a dozen times makes Trino plan the scan a dozen times):
 
 - `rmt`: a seller whom at least `rmt_min_buyers` buyers overpaid (roles seller, buyer);
@@ -17,9 +17,10 @@ refers to the flows a dozen times makes Trino plan the scan a dozen times):
 Transfers that went both ways between two players, a quarter of the value or more coming back, are an
 exchange (friends' gifts, turn about): no shape is read from them.
 
-A player in several shapes is reported in the first of that order. A row per flagged player: its pattern,
-role, score (the value moved with its partners in the pattern, in units of `min_value`) and the evidence
-(partners, their ids, value moved, lopsided trades).
+A player in several shapes is reported in the first of that order. A row per flagged player, highest
+score first: its pattern, role, score (the value of its pattern's flows it took part in, in units of
+`min_value`: a mule's or a merchant's counts what it took in and what it passed on) and the evidence
+(partners, their ids, value moved, lopsided trades): the flows its pattern was read from.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def detect(flows: pd.DataFrame, min_value: int = 1_000, min_repeats: int = 2, st
     value = {(g, r): v for g, r, v in zip(transfers["giver_id"], transfers["receiver_id"], transfers["value_moved"])}
     one_way = [value.get((r, g), 0) < PAIR_BACK * v
                for g, r, v in zip(transfers["giver_id"], transfers["receiver_id"], transfers["value_moved"])]
-    transfers = transfers[one_way]
+    transfers = transfers[pd.Series(one_way, index=transfers.index, dtype=bool)]  # (a list of none: no columns)
     activity = {**dict(zip(flows["giver_id"], flows["giver_trades"])),
                 **dict(zip(flows["receiver_id"], flows["receiver_trades"]))}
     ins = transfers.groupby("receiver_id").agg(trades=("trades", "sum"), value=("value_moved", "sum"),
@@ -54,6 +55,7 @@ def detect(flows: pd.DataFrame, min_value: int = 1_000, min_repeats: int = 2, st
     both = ins.join(outs, lsuffix="_in", rsuffix="_out", how="inner")
     repeated = transfers[transfers["trades"] >= min_repeats]
     found: list[tuple[int, str, str]] = []
+    read_from: dict[str, list[pd.DataFrame]] = {pattern: [] for pattern in ORDER}  # each shape's flows
 
     def add(players, pattern: str, role: str) -> None:
         found.extend((int(p), pattern, role) for p in sorted(set(players)))
@@ -62,54 +64,66 @@ def detect(flows: pd.DataFrame, min_value: int = 1_000, min_repeats: int = 2, st
     buyers_of = overpays.groupby("receiver_id")["giver_id"].nunique()
     sellers = set(buyers_of[buyers_of >= rmt_min_buyers].index)
     add(sellers, "rmt", "seller")
-    add(overpays[overpays["receiver_id"].isin(sellers)]["giver_id"], "rmt", "buyer")
+    sold = overpays[overpays["receiver_id"].isin(sellers)]
+    add(sold["giver_id"], "rmt", "buyer")
+    read_from["rmt"].append(sold)
     # mule
     through = {p for p, r in both.iterrows()
                if activity.get(p) == r.trades_in + r.trades_out and r.value_out >= PASSES_ON * r.value_in}
     fed = transfers[transfers["giver_id"].isin(through)]
     mules_of = fed.groupby("receiver_id")["giver_id"].nunique()
     hubs = set(mules_of[mules_of >= mule_min].index)
-    mules = set(fed[fed["receiver_id"].isin(hubs)]["giver_id"])
-    fed_by = transfers[transfers["receiver_id"].isin(mules)].groupby("giver_id")["receiver_id"].nunique()
+    to_hubs = fed[fed["receiver_id"].isin(hubs)]
+    mules = set(to_hubs["giver_id"])
+    to_mules = transfers[transfers["receiver_id"].isin(mules)]
+    fed_by = to_mules.groupby("giver_id")["receiver_id"].nunique()
     add(hubs, "mule", "hub")
     add(mules, "mule", "mule")
     add(fed_by[fed_by >= 2].index, "mule", "source")
+    read_from["mule"] += [to_hubs, to_mules]
     # chain
     merchants = set(both[(both["most_in"] >= min_repeats) & (both["most_out"] >= min_repeats)
                          & (both["value_out"] >= MERCHANT_PASSES_ON * both["value_in"])].index)
+    into, onward = repeated[repeated["receiver_id"].isin(merchants)], repeated[repeated["giver_id"].isin(merchants)]
     add(merchants, "chain", "merchant")
-    add(repeated[repeated["receiver_id"].isin(merchants)]["giver_id"], "chain", "farmer")
-    add(repeated[repeated["giver_id"].isin(merchants)]["receiver_id"], "chain", "banker")
+    add(into["giver_id"], "chain", "farmer")
+    add(onward["receiver_id"], "chain", "banker")
+    read_from["chain"] += [into, onward]
     # star
     kept = repeated.groupby("receiver_id").agg(farmers=("giver_id", "nunique"), value=("value_moved", "sum"))
     passed = outs["value"].reindex(kept.index).fillna(0)
     bankers = set(kept[(kept["farmers"] >= star_min_farmers) & (passed < MERCHANT_PASSES_ON * kept["value"])].index)
+    fed_bankers = repeated[repeated["receiver_id"].isin(bankers)]
     add(bankers, "star", "banker")
-    add(repeated[repeated["receiver_id"].isin(bankers)]["giver_id"], "star", "farmer")
+    add(fed_bankers["giver_id"], "star", "farmer")
+    read_from["star"].append(fed_bankers)
     # pair (its flows one way, as every flow left)
     add(repeated["giver_id"], "pair", "giver")
     add(repeated["receiver_id"], "pair", "receiver")
+    read_from["pair"].append(repeated)
 
     # each player in the first pattern of ORDER it was found in, in the first role found there (the
     # pattern's core role is looked for first: seller, hub, merchant, banker, giver)
     flagged: dict[int, tuple[str, str]] = {}
     for _, (player, pattern, role) in sorted(enumerate(found), key=lambda f: (ORDER.index(f[1][1]), f[0])):
         flagged.setdefault(player, (pattern, role))
-    # the evidence: the one-way transfers and the overpays (the flows the shapes were read from) between
-    # players flagged in the same pattern
+    # the evidence: the flows its pattern was read from that it took part in, whatever pattern its
+    # partners were reported in (a star's banker that also banks a chain is reported in the chain; its
+    # farmers' evidence still names it)
     evidence = {p: {"partners": set(), "value_moved": 0, "trades": 0} for p in flagged}
-    shaped = pd.concat([transfers, overpays])
-    for g, r, trades, value in zip(shaped["giver_id"], shaped["receiver_id"], shaped["trades"], shaped["value_moved"]):
-        g, r = int(g), int(r)
-        if g in flagged and r in flagged and flagged[g][0] == flagged[r][0]:
-            for me, partner in ((g, r), (r, g)):
-                e = evidence[me]
-                e["partners"].add(partner)
-                e["value_moved"] += int(value)
-                e["trades"] += int(trades)
+    for pattern, frames in read_from.items():
+        shaped = pd.concat(frames).drop_duplicates(["giver_id", "receiver_id", "kind"]) if frames else flows[:0]
+        for g, r, trades, value in zip(shaped["giver_id"], shaped["receiver_id"], shaped["trades"],
+                                       shaped["value_moved"]):
+            for me, partner in ((int(g), int(r)), (int(r), int(g))):
+                if flagged.get(me, ("",))[0] == pattern:
+                    e = evidence[me]
+                    e["partners"].add(partner)
+                    e["value_moved"] += int(value)
+                    e["trades"] += int(trades)
     rows = [{"player_id": p, "pattern": flagged[p][0], "role": flagged[p][1],
              "score": round(e["value_moved"] / min_value, 1), "partners": len(e["partners"]),
              "partner_ids": ",".join(str(x) for x in sorted(e["partners"])), "value_moved": e["value_moved"],
              "trades": e["trades"]} for p, e in evidence.items()]
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.sort_values(["pattern", "score", "player_id"], ascending=[True, False, True], ignore_index=True)
+    return frame.sort_values(["score", "player_id"], ascending=[False, True], ignore_index=True)

@@ -6,7 +6,7 @@
 -- executed trades of the giver and of the receiver in all.
 with sides as (
   select t.trade_id, t.side, t.player_id, t.counterparty_id,
-         max(t.gold_traded) + coalesce(sum(t.item_traded_quantity
+         coalesce(max(t.gold_traded), 0) + coalesce(sum(t.item_traded_quantity
                                            * coalesce(m.median_price, t.item_traded_value)), 0) as value_given,
          count(t.item_traded_item_id) as item_lines
   from trades t

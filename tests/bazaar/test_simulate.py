@@ -94,3 +94,25 @@ def test_truth_round_trips(tmp_path):
 def test_unreachable_engine_is_a_clear_error():
     with pytest.raises(EngineUnreachable, match="cannot reach the engine at http://127.0.0.1:9.*bazaar up"):
         Simulator("http://127.0.0.1:9").run(2, 1, show_progress=False)
+
+
+@pytest.mark.parametrize("value, message", [("", "name one or more of pair"), ("pair,circle", "unknown circle")])
+def test_a_bad_pattern_list_is_refused_before_anything_starts(value, message):
+    from click.testing import CliRunner
+
+    from bazaar.cli import main
+
+    out = CliRunner().invoke(main, ["simulate", "--patterns", value])
+    assert out.exit_code == 2 and message in out.output, out.output
+
+
+def test_too_few_players_for_every_pattern_says_which_were_not_planted():
+    from bazaar import rings
+
+    few = Simulator("http://127.0.0.1:9", seed=3, cheater_share=0.02)
+    few.plan(10)  # rings hold at most five of ten players: not one of each pattern
+    planted = {r.pattern for r in few.rings}
+    assert few.summary.unplanted and set(few.summary.unplanted) == set(rings.FRAUD) - planted
+    enough = Simulator("http://127.0.0.1:9", seed=3, cheater_share=0.02)
+    enough.plan(1_000)
+    assert enough.summary.unplanted == () and {r.pattern for r in enough.rings} >= set(rings.FRAUD)

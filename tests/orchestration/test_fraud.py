@@ -137,3 +137,29 @@ def test_a_shape_short_of_its_threshold_is_not_read():
     frame = fraud.detect(flows_of(rows, {21: 9, 22: 9, 23: 9, 81: 30, 82: 30, 83: 30}))
     # the three farmers are each a pair with the banker; nothing else
     assert {r.player_id: r.pattern for r in frame.itertuples()} == {20: "pair", 21: "pair", 22: "pair", 23: "pair"}
+
+
+def test_no_flows_or_no_transfers_is_an_empty_report_not_an_error():
+    from orchestration import fraud
+
+    empty = fraud.detect(flows_of([]))
+    assert list(empty.columns) == fraud.COLUMNS and empty.empty
+    # overpays only, too few buyers for a seller: no transfer to read any other shape from
+    assert fraud.detect(flows_of([(51, 50, "overpay", 1, 2_000), (52, 50, "overpay", 1, 2_000)])).empty
+
+
+def test_evidence_is_the_flows_a_shape_was_read_from_whatever_pattern_a_partner_is_in():
+    from orchestration import fraud
+
+    # a star (four farmers feeding banker 20) whose banker also banks a chain (31 -> merchant 30 -> 20)
+    rows = [(f, 20, "transfer", 2, 8_000) for f in (21, 22, 23, 24)]
+    rows += [(31, 30, "transfer", 2, 9_000), (30, 20, "transfer", 2, 8_000)]
+    frame = fraud.detect(flows_of(rows, {30: 5})).set_index("player_id")
+    assert (frame.loc[20, "pattern"], frame.loc[20, "role"]) == ("chain", "banker")  # chain comes first
+    for f in (21, 22, 23, 24):  # still a star's farmers, their evidence naming the banker
+        assert (frame.loc[f, "pattern"], frame.loc[f, "partner_ids"], frame.loc[f, "trades"],
+                frame.loc[f, "value_moved"]) == ("star", "20", 2, 8_000)
+    # the banker's evidence is its chain's flow, not the star's
+    assert (frame.loc[20, "partner_ids"], frame.loc[20, "value_moved"]) == ("30", 8_000)
+    # highest score first
+    assert list(frame.score) == sorted(frame.score, reverse=True)
