@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import pandas as pd
 from dagster import ConfigurableResource, EnvVar
@@ -216,21 +217,44 @@ class TrinoResource(ConfigurableResource):
         return warehouse.execute(self.settings, statement)
 
 
+def _secrets(redis: RedisSettings, topic: TopicSettings, sinks: LauncherSettings, trino: TrinoSettings,
+             hold: Callable[[str, SecretStr], object]) -> dict[str, dict]:
+    """Per resource, its secret fields as `hold(variable, value)` holds them, for the secrets set: the one
+    list of which field takes which `BAZAAR_*` variable."""
+    fields = {"redis": [("password", "BAZAAR_REDIS_PASSWORD", redis.redis_password)],
+              "kafka": [("admin_password", "BAZAAR_KAFKA_ADMIN_PASSWORD", topic.kafka_admin_password),
+                        ("relay_password", "BAZAAR_RELAY_KAFKA_PASSWORD", topic.relay_kafka_password),
+                        ("sink_password", "BAZAAR_SINK_KAFKA_PASSWORD", topic.sink_kafka_password)],
+              "sinks": [("kafka_password", "BAZAAR_SINK_KAFKA_PASSWORD", sinks.sink_kafka_password)],
+              "trino": [("password", "BAZAAR_TRINO_PASSWORD", trino.trino_password),
+                        ("owner_password", "BAZAAR_TRINO_OWNER_PASSWORD", trino.trino_owner_password)]}
+    return {resource: {field: hold(name, value) for field, name, value in secrets if value is not None}
+            for resource, secrets in fields.items()}
+
+
+def _from_this_process(name: str, value: SecretStr):
+    """A secret as the local deployment holds it: the variable it came from when this process has it with
+    that value (the UI then shows the variable's name, never the value), else the value itself."""
+    plain = value.get_secret_value()
+    return EnvVar(name) if os.environ.get(name) == plain else plain
+
+
 def local_resources(redis: Optional[RedisSettings] = None, topic: Optional[TopicSettings] = None,
                     sinks: Optional[LauncherSettings] = None, trino: Optional[TrinoSettings] = None,
                     report_settings: Optional[ReportSettings] = None,
                     warehouse_settings: Optional[WarehouseSettings] = None) -> dict:
-    """Resources from runtime settings; each read from the environment when not given."""
+    """Resources from runtime settings; each read from the environment when not given. A secret that came
+    from this process' environment is held as its `EnvVar`, so the UI never shows it."""
     redis, topic, sinks = redis or RedisSettings(), topic or TopicSettings(), sinks or LauncherSettings()
     trino, report_settings = trino or TrinoSettings(), report_settings or ReportSettings()
-    pw = redis.redis_password.get_secret_value() if redis.redis_password else None
+    secret = _secrets(redis, topic, sinks, trino, _from_this_process)
     return {
-        "redis": RedisResource(url=redis.redis_url, password=pw, namespace=redis.namespace),
-        "kafka": KafkaResource.of(topic),
-        "sinks": SparkSinksResource.of(sinks),
+        "redis": RedisResource(url=redis.redis_url, namespace=redis.namespace, **secret["redis"]),
+        "kafka": KafkaResource.of(topic, **secret["kafka"]),
+        "sinks": SparkSinksResource.of(sinks, **secret["sinks"]),
         "warehouse_jobs": WarehouseJobsResource.of(warehouse_settings or WarehouseSettings()),
         "report_store": ReportStoreResource(reports_dir=str(report_settings.reports_dir)),
-        "trino": TrinoResource.of(trino),
+        "trino": TrinoResource.of(trino, **secret["trino"]),
     }
 
 
@@ -238,21 +262,12 @@ def cluster_resources() -> dict:
     """Endpoints, and the Redis, Trino and Kafka passwords, as `EnvVar`s (the UI shows the variable, not its
     value; each must be set); names and sizes from the same settings as locally."""
     redis, topic, sinks, trino = RedisSettings(), TopicSettings(), LauncherSettings(), TrinoSettings()
-    password = {"password": EnvVar("BAZAAR_REDIS_PASSWORD")} if redis.redis_password else {}
-    trino_passwords = {field: EnvVar(f"BAZAAR_TRINO_{name}PASSWORD")
-                       for field, name, value in (("password", "", trino.trino_password),
-                                                  ("owner_password", "OWNER_", trino.trino_owner_password))
-                       if value is not None}
-    kafka_passwords = {field: EnvVar(name) for field, name, value in (
-        ("admin_password", "BAZAAR_KAFKA_ADMIN_PASSWORD", topic.kafka_admin_password),
-        ("relay_password", "BAZAAR_RELAY_KAFKA_PASSWORD", topic.relay_kafka_password),
-        ("sink_password", "BAZAAR_SINK_KAFKA_PASSWORD", topic.sink_kafka_password)) if value is not None}
-    sink_password = {"kafka_password": EnvVar("BAZAAR_SINK_KAFKA_PASSWORD")} if sinks.sink_kafka_password else {}
+    secret = _secrets(redis, topic, sinks, trino, lambda name, _: EnvVar(name))
     return {
-        "redis": RedisResource(url=EnvVar("BAZAAR_REDIS_URL"), namespace=redis.namespace, **password),
-        "kafka": KafkaResource.of(topic, bootstrap_servers=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"), **kafka_passwords),
+        "redis": RedisResource(url=EnvVar("BAZAAR_REDIS_URL"), namespace=redis.namespace, **secret["redis"]),
+        "kafka": KafkaResource.of(topic, bootstrap_servers=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"), **secret["kafka"]),
         "sinks": SparkSinksResource.of(sinks, home=EnvVar("BAZAAR_SINK_HOME"), spark_master=EnvVar("BAZAAR_SPARK_MASTER"),
-                                       **sink_password,
+                                       **secret["sinks"],
                                        kafka_bootstrap=EnvVar("BAZAAR_KAFKA_BOOTSTRAP"),
                                        metastore_uri=EnvVar("BAZAAR_METASTORE_URI"),
                                        warehouse_uri=EnvVar("BAZAAR_WAREHOUSE_URI"),
@@ -260,7 +275,7 @@ def cluster_resources() -> dict:
         "warehouse_jobs": WarehouseJobsResource.of(WarehouseSettings()),
         "report_store": ReportStoreResource(reports_dir=EnvVar("BAZAAR_REPORTS_DIR")),
         "trino": TrinoResource.of(trino, host=EnvVar("BAZAAR_TRINO_HOST"), port=EnvVar.int("BAZAAR_TRINO_PORT"),
-                                  **trino_passwords),
+                                  **secret["trino"]),
     }
 
 

@@ -132,14 +132,17 @@ def known_variables() -> set[str]:
 
 def cluster_resource_variables() -> set[str]:
     """The EnvVar("BAZAAR_...") names `cluster_resources()` in orchestration/resources.py reads (EnvVar(...)
-    and EnvVar.int(...)), found in its source."""
+    and EnvVar.int(...)), and the secrets' variables its `_secrets` lists, found in their source."""
     tree = ast.parse((ROOT / "orchestration" / "resources.py").read_text())
-    (func,) = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "cluster_resources"]
+    func, secrets = ([n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name][0]
+                     for name in ("cluster_resources", "_secrets"))
     names = set()
     for node in ast.walk(func):
         if (isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[0] == "EnvVar" and node.args
                 and isinstance(node.args[0], ast.Constant)):
             names.add(node.args[0].value)
+    names |= {node.value for node in ast.walk(secrets)
+              if isinstance(node, ast.Constant) and str(node.value).startswith(PREFIX)}
     return names
 
 
@@ -238,7 +241,8 @@ def test_every_value_parses_as_its_setting(project, monkeypatch):
 
 def test_the_code_location_gets_every_variable_its_cluster_resources_read(project):
     needed = cluster_resource_variables()
-    assert {"BAZAAR_REDIS_URL", "BAZAAR_KAFKA_BOOTSTRAP", "BAZAAR_TRINO_PORT", "BAZAAR_REPORTS_DIR"} <= needed
+    assert {"BAZAAR_REDIS_URL", "BAZAAR_KAFKA_BOOTSTRAP", "BAZAAR_TRINO_PORT", "BAZAAR_REPORTS_DIR",
+            "BAZAAR_SINK_KAFKA_PASSWORD", "BAZAAR_TRINO_OWNER_PASSWORD"} <= needed
     assert missing_variables(project, USER_CODE, needed) == []
     mutated = copy.deepcopy(project)
     del mutated["services"][USER_CODE]["environment"]["BAZAAR_TRINO_PORT"]

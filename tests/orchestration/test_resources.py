@@ -1,0 +1,55 @@
+"""What the Dagster UI shows of the resources: the configuration each resource definition carries (its
+config schema's defaults, which the UI's resource page lists). Pure: no service is started."""
+
+import pytest
+from pydantic import SecretStr
+
+from engine.settings import RedisSettings
+from orchestration.resources import local_resources
+from orchestration.settings import ReportSettings, TopicSettings, TrinoSettings
+from spark_jobs.settings import LauncherSettings
+
+SECRETS = {"BAZAAR_REDIS_PASSWORD": "redis-pw-1f3a", "BAZAAR_KAFKA_ADMIN_PASSWORD": "kafka-admin-pw-9c2e",
+           "BAZAAR_RELAY_KAFKA_PASSWORD": "kafka-relay-pw-77d0", "BAZAAR_SINK_KAFKA_PASSWORD": "kafka-sink-pw-05b1",
+           "BAZAAR_TRINO_PASSWORD": "trino-pw-c4e8", "BAZAAR_TRINO_OWNER_PASSWORD": "trino-owner-pw-3a9f"}
+
+
+def shown(resources: dict) -> str:
+    """Every resource's configuration as the UI gets it."""
+    return "\n".join(r.get_resource_definition().config_schema.default_value_as_json_str for r in resources.values())
+
+
+def build(tmp_path):
+    """The local resources from settings read from the environment, as the Dagster process reads them."""
+    sinks = LauncherSettings(warehouse_uri=f"file://{tmp_path}/w", checkpoint_uri=f"file://{tmp_path}/c",
+                             sink_home=tmp_path / "h")
+    return local_resources(redis=RedisSettings(), topic=TopicSettings(), sinks=sinks, trino=TrinoSettings(),
+                           report_settings=ReportSettings(reports_dir=tmp_path / "r"))
+
+
+def test_a_secret_from_the_environment_is_shown_by_its_variables_name_never_its_value(tmp_path, monkeypatch):
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    resources = build(tmp_path)
+    config = shown(resources)
+    assert not [name for name, value in SECRETS.items() if value in config], config
+    assert all(name in config for name in SECRETS), config
+    # and each resource still gets the value itself when a run initializes it
+    kafka = resources["kafka"].process_config_and_initialize()
+    assert (kafka.admin_password, kafka.relay_password, kafka.sink_password) == \
+        tuple(SECRETS[f"BAZAAR_{n}"] for n in ("KAFKA_ADMIN_PASSWORD", "RELAY_KAFKA_PASSWORD", "SINK_KAFKA_PASSWORD"))
+
+
+@pytest.mark.parametrize("variable", sorted(SECRETS))
+def test_a_secret_given_in_code_is_held_as_given(tmp_path, monkeypatch, variable):
+    """Settings built in code (the tests' own stacks) carry no variable to name: the value is held."""
+    monkeypatch.delenv(variable, raising=False)
+    field = variable.removeprefix("BAZAAR_").lower()
+    settings = {"BAZAAR_REDIS_PASSWORD": (RedisSettings, "redis"), "BAZAAR_TRINO_PASSWORD": (TrinoSettings, "trino"),
+                "BAZAAR_TRINO_OWNER_PASSWORD": (TrinoSettings, "trino")}.get(variable, (TopicSettings, "topic"))
+    cls, arg = settings
+    sinks = LauncherSettings(warehouse_uri=f"file://{tmp_path}/w", checkpoint_uri=f"file://{tmp_path}/c",
+                             sink_home=tmp_path / "h")
+    resources = local_resources(sinks=sinks, report_settings=ReportSettings(reports_dir=tmp_path / "r"),
+                                **{arg: cls(**{field: SecretStr("given-in-code")})})
+    assert "given-in-code" in shown(resources)
