@@ -6,8 +6,9 @@ On a stack of its own (`bazaar up`: the engine, the relay, Kafka, the sinks, the
 Dagster, all running as users run them), the simulator plays `--trades` trades through the engine's
 HTTP API among `--players` players, 2% of the players in fraud rings (pairs, stars, chains, mules,
 real-money sellers) and 3% in honest groups shaped like them (friends, guild banks, veterans helping
-newcomers), with fair purchases priced from half to twice an item's worth. A twentieth of the trades
-played are offers that end without a trade, so the default lands a little over 100,000 trades.
+newcomers), with fair purchases priced from half to twice an item's worth. About a twentieth of the
+requests are offers that end without a trade, so the default lands a little over 100,000 trades
+(executed or refused by the engine's rules).
 Once the tables hold every event, the report runs on Trino (once to warm it, then timed) and is held
 against the simulator's ground truth: per pattern, planted, flagged, found, precision and recall, and
 the honest look-alikes flagged.
@@ -73,7 +74,7 @@ def print_level(name: str, level: dict) -> None:
 
 @click.command()
 @click.option("--trades", default=106_000, show_default=True,
-              help="Trades the simulator plays through the engine (offers never accepted among them: ~100k trades land).")
+              help="Trade requests the simulator plays through the engine (offers never accepted among them: ~100k trades land).")
 @click.option("--players", default=10_000, show_default=True)
 @click.option("--cheater-share", default=0.02, show_default=True, type=click.FloatRange(0, 0.5, max_open=True))
 @click.option("--lookalike-share", default=0.03, show_default=True, type=click.FloatRange(0, 0.5, max_open=True))

@@ -30,6 +30,15 @@ def _secret(value: Optional[SecretStr]) -> Optional[str]:
     return value.get_secret_value() if value is not None else None
 
 
+def _resolved(value: Optional[str]) -> Optional[str]:
+    """A secret field's value, refused while it is still an unresolved `EnvVar` (its variable's name would
+    pass for the password): only a resource Dagster initialized for a run or sensor holds the value."""
+    if isinstance(value, EnvVar):
+        raise RuntimeError(f"the resource holds ${value.env_var_name} unresolved: use the resource Dagster "
+                           "gives the run or sensor (or process_config_and_initialize())")
+    return value
+
+
 class RedisResource(ConfigurableResource):
     """The engine's Redis: its counters are the ground truth the tables are checked against."""
 
@@ -38,7 +47,7 @@ class RedisResource(ConfigurableResource):
     namespace: str = "bazaar"
 
     def store(self) -> Store:
-        return make_store(RedisSettings(redis_url=self.url, redis_password=self.password, namespace=self.namespace))
+        return make_store(RedisSettings(redis_url=self.url, redis_password=_resolved(self.password), namespace=self.namespace))
 
 
 class KafkaResource(ConfigurableResource):
@@ -73,9 +82,9 @@ class KafkaResource(ConfigurableResource):
                                           topic_partitions=self.partitions, topic_retention_ms=self.retention_ms,
                                           topic_replication=self.replication,
                                           topic_min_insync_replicas=self.min_insync_replicas,
-                                          kafka_admin_user=self.admin_user, kafka_admin_password=self.admin_password,
-                                          relay_kafka_user=self.relay_user, relay_kafka_password=self.relay_password,
-                                          sink_kafka_user=self.sink_user, sink_kafka_password=self.sink_password))
+                                          kafka_admin_user=self.admin_user, kafka_admin_password=_resolved(self.admin_password),
+                                          relay_kafka_user=self.relay_user, relay_kafka_password=_resolved(self.relay_password),
+                                          sink_kafka_user=self.sink_user, sink_kafka_password=_resolved(self.sink_password)))
 
 
 class SparkSinksResource(ConfigurableResource):
@@ -131,7 +140,7 @@ class SparkSinksResource(ConfigurableResource):
             sink_trigger_seconds=self.trigger_seconds, sink_dedup_window=self.dedup_window,
             sink_max_clock_skew=self.max_clock_skew, sink_max_offsets_per_trigger=self.max_offsets_per_trigger,
             sink_jars=self.jars, sink_local_fs_jar=self.local_fs_jar, sink_kafka_user=self.kafka_user,
-            sink_kafka_password=self.kafka_password)
+            sink_kafka_password=_resolved(self.kafka_password))
 
 
 class WarehouseJobsResource(ConfigurableResource):
@@ -206,8 +215,8 @@ class TrinoResource(ConfigurableResource):
     @property
     def settings(self) -> TrinoSettings:
         return TrinoSettings(trino_host=self.host, trino_port=self.port, trino_http_scheme=self.http_scheme,
-                             trino_ca_file=self.ca_file, trino_user=self.user, trino_password=self.password,
-                             trino_owner_user=self.owner_user, trino_owner_password=self.owner_password,
+                             trino_ca_file=self.ca_file, trino_user=self.user, trino_password=_resolved(self.password),
+                             trino_owner_user=self.owner_user, trino_owner_password=_resolved(self.owner_password),
                              trino_catalog=self.catalog, database=self.database)
 
     def query(self, name: str, **params) -> pd.DataFrame:

@@ -41,9 +41,14 @@ def test_a_secret_from_the_environment_is_shown_by_its_variables_name_never_its_
 
 
 @pytest.mark.parametrize("variable", sorted(SECRETS))
-def test_a_secret_given_in_code_is_held_as_given(tmp_path, monkeypatch, variable):
-    """Settings built in code (the tests' own stacks) carry no variable to name: the value is held."""
-    monkeypatch.delenv(variable, raising=False)
+@pytest.mark.parametrize("environment", [None, "another-value"])
+def test_a_secret_given_in_code_is_held_as_given(tmp_path, monkeypatch, variable, environment):
+    """Settings built in code (the tests' own stacks) carry no variable to name: the value is held, also
+    when the process has the variable with another value (never swapped for it at run time)."""
+    if environment is None:
+        monkeypatch.delenv(variable, raising=False)
+    else:
+        monkeypatch.setenv(variable, environment)
     field = variable.removeprefix("BAZAAR_").lower()
     settings = {"BAZAAR_REDIS_PASSWORD": (RedisSettings, "redis"), "BAZAAR_TRINO_PASSWORD": (TrinoSettings, "trino"),
                 "BAZAAR_TRINO_OWNER_PASSWORD": (TrinoSettings, "trino")}.get(variable, (TopicSettings, "topic"))
@@ -53,3 +58,15 @@ def test_a_secret_given_in_code_is_held_as_given(tmp_path, monkeypatch, variable
     resources = local_resources(sinks=sinks, report_settings=ReportSettings(reports_dir=tmp_path / "r"),
                                 **{arg: cls(**{field: SecretStr("given-in-code")})})
     assert "given-in-code" in shown(resources)
+    initialized = [r.process_config_and_initialize() for r in resources.values()]
+    assert any("given-in-code" in r.model_dump_json() for r in initialized)
+
+
+def test_a_resource_dagster_did_not_initialize_refuses_to_use_its_unresolved_password(tmp_path, monkeypatch):
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    resources = build(tmp_path)
+    with pytest.raises(RuntimeError, match=r"BAZAAR_SINK_KAFKA_PASSWORD unresolved"):
+        resources["sinks"].settings()  # else the variable's name would pass for the password
+    assert resources["sinks"].process_config_and_initialize().settings().sink_kafka_password.get_secret_value() == \
+        SECRETS["BAZAAR_SINK_KAFKA_PASSWORD"]
