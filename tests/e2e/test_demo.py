@@ -292,6 +292,13 @@ def test_bazaar_compact_runs_dagsters_job_and_keeps_every_row_in_few_files(demo)
         while warehouse.execute(s.trino, "select count(distinct trade_id) from trades").iloc[0, 0] < \
                 len(answered(truth)) + n and time.monotonic() < deadline:
             time.sleep(1)
+    # both sinks hold every event the engine counted (the player_states sink may land its last states after
+    # the trades sink landed the trades): what compaction must keep is all there before it is counted
+    store = make_store(s.redis)
+    try:
+        warehouse.wait_until_complete(s.trino, store, timeout=300)
+    finally:
+        store.r.close()
     before = warehouse.day_layout(s.trino, tables, day)
     out = subprocess.run([sys.executable, "-m", "bazaar", "compact", "--day", day], env=env, capture_output=True,
                          text=True, timeout=900)
