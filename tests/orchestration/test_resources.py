@@ -19,12 +19,16 @@ def shown(resources: dict) -> str:
     return "\n".join(r.get_resource_definition().config_schema.default_value_as_json_str for r in resources.values())
 
 
+def places(tmp_path) -> dict:
+    """The settings with no default: where the sinks and the reports keep their files."""
+    return {"sinks": LauncherSettings(warehouse_uri=f"file://{tmp_path}/w", checkpoint_uri=f"file://{tmp_path}/c",
+                                      sink_home=tmp_path / "h"),
+            "report_settings": ReportSettings(reports_dir=tmp_path / "r")}
+
+
 def build(tmp_path):
     """The local resources from settings read from the environment, as the Dagster process reads them."""
-    sinks = LauncherSettings(warehouse_uri=f"file://{tmp_path}/w", checkpoint_uri=f"file://{tmp_path}/c",
-                             sink_home=tmp_path / "h")
-    return local_resources(redis=RedisSettings(), topic=TopicSettings(), sinks=sinks, trino=TrinoSettings(),
-                           report_settings=ReportSettings(reports_dir=tmp_path / "r"))
+    return local_resources(redis=RedisSettings(), topic=TopicSettings(), trino=TrinoSettings(), **places(tmp_path))
 
 
 def test_a_secret_from_the_environment_is_shown_by_its_variables_name_never_its_value(tmp_path, monkeypatch):
@@ -53,10 +57,7 @@ def test_a_secret_given_in_code_is_held_as_given(tmp_path, monkeypatch, variable
     settings = {"BAZAAR_REDIS_PASSWORD": (RedisSettings, "redis"), "BAZAAR_TRINO_PASSWORD": (TrinoSettings, "trino"),
                 "BAZAAR_TRINO_OWNER_PASSWORD": (TrinoSettings, "trino")}.get(variable, (TopicSettings, "topic"))
     cls, arg = settings
-    sinks = LauncherSettings(warehouse_uri=f"file://{tmp_path}/w", checkpoint_uri=f"file://{tmp_path}/c",
-                             sink_home=tmp_path / "h")
-    resources = local_resources(sinks=sinks, report_settings=ReportSettings(reports_dir=tmp_path / "r"),
-                                **{arg: cls(**{field: SecretStr("given-in-code")})})
+    resources = local_resources(**places(tmp_path), **{arg: cls(**{field: SecretStr("given-in-code")})})
     assert "given-in-code" in shown(resources)
     initialized = [r.process_config_and_initialize() for r in resources.values()]
     assert any("given-in-code" in r.model_dump_json() for r in initialized)
