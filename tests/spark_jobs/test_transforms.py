@@ -284,3 +284,24 @@ def test_the_economy_deltas_count_each_minute_of_the_events_own_time(spark):
                                     for s, v in [(1, 1), (2, 1), (3, 2), (4, 7)]] + [Row(state_time=m2, version=1)])
     new = {(r.minute, r.measure): r.value for r in transforms.economy_of_states(states).collect()}
     assert new == {(m1, "new_players"): 2, (m2, "new_players"): 1}
+
+
+def test_a_small_batch_runs_the_sinks_plan_without_compiling_code_and_a_backlog_with_it(spark):
+    """The sink turns Spark's generated code off for a small batch (`spark_jobs.sink.generated_code`):
+    the parse-and-validate plan, whose batch time differs in every batch, then compiles nothing, and
+    gives the same rows as with generated code on."""
+    from spark_jobs.sink import generated_code
+    compiled = spark._jvm.org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME()
+    values = [json.dumps(trade_event(trade_id=f"t{i}")).encode() for i in range(3)] + [b"not json"]
+    got = {}
+    try:
+        for on, now in ((True, NOW), (False, NOW + timedelta(seconds=1)), (True, NOW + timedelta(seconds=2))):
+            generated_code(spark, on)
+            before = compiled.getCount()
+            rows = for_writers(spark, values, now=now).select("offset", "reason", "arrival", "future_dated").collect()
+            got[on, now] = (compiled.getCount() - before, sorted(tuple(r) for r in rows))
+    finally:
+        generated_code(spark, True)
+    (on1, rows1), (off, rows_off), (on2, _) = got.values()
+    assert off == 0 and on1 > 0 and on2 > 0  # each batch's `now` is new code when generated
+    assert [r[:2] for r in rows_off] == [r[:2] for r in rows1] and len(rows1) == 4
