@@ -96,12 +96,13 @@ def resume_from(fs: HadoopFs, settings: SinkSettings, sink: str, writers: list[B
     return json.dumps({last.topic: last.offsets})
 
 
-# A batch expected to hold fewer rows than this runs without generated code. The stream's batch time
-# is a constant that differs in every batch, so Spark compiled the stage that parses and validates a
-# batch again for each one (a 6,000-line class, 65-90 ms here, then the JVM's JIT compiling it), and
-# a small batch's few rows do not repay it: measured beside the whole local stack at 5 trades a
-# second, small batches took about a third less time. A backlog's batches do repay it (a 200,000-row
-# batch took a fifth longer interpreted), so they keep it.
+# After a batch of fewer records than this, the next batch runs without generated code. The stream's
+# batch time is a constant that differs in every batch, so Spark compiled the stage that parses and
+# validates a batch again for each one (a 6,000-line class, 65-90 ms here, then the JVM's JIT
+# compiling it), and a small batch's few rows do not repay it: measured beside the whole local stack
+# at 5 trades a second, a small batch took about a quarter less time. A backlog's batches do repay it
+# (a 200,000-record batch took a fifth longer interpreted), so after a large batch, and after a
+# restart, generated code is on; the first batch of a backlog that follows small ones runs without.
 CODEGEN_ROWS = 10_000
 
 
@@ -227,7 +228,6 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
             writer.placed = {}
         last = status.doc.get("input_rows")  # the last batch's size predicts this one's
         expected = SMALL_BATCH_ROWS if last is None else last  # unknown: assume a backlog
-        generated_code(df.sparkSession, expected >= CODEGEN_ROWS)  # before the cache's plan is made
         df.persist()
         t0 = time.perf_counter()
         try:
@@ -250,6 +250,9 @@ def start(spark: SparkSession, settings: SinkSettings, sink: str, status_path: P
                 wait([summary_written])  # never leave it running into the next batch, or past a failure
             days |= summary_written.result()
             counts = seen.get
+            # for the next batch, whose parse-and-validate stage Spark plans and compiles before it
+            # calls this function: the next batch is likely to be the size of this one
+            generated_code(df.sparkSession, counts["ok"] + counts["bad"] >= CODEGEN_ROWS)
             for other, (writer, parts) in others.items():  # only when the batch holds some
                 if counts[other]:
                     days |= writer.write(transforms.FLATTEN[other](df.filter(good & (kind == other))), run,
